@@ -1,0 +1,71 @@
+//! The one error type of the API: every failure becomes `{"error": "<message>"}` with its status.
+//! Internal errors are logged with their cause and answered without it.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use hbnb_storage::StorageError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("Not found")]
+    NotFound,
+    #[error("Not a JSON")]
+    NotAJson,
+    /// A 400 with this exact message ("Missing name", "name must be a string", ...).
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("Request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("Method not allowed")]
+    MethodNotAllowed { allow: &'static str },
+    #[error("Service unavailable")]
+    Unavailable(#[source] StorageError),
+    #[error("Internal server error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ApiError::BadRequest(message.into())
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(error: StorageError) -> Self {
+        match error {
+            StorageError::MissingReference => ApiError::NotFound,
+            error if error.is_unavailable() => ApiError::Unavailable(error),
+            error => ApiError::Internal(Box::new(error)),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::NotAJson | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            ApiError::Internal(cause) => tracing::error!(error = %cause, "internal error"),
+            ApiError::Unavailable(cause) => tracing::warn!(error = %cause, "database unavailable"),
+            _ => {}
+        }
+        let mut response = HttpResponse::build(self.status_code())
+            .json(serde_json::json!({"error": self.to_string()}));
+        if let ApiError::MethodNotAllowed { allow } = self {
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(allow));
+        }
+        response
+    }
+}

@@ -1,0 +1,182 @@
+//! api-service (port 5002): the HBNB REST API v1 (spec §4) over SQLite or PostgreSQL.
+//!
+//! Handlers are thin: they check ids and bodies in the order of spec §4.3 and call
+//! `hbnb_storage`, where all the SQL lives. Every failure is an [`error::ApiError`] answered as
+//! `{"error": "..."}`.
+
+pub mod body;
+pub mod cors;
+pub mod error;
+pub mod handlers;
+pub mod password;
+
+use actix_web::{middleware, web, Resource};
+use hbnb_common::pages::get_or_head;
+use hbnb_common::{AppOptions, Application, Readiness, ServerSettings};
+use hbnb_storage::Database;
+
+use crate::error::ApiError;
+use crate::handlers as h;
+
+pub const DEFAULT_PORT: u16 = 5002;
+
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "api-service",
+    about = "The HBNB REST API v1 over SQLite or PostgreSQL"
+)]
+pub struct Settings {
+    #[command(flatten)]
+    pub server: ServerSettings,
+    /// sqlite://path (created on first use) or postgres://user:password@host/db.
+    /// Default: sqlite://data/hbnb.sqlite.
+    #[arg(long = "database-url", env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+impl Settings {
+    pub fn database_url(&self) -> &str {
+        self.database_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|url| !url.is_empty())
+            .unwrap_or(hbnb_storage::DEFAULT_DATABASE_URL)
+    }
+}
+
+/// Connects to the database (running the migrations), then binds and builds the server.
+pub async fn build(settings: &Settings) -> std::io::Result<Application> {
+    let db = Database::connect(settings.database_url())
+        .await
+        .map_err(|e| std::io::Error::other(format!("cannot open the database: {e}")))?;
+    tracing::info!(engine = ?db.engine(), "database open, migrations applied");
+    let check = db.clone();
+    let readiness = Readiness::new().with_check(move || {
+        let db = check.clone();
+        Box::pin(async move { db.check_ready().await.map_err(|e| e.to_string()) })
+    });
+    let data = web::Data::new(db);
+    Application::build(
+        &settings.server,
+        DEFAULT_PORT,
+        readiness,
+        AppOptions {
+            access_log: true,
+            ..AppOptions::default()
+        },
+        move |cfg| routes(cfg, data.clone()),
+    )
+}
+
+/// A resource at `path` and `path/`, answering 405 (with `Allow`) to other methods.
+fn resource(path: &str, allow: &'static str) -> Resource {
+    web::resource([path.to_owned(), format!("{path}/")]).default_service(web::to(move || async move {
+        Err::<actix_web::HttpResponse, _>(ApiError::MethodNotAllowed { allow })
+    }))
+}
+
+const GET: &str = "GET, HEAD, OPTIONS";
+const GET_POST: &str = "GET, HEAD, OPTIONS, POST";
+const GET_PUT_DELETE: &str = "DELETE, GET, HEAD, OPTIONS, PUT";
+const POST: &str = "OPTIONS, POST";
+const POST_DELETE: &str = "DELETE, OPTIONS, POST";
+
+pub fn routes(cfg: &mut web::ServiceConfig, db: web::Data<Database>) {
+    use web::{delete, post, put};
+    cfg.app_data(db)
+        .service(
+            web::scope("/api/v1")
+                .wrap(middleware::from_fn(cors::cors))
+                .service(resource("/status", GET).route(get_or_head().to(h::status)))
+                .service(resource("/stats", GET).route(get_or_head().to(h::stats)))
+                // states
+                .service(
+                    resource("/states", GET_POST)
+                        .route(get_or_head().to(h::list_states))
+                        .route(post().to(h::create_state)),
+                )
+                .service(
+                    resource("/states/{id}", GET_PUT_DELETE)
+                        .route(get_or_head().to(h::get_state))
+                        .route(put().to(h::update_state))
+                        .route(delete().to(h::delete_state)),
+                )
+                // cities
+                .service(
+                    resource("/states/{id}/cities", GET_POST)
+                        .route(get_or_head().to(h::list_cities))
+                        .route(post().to(h::create_city)),
+                )
+                .service(
+                    resource("/cities/{id}", GET_PUT_DELETE)
+                        .route(get_or_head().to(h::get_city))
+                        .route(put().to(h::update_city))
+                        .route(delete().to(h::delete_city)),
+                )
+                // amenities
+                .service(
+                    resource("/amenities", GET_POST)
+                        .route(get_or_head().to(h::list_amenities))
+                        .route(post().to(h::create_amenity)),
+                )
+                .service(
+                    resource("/amenities/{id}", GET_PUT_DELETE)
+                        .route(get_or_head().to(h::get_amenity))
+                        .route(put().to(h::update_amenity))
+                        .route(delete().to(h::delete_amenity)),
+                )
+                // users
+                .service(
+                    resource("/users", GET_POST)
+                        .route(get_or_head().to(h::list_users))
+                        .route(post().to(h::create_user)),
+                )
+                .service(
+                    resource("/users/{id}", GET_PUT_DELETE)
+                        .route(get_or_head().to(h::get_user))
+                        .route(put().to(h::update_user))
+                        .route(delete().to(h::delete_user)),
+                )
+                // places
+                .service(
+                    resource("/cities/{id}/places", GET_POST)
+                        .route(get_or_head().to(h::list_places))
+                        .route(post().to(h::create_place)),
+                )
+                .service(
+                    resource("/places/{id}", GET_PUT_DELETE)
+                        .route(get_or_head().to(h::get_place))
+                        .route(put().to(h::update_place))
+                        .route(delete().to(h::delete_place)),
+                )
+                .service(resource("/places_search", POST).route(post().to(h::search_places)))
+                // reviews
+                .service(
+                    resource("/places/{id}/reviews", GET_POST)
+                        .route(get_or_head().to(h::list_reviews))
+                        .route(post().to(h::create_review)),
+                )
+                .service(
+                    resource("/reviews/{id}", GET_PUT_DELETE)
+                        .route(get_or_head().to(h::get_review))
+                        .route(put().to(h::update_review))
+                        .route(delete().to(h::delete_review)),
+                )
+                // place <-> amenity
+                .service(
+                    resource("/places/{id}/amenities", GET)
+                        .route(get_or_head().to(h::list_place_amenities)),
+                )
+                .service(
+                    resource("/places/{id}/amenities/{amenity_id}", POST_DELETE)
+                        .route(post().to(h::link_amenity))
+                        .route(delete().to(h::unlink_amenity)),
+                )
+                .default_service(web::to(not_found)),
+        )
+        .default_service(web::to(not_found));
+}
+
+async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::NotFound)
+}

@@ -1,0 +1,52 @@
+//! The operating contract every binary keeps: `PORT`/`--port`, `HOST`, `WORKERS`,
+//! `SHUTDOWN_TIMEOUT`, `LOG_FORMAT`. Each service flattens these into its own clap struct.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One JSON object per line (the default when stdout is not a terminal).
+    Json,
+    /// Human-readable lines (the default on a terminal).
+    Pretty,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServerSettings {
+    /// Address to listen on.
+    #[arg(long, env = "HOST", default_value = "0.0.0.0")]
+    pub host: IpAddr,
+    /// Port to listen on (0 picks a free port and logs it). Defaults to the service's course port.
+    #[arg(long, env = "PORT")]
+    pub port: Option<u16>,
+    /// Worker threads (Gunicorn's --workers). Defaults to the number of cores.
+    #[arg(long, env = "WORKERS")]
+    pub workers: Option<usize>,
+    /// Seconds in-flight requests get to finish after SIGTERM before the process exits anyway.
+    #[arg(
+        long = "shutdown-timeout",
+        env = "SHUTDOWN_TIMEOUT",
+        default_value_t = 10
+    )]
+    pub shutdown_timeout_secs: u64,
+    /// After SIGTERM, keep serving this long with /readyz answering 503 before closing the
+    /// listener, so load balancers (the gateway's probe) stop sending new requests first.
+    #[arg(long, env = "DRAIN_DELAY", default_value = "0s", value_parser = humantime::parse_duration)]
+    pub drain_delay: Duration,
+    /// Log format; defaults to pretty on a terminal, JSON otherwise.
+    #[arg(long, env = "LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+impl ServerSettings {
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_secs(self.shutdown_timeout_secs)
+    }
+
+    pub fn workers(&self) -> usize {
+        self.workers
+            .filter(|&n| n > 0)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    }
+}

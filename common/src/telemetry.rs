@@ -1,0 +1,99 @@
+//! Tracing set-up and the per-request access log line shared by the services.
+
+use std::io::IsTerminal;
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::HttpMessage;
+use tracing::Span;
+use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder};
+use tracing_subscriber::EnvFilter;
+
+use crate::settings::LogFormat;
+
+/// Installs the global subscriber: level from `RUST_LOG` (default `info`), JSON or pretty lines on stdout.
+/// Calling it twice is harmless (the second call is ignored), which keeps in-process tests simple.
+pub fn init(format: Option<LogFormat>) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let format = format.unwrap_or(if std::io::stdout().is_terminal() {
+        LogFormat::Pretty
+    } else {
+        LogFormat::Json
+    });
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .try_init(),
+        LogFormat::Pretty => builder.compact().try_init(),
+    };
+}
+
+/// When the request started, kept in the request extensions for the access log.
+struct RequestStart(Instant);
+
+/// Root span for every request (`tracing-actix-web`), carrying the request id the gateway passes
+/// on (`X-Request-Id`) or a generated one, and one access-log event when the request ends.
+pub struct AccessLog;
+
+impl RootSpanBuilder for AccessLog {
+    fn on_request_start(request: &ServiceRequest) -> Span {
+        request
+            .extensions_mut()
+            .insert(RequestStart(Instant::now()));
+        let request_id = request
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .or_else(|| {
+                request
+                    .extensions()
+                    .get::<RequestId>()
+                    .map(|id| id.to_string())
+            })
+            .unwrap_or_default();
+        tracing::info_span!(
+            "request",
+            method = %request.method(),
+            path = %request.path(),
+            request_id = %request_id,
+        )
+    }
+
+    fn on_request_end<B: MessageBody>(
+        span: Span,
+        outcome: &Result<ServiceResponse<B>, actix_web::Error>,
+    ) {
+        DefaultRootSpanBuilder::on_request_end(span.clone(), outcome);
+        let _entered = span.enter();
+        match outcome {
+            Ok(response) => {
+                let elapsed_ms = response
+                    .request()
+                    .extensions()
+                    .get::<RequestStart>()
+                    .map(|start| start.0.elapsed().as_secs_f64() * 1000.0)
+                    .unwrap_or_default();
+                let bytes = match response.response().body().size() {
+                    actix_web::body::BodySize::Sized(n) => Some(n),
+                    _ => None,
+                };
+                tracing::info!(
+                    target: "access",
+                    method = %response.request().method(),
+                    path = %response.request().path(),
+                    status = response.status().as_u16(),
+                    bytes,
+                    elapsed_ms,
+                    "request"
+                );
+            }
+            Err(error) => tracing::warn!(target: "access", %error, "request failed"),
+        }
+    }
+}

@@ -1,0 +1,370 @@
+//! One backup run, verification, restore, retention: what the commands and the service share.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+
+use crate::error::{failed, Context, Error, Result};
+use crate::lock::DirLock;
+use crate::manifest::{self, Engine, Manifest, Verification, PARTIAL};
+use crate::retention::{self, Policy};
+use crate::{pg, sqlite};
+
+/// Where and how to back up (flags and environment variables).
+#[derive(Debug, Clone, clap::Args)]
+pub struct BackupSettings {
+    /// The database to back up (`sqlite://...` or `postgres://...`); a SQLite file under data/
+    /// when unset.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Where backups and their manifests are kept.
+    #[arg(long, env = "BACKUP_DIR", default_value = "data/backups")]
+    pub backup_dir: PathBuf,
+    /// Time between backups (`48h`, `30m`, `2s`).
+    #[arg(long, env = "BACKUP_INTERVAL", default_value = "48h")]
+    pub interval: humantime::Duration,
+    /// Keep the N newest backups.
+    #[arg(long, env = "BACKUP_KEEP_LAST", default_value_t = 7)]
+    pub keep_last: usize,
+    /// Also keep the newest verified backup of each of the last N days.
+    #[arg(long, env = "BACKUP_KEEP_DAILY", default_value_t = 7)]
+    pub keep_daily: usize,
+    /// ... of each of the last N ISO weeks.
+    #[arg(long, env = "BACKUP_KEEP_WEEKLY", default_value_t = 4)]
+    pub keep_weekly: usize,
+    /// ... of each of the last N months.
+    #[arg(long, env = "BACKUP_KEEP_MONTHLY", default_value_t = 6)]
+    pub keep_monthly: usize,
+    /// Directory of pg_dump/pg_restore (default: /usr/lib/postgresql/<server major>/bin, then PATH).
+    #[arg(long, env = "PG_BIN_DIR")]
+    pub pg_bin_dir: Option<PathBuf>,
+    /// Longest a dump plus its verification may take before it is abandoned as failed.
+    #[arg(long, env = "BACKUP_TIMEOUT", default_value = "1h")]
+    pub timeout: humantime::Duration,
+}
+
+impl BackupSettings {
+    pub fn url(&self) -> String {
+        self.database_url
+            .clone()
+            .filter(|u| !u.trim().is_empty())
+            .unwrap_or_else(|| hbnb_storage::DEFAULT_DATABASE_URL.to_owned())
+    }
+
+    pub fn interval(&self) -> Duration {
+        *self.interval
+    }
+
+    pub fn policy(&self) -> Policy {
+        Policy {
+            last: self.keep_last,
+            daily: self.keep_daily,
+            weekly: self.keep_weekly,
+            monthly: self.keep_monthly,
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if self.interval().is_zero() {
+            return Err(failed("BACKUP_INTERVAL must be longer than 0s"));
+        }
+        Engine::from_url(&self.url())?;
+        Ok(())
+    }
+
+    fn bin_dir(&self) -> Option<&Path> {
+        self.pg_bin_dir.as_deref()
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Takes one backup. The caller holds the lock. On failure nothing named `.partial` is left and
+/// the error says why; a dump that fails verification is kept (with its manifest saying so) and
+/// reported as `Error::Verification`.
+pub async fn run_once(settings: &BackupSettings) -> Result<Manifest> {
+    let dir = settings.backup_dir.clone();
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .with_context(|| format!("cannot create the backup directory {}", dir.display()))?;
+    manifest::clean_leftovers(&dir).await?;
+    let url = settings.url();
+    let engine = Engine::from_url(&url)?;
+    let started_at = Utc::now();
+    let clock = Instant::now();
+    let id = manifest::new_id(started_at);
+    let file = manifest::dump_name(&id, engine);
+    let final_path = dir.join(&file);
+    let partial = dir.join(format!("{file}{PARTIAL}"));
+    tracing::info!(id = %id, engine = engine.name(), "backup started");
+
+    let work = async {
+        let snapshot = match engine {
+            Engine::Sqlite => sqlite::dump(&url, &partial).await?,
+            Engine::Postgres => pg::dump(&url, settings.bin_dir(), &partial).await?,
+        };
+        let dump_duration = clock.elapsed();
+        manifest::fsync_file(&partial).await?;
+        let (sha256, size) = manifest::hash_file(&partial).await?;
+        let verification = verify_file(
+            settings,
+            engine,
+            &partial,
+            snapshot.migration_version,
+            &snapshot.tables,
+        )
+        .await;
+        manifest::rename(&partial, &final_path).await?;
+        let manifest = Manifest {
+            format: 1,
+            id: id.clone(),
+            file: file.clone(),
+            engine,
+            server_version: snapshot.server_version,
+            dump_tool: snapshot.dump_tool,
+            migration_version: snapshot.migration_version,
+            tables: snapshot.tables,
+            sha256,
+            size,
+            started_at,
+            duration_ms: millis(clock.elapsed()),
+            dump_duration_ms: millis(dump_duration),
+            verification,
+        };
+        if let Err(error) = manifest::write(&dir, &manifest).await {
+            manifest::remove_if_exists(&final_path).await;
+            return Err(error);
+        }
+        Ok(manifest)
+    };
+    let result = match tokio::time::timeout(settings.timeout.into(), work).await {
+        Ok(result) => result,
+        Err(_) => Err(failed(format!(
+            "the backup took longer than BACKUP_TIMEOUT ({})",
+            settings.timeout
+        ))),
+    };
+    match result {
+        Err(error) => {
+            manifest::remove_if_exists(&partial).await;
+            Err(error)
+        }
+        Ok(manifest) => {
+            if let Err(error) = prune(settings).await {
+                tracing::error!(%error, "retention failed");
+            }
+            if manifest.verified() {
+                tracing::info!(
+                    id = %manifest.id,
+                    file = %manifest.file,
+                    size = manifest.size,
+                    duration_ms = manifest.duration_ms,
+                    rows = manifest.tables.values().sum::<i64>(),
+                    "backup verified and complete"
+                );
+                Ok(manifest)
+            } else {
+                Err(Error::Verification(format!(
+                    "backup {} kept for inspection: {}",
+                    manifest.id,
+                    manifest.verification.error.clone().unwrap_or_default()
+                )))
+            }
+        }
+    }
+}
+
+/// Restores `file` into a scratch database and compares with what the manifest expects.
+async fn verify_file(
+    settings: &BackupSettings,
+    engine: Engine,
+    file: &Path,
+    migration_version: i64,
+    expected: &BTreeMap<String, i64>,
+) -> Verification {
+    let clock = Instant::now();
+    let (method, restored) = match engine {
+        Engine::Sqlite => (
+            "restore into a temporary SQLite file, integrity_check, foreign_key_check, row counts",
+            sqlite::restore_scratch(file).await,
+        ),
+        Engine::Postgres => (
+            "pg_restore into a temporary PostgreSQL database, row counts",
+            pg::restore_scratch(&settings.url(), settings.bin_dir(), file).await,
+        ),
+    };
+    let (restored_tables, error) = match restored {
+        Ok((version, tables)) => {
+            let mut problems = Vec::new();
+            if version != migration_version {
+                problems.push(format!(
+                    "migration version {version}, expected {migration_version}"
+                ));
+            }
+            for (table, want) in expected {
+                let got = tables.get(table).copied().unwrap_or(-1);
+                if got != *want {
+                    problems.push(format!("{table}: {got} rows restored, {want} expected"));
+                }
+            }
+            let error = (!problems.is_empty()).then(|| problems.join("; "));
+            (tables, error)
+        }
+        Err(error) => (BTreeMap::new(), Some(error.to_string())),
+    };
+    if let Some(error) = &error {
+        tracing::error!(file = %file.display(), %error, "verification failed");
+    }
+    Verification {
+        ok: error.is_none(),
+        at: Utc::now(),
+        method: format!("sha256, {method}"),
+        duration_ms: millis(clock.elapsed()),
+        restored_tables,
+        error,
+    }
+}
+
+/// `verify <id>`: checksum, then a restore into a scratch database; records the result in the
+/// manifest.
+pub async fn verify(settings: &BackupSettings, id: &str) -> Result<Manifest> {
+    let dir = &settings.backup_dir;
+    let _lock = DirLock::acquire(dir).await?;
+    let mut manifest = manifest::find(dir, id).await?;
+    let path = manifest.path(dir);
+    let clock = Instant::now();
+    let (sha256, size) = manifest::hash_file(&path).await?;
+    manifest.verification = if sha256 != manifest.sha256 || size != manifest.size {
+        let error = format!(
+            "checksum mismatch: {} has sha256 {sha256} ({size} bytes), the manifest says {} ({} bytes)",
+            manifest.file, manifest.sha256, manifest.size
+        );
+        tracing::error!(id = %manifest.id, %error, "verification failed");
+        Verification {
+            ok: false,
+            at: Utc::now(),
+            method: "sha256".to_owned(),
+            duration_ms: millis(clock.elapsed()),
+            restored_tables: BTreeMap::new(),
+            error: Some(error),
+        }
+    } else {
+        verify_file(
+            settings,
+            manifest.engine,
+            &path,
+            manifest.migration_version,
+            &manifest.tables,
+        )
+        .await
+    };
+    manifest::write(dir, &manifest).await?;
+    if manifest.verified() {
+        Ok(manifest)
+    } else {
+        Err(Error::Verification(format!(
+            "backup {}: {}",
+            manifest.id,
+            manifest.verification.error.clone().unwrap_or_default()
+        )))
+    }
+}
+
+/// `restore <id> [--to URL] [--force]`.
+pub async fn restore(
+    settings: &BackupSettings,
+    id: &str,
+    to: Option<&str>,
+    force: bool,
+) -> Result<Manifest> {
+    let dir = &settings.backup_dir;
+    let _lock = DirLock::acquire(dir).await?;
+    let manifest = manifest::find(dir, id).await?;
+    let target = to.map(str::to_owned).unwrap_or_else(|| settings.url());
+    let engine = Engine::from_url(&target)?;
+    if engine != manifest.engine {
+        return Err(failed(format!(
+            "backup {} is a {} dump; it cannot be restored into a {} database",
+            manifest.id,
+            manifest.engine.name(),
+            engine.name()
+        )));
+    }
+    if !manifest.verified() {
+        tracing::warn!(id = %manifest.id, "this backup failed verification; restoring it anyway");
+    }
+    let path = manifest.path(dir);
+    let (sha256, _) = manifest::hash_file(&path).await?;
+    if sha256 != manifest.sha256 {
+        return Err(Error::Verification(format!(
+            "checksum mismatch: {} has sha256 {sha256}, the manifest says {}; not restoring it",
+            manifest.file, manifest.sha256
+        )));
+    }
+    tracing::info!(id = %manifest.id, force, "restore started");
+    let (version, tables) = match engine {
+        Engine::Sqlite => {
+            sqlite::restore(&path, &target, force, manifest.migration_version).await?;
+            sqlite_inspect(&target).await?
+        }
+        Engine::Postgres => {
+            pg::restore(&target, settings.bin_dir(), &path, force).await?;
+            pg::inspect(&target).await?
+        }
+    };
+    if tables != manifest.tables || version != manifest.migration_version {
+        return Err(Error::Verification(format!(
+            "after the restore the database has {tables:?} at migration {version}, the manifest \
+             says {:?} at {}",
+            manifest.tables, manifest.migration_version
+        )));
+    }
+    tracing::info!(id = %manifest.id, rows = tables.values().sum::<i64>(), "restore complete");
+    Ok(manifest)
+}
+
+async fn sqlite_inspect(url: &str) -> Result<(i64, BTreeMap<String, i64>)> {
+    use sqlx::{ConnectOptions, Connection};
+    use std::str::FromStr;
+    let mut conn = sqlx::sqlite::SqliteConnectOptions::from_str(url)
+        .context("invalid SQLite URL")?
+        .create_if_missing(false)
+        .connect()
+        .await
+        .context("cannot open the restored database")?;
+    let version = sqlite::migration_version(&mut conn).await;
+    let tables = sqlite::counts(&mut conn).await;
+    let _ = conn.close().await;
+    Ok((version?, tables?))
+}
+
+/// Applies the retention policy (the caller holds the lock).
+pub async fn prune(settings: &BackupSettings) -> Result<Vec<String>> {
+    let dir = &settings.backup_dir;
+    let all = manifest::load_all(dir).await?;
+    let items: Vec<retention::Item> = all
+        .iter()
+        .map(|m| retention::Item {
+            id: m.id.clone(),
+            started_at: m.started_at,
+            verified: m.verified(),
+        })
+        .collect();
+    let keep = retention::keep(&items, settings.policy());
+    let mut removed = Vec::new();
+    for manifest in all.iter().filter(|m| !keep.contains(&m.id)) {
+        // The manifest first: from then on nothing lists it, even if we stop half-way.
+        let manifest_path = dir.join(manifest::manifest_name(&manifest.id));
+        tokio::fs::remove_file(&manifest_path)
+            .await
+            .with_context(|| format!("cannot remove {}", manifest_path.display()))?;
+        manifest::remove_if_exists(&manifest.path(dir)).await;
+        tracing::info!(id = %manifest.id, "retention removed backup");
+        removed.push(manifest.id.clone());
+    }
+    Ok(removed)
+}

@@ -1,0 +1,186 @@
+//! db-backup: the HBNB database's backups as a service.
+//!
+//! `db-backup` (or `db-backup serve`) backs up `DATABASE_URL` every `BACKUP_INTERVAL` (48h) into
+//! `BACKUP_DIR`, verifies each dump by restoring it into a scratch database, applies retention,
+//! and serves `/healthz`, `/readyz` and `/metrics` on `PORT` (5004). `now`, `list`, `verify` and
+//! `restore` do the same by hand.
+//!
+//! Exit codes: 0 success; 1 failed; 2 bad command line; 3 nothing to do (another run holds the
+//! lock); 4 verification failed; 5 restore refused (target not empty, no `--force`); 6 no such
+//! backup.
+
+mod backup;
+mod error;
+mod lock;
+mod manifest;
+mod pg;
+mod retention;
+mod service;
+mod sqlite;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use hbnb_common::ServerSettings;
+
+use crate::backup::BackupSettings;
+use crate::error::{exit, Error};
+use crate::lock::DirLock;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "db-backup",
+    version,
+    about = "Backs up the HBNB database on a schedule, verifies every dump, keeps what the retention policy says",
+    after_help = "Exit codes: 0 success, 1 failed, 2 bad usage, 3 nothing to do (another backup run holds the lock), \
+                  4 verification failed, 5 restore refused (target not empty; use --force), 6 no such backup."
+)]
+struct Cli {
+    #[command(flatten)]
+    server: ServerSettings,
+    #[command(flatten)]
+    backup: BackupSettings,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run as a service: backups every BACKUP_INTERVAL, HTTP /healthz and /metrics (the default).
+    Serve,
+    /// Take a backup now (exit 3 when another run is in progress).
+    Now,
+    /// List the backups, oldest first.
+    List {
+        /// One JSON array of manifests instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a backup: checksum, restore into a scratch database, row counts.
+    Verify {
+        /// The backup id (or a unique prefix, or `latest`).
+        id: String,
+    },
+    /// Restore a backup into DATABASE_URL (or --to).
+    Restore {
+        /// The backup id (or a unique prefix, or `latest`).
+        id: String,
+        /// The database to restore into (default: DATABASE_URL).
+        #[arg(long)]
+        to: Option<String>,
+        /// Replace the data of a database that is not empty.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(error) = cli.backup.validate() {
+        eprintln!("error: {error}");
+        return ExitCode::from(exit::USAGE);
+    }
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            hbnb_common::telemetry::init(cli.server.log_format);
+            let server = cli.server;
+            let settings = cli.backup;
+            let system = actix_web::rt::System::new();
+            system.block_on(service::serve(&server, settings))
+        }
+        command => {
+            init_cli_logging(cli.server.log_format);
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(error) => {
+                    eprintln!("error: cannot start the runtime: {error}");
+                    return ExitCode::from(exit::FAILED);
+                }
+            };
+            match runtime.block_on(run_command(command, &cli.backup)) {
+                Ok(()) => ExitCode::from(exit::OK),
+                Err(error) => {
+                    tracing::error!(%error, "db-backup failed");
+                    eprintln!("error: {error}");
+                    ExitCode::from(error.exit_code())
+                }
+            }
+        }
+    }
+}
+
+/// Commands log to stderr, so stdout carries only their output (e.g. `list --json`).
+fn init_cli_logging(format: Option<hbnb_common::settings::LogFormat>) {
+    use hbnb_common::settings::LogFormat;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        Some(LogFormat::Json) => builder.json().flatten_event(true).try_init(),
+        _ => builder.compact().try_init(),
+    };
+}
+
+async fn run_command(command: Command, settings: &BackupSettings) -> Result<(), Error> {
+    match command {
+        Command::Serve => Ok(()),
+        Command::Now => {
+            let dir = &settings.backup_dir;
+            tokio::fs::create_dir_all(dir).await.map_err(|e| {
+                error::failed(format!(
+                    "cannot create the backup directory {}: {e}",
+                    dir.display()
+                ))
+            })?;
+            let Some(_lock) = DirLock::try_acquire(dir).await? else {
+                return Err(Error::NothingToDo(
+                    "another backup run is in progress (the backup directory is locked)".to_owned(),
+                ));
+            };
+            let manifest = backup::run_once(settings).await?;
+            println!("{}", manifest.id);
+            Ok(())
+        }
+        Command::List { json } => {
+            let all = manifest::load_all(&settings.backup_dir).await?;
+            if json {
+                let text = serde_json::to_string_pretty(&all)
+                    .map_err(|e| error::failed(format!("cannot encode: {e}")))?;
+                println!("{text}");
+            } else {
+                println!(
+                    "{:<22} {:<8} {:>12} {:>9} {:>10} {:<9} FILE",
+                    "ID", "ENGINE", "SIZE", "ROWS", "DURATION", "VERIFIED"
+                );
+                for m in &all {
+                    println!(
+                        "{:<22} {:<8} {:>12} {:>9} {:>9}ms {:<9} {}",
+                        m.id,
+                        m.engine.name(),
+                        m.size,
+                        m.tables.values().sum::<i64>(),
+                        m.duration_ms,
+                        if m.verified() { "ok" } else { "FAILED" },
+                        m.file
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Verify { id } => {
+            let manifest = backup::verify(settings, &id).await?;
+            println!("{} verified", manifest.id);
+            Ok(())
+        }
+        Command::Restore { id, to, force } => {
+            let manifest = backup::restore(settings, &id, to.as_deref(), force).await?;
+            println!("{} restored", manifest.id);
+            Ok(())
+        }
+    }
+}

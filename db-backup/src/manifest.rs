@@ -1,0 +1,351 @@
+//! Backup files and their manifests in the backup directory.
+//!
+//! A backup `<id>` (its UTC start time, e.g. `20250101T120000.123Z`) is two files:
+//! `hbnb-<id>.sqlite` or `hbnb-<id>.pgdump` (the dump) and `hbnb-<id>.json` (the manifest).
+//! Both are written as `<name>.partial`, fsynced, renamed, then the directory is fsynced. Only a
+//! manifest whose dump exists is a backup; `.partial` files are never listed.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use crate::error::{Context, Error, Result};
+
+pub const PREFIX: &str = "hbnb-";
+pub const PARTIAL: &str = ".partial";
+
+/// The tables of the HBNB schema, parents before children (the order rows are restored in).
+pub const TABLES: [&str; 7] = [
+    "states",
+    "cities",
+    "users",
+    "amenities",
+    "places",
+    "reviews",
+    "place_amenity",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+impl Engine {
+    pub fn from_url(url: &str) -> Result<Engine> {
+        if url.starts_with("sqlite:") {
+            Ok(Engine::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Engine::Postgres)
+        } else {
+            Err(Error::Failed(
+                "unsupported DATABASE_URL: expected sqlite://... or postgres://...".to_owned(),
+            ))
+        }
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            Engine::Sqlite => "sqlite",
+            Engine::Postgres => "pgdump",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Sqlite => "sqlite",
+            Engine::Postgres => "postgres",
+        }
+    }
+}
+
+/// What a restore into a scratch database found.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Verification {
+    pub ok: bool,
+    pub at: DateTime<Utc>,
+    /// How it was checked, e.g. "sha256, pg_restore into a temporary database, row counts".
+    pub method: String,
+    pub duration_ms: u64,
+    /// Row counts found in the restored copy (empty when the restore itself failed).
+    pub restored_tables: BTreeMap<String, i64>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: u32,
+    pub id: String,
+    /// The dump's file name, in the same directory.
+    pub file: String,
+    pub engine: Engine,
+    pub server_version: String,
+    /// The tool that wrote the dump (`pg_dump (PostgreSQL) 15.8`, `VACUUM INTO`).
+    pub dump_tool: String,
+    /// The newest applied sqlx migration of the dumped database.
+    pub migration_version: i64,
+    /// Rows per table in the dumped snapshot.
+    pub tables: BTreeMap<String, i64>,
+    pub sha256: String,
+    pub size: u64,
+    pub started_at: DateTime<Utc>,
+    /// Dump, checksum and verification, in milliseconds.
+    pub duration_ms: u64,
+    pub dump_duration_ms: u64,
+    pub verification: Verification,
+}
+
+impl Manifest {
+    pub fn verified(&self) -> bool {
+        self.verification.ok
+    }
+
+    pub fn path(&self, dir: &Path) -> PathBuf {
+        dir.join(&self.file)
+    }
+}
+
+/// The id of a backup started at `time`: its UTC time to the millisecond.
+pub fn new_id(time: DateTime<Utc>) -> String {
+    time.format("%Y%m%dT%H%M%S%.3fZ").to_string()
+}
+
+pub fn dump_name(id: &str, engine: Engine) -> String {
+    format!("{PREFIX}{id}.{}", engine.extension())
+}
+
+pub fn manifest_name(id: &str) -> String {
+    format!("{PREFIX}{id}.json")
+}
+
+/// The id in a file name (`hbnb-<id>.json` / `.sqlite` / `.pgdump`), if it is one of ours.
+pub fn id_of(file_name: &str) -> Option<&str> {
+    let rest = file_name.strip_prefix(PREFIX)?;
+    [".json", ".sqlite", ".pgdump"]
+        .iter()
+        .find_map(|ext| rest.strip_suffix(ext))
+}
+
+/// Every backup in `dir` (manifest present, dump present), oldest first. A manifest that cannot be
+/// read is reported and skipped, never fatal.
+pub async fn load_all(dir: &Path) -> Result<Vec<Manifest>> {
+    let mut entries = match tokio::fs::read_dir(dir).await {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(error) => return Err(error).with_context(|| format!("cannot read {}", dir.display())),
+    };
+    let mut manifests = Vec::new();
+    while let Some(entry) = entries
+        .next_entry()
+        .await
+        .with_context(|| format!("cannot read {}", dir.display()))?
+    {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.starts_with(PREFIX) || !name.ends_with(".json") {
+            continue;
+        }
+        match read(&entry.path()).await {
+            Ok(manifest) => {
+                if tokio::fs::try_exists(manifest.path(dir))
+                    .await
+                    .unwrap_or(false)
+                {
+                    manifests.push(manifest);
+                } else {
+                    tracing::warn!(manifest = %name, "the manifest's dump file is missing; not a backup");
+                }
+            }
+            Err(error) => tracing::warn!(manifest = %name, %error, "unreadable manifest skipped"),
+        }
+    }
+    manifests.sort_by(|a, b| (a.started_at, &a.id).cmp(&(b.started_at, &b.id)));
+    Ok(manifests)
+}
+
+pub async fn read(path: &Path) -> Result<Manifest> {
+    let bytes = tokio::fs::read(path)
+        .await
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_slice(&bytes).with_context(|| format!("invalid manifest {}", path.display()))
+}
+
+/// The backup `id` (or a unique prefix of it; `latest` for the newest verified one).
+pub async fn find(dir: &Path, id: &str) -> Result<Manifest> {
+    let all = load_all(dir).await?;
+    if id == "latest" {
+        return all
+            .into_iter()
+            .rev()
+            .find(Manifest::verified)
+            .ok_or_else(|| Error::NotFound(format!("no verified backup in {}", dir.display())));
+    }
+    let id = id
+        .strip_prefix(PREFIX)
+        .map(|rest| id_of(id).unwrap_or(rest))
+        .unwrap_or(id);
+    if let Some(found) = all.iter().find(|m| m.id == id) {
+        return Ok(found.clone());
+    }
+    let mut matching: Vec<_> = all.into_iter().filter(|m| m.id.starts_with(id)).collect();
+    match matching.len() {
+        1 => Ok(matching.remove(0)),
+        0 => Err(Error::NotFound(format!(
+            "no backup {id:?} in {}",
+            dir.display()
+        ))),
+        n => Err(Error::NotFound(format!(
+            "{id:?} matches {n} backups; give more of the id"
+        ))),
+    }
+}
+
+/// Writes the manifest: `.partial`, fsync, rename, fsync the directory.
+pub async fn write(dir: &Path, manifest: &Manifest) -> Result<()> {
+    let name = manifest_name(&manifest.id);
+    let partial = dir.join(format!("{name}{PARTIAL}"));
+    let mut bytes = serde_json::to_vec_pretty(manifest).context("cannot encode the manifest")?;
+    bytes.push(b'\n');
+    let result = async {
+        let mut file = tokio::fs::File::create(&partial)
+            .await
+            .with_context(|| format!("cannot create {}", partial.display()))?;
+        file.write_all(&bytes)
+            .await
+            .with_context(|| format!("cannot write {}", partial.display()))?;
+        file.sync_all()
+            .await
+            .with_context(|| format!("cannot fsync {}", partial.display()))?;
+        drop(file);
+        rename(&partial, &dir.join(&name)).await
+    }
+    .await;
+    if result.is_err() {
+        remove_if_exists(&partial).await;
+    }
+    result
+}
+
+/// Renames and fsyncs the directory, so the new name survives a power cut.
+pub async fn rename(from: &Path, to: &Path) -> Result<()> {
+    tokio::fs::rename(from, to)
+        .await
+        .with_context(|| format!("cannot rename {} to {}", from.display(), to.display()))?;
+    if let Some(dir) = to.parent() {
+        fsync_dir(dir).await?;
+    }
+    Ok(())
+}
+
+pub async fn fsync_dir(dir: &Path) -> Result<()> {
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        std::fs::File::open(&dir)
+            .and_then(|d| d.sync_all())
+            .with_context(|| format!("cannot fsync the directory {}", dir.display()))
+    })
+    .await
+    .context("fsync task")?
+}
+
+pub async fn fsync_file(path: &Path) -> Result<()> {
+    let file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .await
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    file.sync_all()
+        .await
+        .with_context(|| format!("cannot fsync {}", path.display()))
+}
+
+/// sha256 (hex) and size of a file, read on the blocking pool.
+pub async fn hash_file(path: &Path) -> Result<(String, u64)> {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let mut file = std::fs::File::open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        let mut hasher = Sha256::new();
+        let mut buffer = vec![0u8; 1 << 20];
+        let mut size = 0u64;
+        loop {
+            let n = file
+                .read(&mut buffer)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            if n == 0 {
+                break;
+            }
+            size += n as u64;
+            hasher.update(&buffer[..n]);
+        }
+        let digest = hasher.finalize();
+        let hex = digest
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>();
+        Ok((hex, size))
+    })
+    .await
+    .context("hash task")?
+}
+
+pub async fn remove_if_exists(path: &Path) {
+    match tokio::fs::remove_file(path).await {
+        Ok(()) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => tracing::error!(path = %path.display(), %error, "cannot remove"),
+    }
+}
+
+/// Removes what an interrupted run left: `*.partial` files, and dumps that never got their
+/// manifest. Call it only while holding the lock (no other run is writing).
+pub async fn clean_leftovers(dir: &Path) -> Result<()> {
+    let mut entries = match tokio::fs::read_dir(dir).await {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(error) => return Err(error).with_context(|| format!("cannot read {}", dir.display())),
+    };
+    let mut names = Vec::new();
+    while let Some(entry) = entries
+        .next_entry()
+        .await
+        .with_context(|| format!("cannot read {}", dir.display()))?
+    {
+        names.push(entry.file_name().to_string_lossy().into_owned());
+    }
+    for name in &names {
+        let leftover = if name.starts_with(PREFIX) && name.contains(PARTIAL) {
+            true
+        } else if name.ends_with(".sqlite") || name.ends_with(".pgdump") {
+            match id_of(name) {
+                Some(id) => !names.contains(&manifest_name(id)),
+                None => false,
+            }
+        } else {
+            false
+        };
+        if leftover {
+            tracing::warn!(file = %name, "removing what an interrupted backup run left behind");
+            remove_if_exists(&dir.join(name)).await;
+        }
+    }
+    Ok(())
+}
+
+/// Removes `*.partial` files only (after abandoning a run this process was doing).
+pub async fn clean_partials(dir: &Path) {
+    let Ok(mut entries) = tokio::fs::read_dir(dir).await else {
+        return;
+    };
+    while let Ok(Some(entry)) = entries.next_entry().await {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(PREFIX) && name.contains(PARTIAL) {
+            remove_if_exists(&entry.path()).await;
+        }
+    }
+}

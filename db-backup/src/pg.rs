@@ -1,0 +1,427 @@
+//! PostgreSQL: `pg_dump --format=custom` run as a child process inside a snapshot this process
+//! exported (so the row counts in the manifest describe exactly what was dumped), `pg_restore`
+//! into a temporary database to verify, and `pg_restore --clean` to restore.
+//!
+//! The tools must have the server's major version: they are looked for in `PG_BIN_DIR`, else in
+//! `/usr/lib/postgresql/<major>/bin` (Debian's layout), else on `PATH`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::{ConnectOptions, Connection};
+
+use crate::error::{failed, Context, Error, Result};
+use crate::manifest::TABLES;
+use crate::sqlite::Snapshot;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A libpq URL split into the URL without its password (safe on a command line) and the password
+/// (passed through `PGPASSWORD`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PgUrl {
+    pub without_password: String,
+    pub password: Option<String>,
+}
+
+pub fn split_password(url: &str) -> PgUrl {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return PgUrl {
+            without_password: url.to_owned(),
+            password: None,
+        };
+    };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let Some(at) = authority.rfind('@') else {
+        return PgUrl {
+            without_password: url.to_owned(),
+            password: None,
+        };
+    };
+    let userinfo = &authority[..at];
+    match userinfo.split_once(':') {
+        Some((user, password)) => PgUrl {
+            without_password: format!(
+                "{}{user}{}{}",
+                &url[..scheme_end],
+                &authority[at..],
+                &rest[authority_end..]
+            ),
+            password: Some(percent_decode(password)),
+        },
+        None => PgUrl {
+            without_password: url.to_owned(),
+            password: None,
+        },
+    }
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+            if let Ok(byte) = u8::from_str_radix(hex, 16) {
+                out.push(byte);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The URL of database `name` on the server of `url` (same credentials and options).
+pub fn with_database(url: &str, name: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let after = &rest[authority_end..];
+    let query = after.find('?').map(|q| &after[q..]).unwrap_or("");
+    format!(
+        "{}{}/{name}{query}",
+        &url[..scheme_end],
+        &rest[..authority_end]
+    )
+}
+
+pub async fn connect(url: &str) -> Result<PgConnection> {
+    let options = PgConnectOptions::from_str(url).context("invalid PostgreSQL DATABASE_URL")?;
+    match tokio::time::timeout(CONNECT_TIMEOUT, options.connect()).await {
+        Ok(result) => result.context("cannot connect to PostgreSQL"),
+        Err(_) => Err(failed(format!(
+            "cannot connect to PostgreSQL within {CONNECT_TIMEOUT:?}"
+        ))),
+    }
+}
+
+/// `(version text, major)` of the server.
+async fn server_version(conn: &mut PgConnection) -> Result<(String, u32)> {
+    let version: String = sqlx::query_scalar("SHOW server_version")
+        .fetch_one(&mut *conn)
+        .await
+        .context("cannot query the server version")?;
+    let num: i32 = sqlx::query_scalar("SELECT current_setting('server_version_num')::int")
+        .fetch_one(&mut *conn)
+        .await
+        .context("cannot query the server version")?;
+    Ok((format!("PostgreSQL {version}"), (num / 10000) as u32))
+}
+
+pub async fn counts(conn: &mut PgConnection) -> Result<BTreeMap<String, i64>> {
+    let mut counts = BTreeMap::new();
+    for table in TABLES {
+        let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+            .fetch_one(&mut *conn)
+            .await
+            .with_context(|| format!("cannot count the rows of {table}"))?;
+        counts.insert(table.to_owned(), n);
+    }
+    Ok(counts)
+}
+
+async fn migration_version(conn: &mut PgConnection) -> Result<i64> {
+    sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success")
+        .fetch_one(&mut *conn)
+        .await
+        .context("cannot read the migration version")
+}
+
+/// The major version a `--version` line reports: `pg_dump (PostgreSQL) 15.8 (Debian ...)` → 15.
+pub fn tool_major(version_line: &str) -> Option<u32> {
+    let after = version_line
+        .split_once(')')
+        .map(|(_, v)| v)
+        .unwrap_or(version_line);
+    let token = after
+        .split_whitespace()
+        .find(|t| t.starts_with(|c: char| c.is_ascii_digit()))?;
+    token
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Finds `tool` (pg_dump / pg_restore) of the server's major version, with its version line.
+pub async fn find_tool(
+    tool: &str,
+    bin_dir: Option<&Path>,
+    major: u32,
+) -> Result<(PathBuf, String)> {
+    let candidates: Vec<PathBuf> = match bin_dir {
+        Some(dir) => vec![dir.join(tool)],
+        None => vec![
+            PathBuf::from(format!("/usr/lib/postgresql/{major}/bin/{tool}")),
+            PathBuf::from(tool),
+        ],
+    };
+    let mut mismatches = Vec::new();
+    for candidate in candidates {
+        let output = match tokio::process::Command::new(&candidate)
+            .arg("--version")
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output()
+            .await
+        {
+            Ok(output) => output,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(error) => {
+                return Err(error).with_context(|| format!("cannot run {}", candidate.display()))
+            }
+        };
+        let line = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+        match tool_major(&line) {
+            Some(found) if found == major => return Ok((candidate, line)),
+            _ => mismatches.push(format!("{} is {line:?}", candidate.display())),
+        }
+    }
+    let hint = format!(
+        "install the PostgreSQL {major} client tools (Debian: apt-get install postgresql-client-{major}) \
+         or point PG_BIN_DIR at their directory"
+    );
+    if mismatches.is_empty() {
+        Err(failed(format!(
+            "{tool} not found (the server is PostgreSQL {major}): {hint}"
+        )))
+    } else {
+        Err(failed(format!(
+            "no {tool} of the server's major version {major} ({}): {hint}",
+            mismatches.join(", ")
+        )))
+    }
+}
+
+/// A command for a libpq tool: password through the environment, not the command line; killed
+/// if this process dies (PR_SET_PDEATHSIG) or drops the future.
+fn tool_command(tool: &Path, url: &str) -> (tokio::process::Command, String) {
+    let split = split_password(url);
+    let mut command = tokio::process::Command::new(tool);
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env("PGCONNECT_TIMEOUT", "15")
+        .kill_on_drop(true);
+    if let Some(password) = split.password {
+        command.env("PGPASSWORD", password);
+    }
+    // SAFETY: prctl is async-signal-safe; the closure allocates nothing.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    (command, split.without_password)
+}
+
+async fn run_tool(command: &mut tokio::process::Command, what: &str) -> Result<()> {
+    let output = command
+        .output()
+        .await
+        .with_context(|| format!("cannot run {what}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        Err(failed(format!(
+            "{what} failed ({}): {}",
+            output.status,
+            stderr.trim()
+        )))
+    }
+}
+
+/// Dumps the database at `url` into `partial`.
+pub async fn dump(url: &str, bin_dir: Option<&Path>, partial: &Path) -> Result<Snapshot> {
+    let mut conn = connect(url).await?;
+    let (server_version, major) = server_version(&mut conn).await?;
+    let (pg_dump, tool_version) = find_tool("pg_dump", bin_dir, major).await?;
+    // Export a snapshot, count in it, and have pg_dump dump exactly that snapshot.
+    sqlx::query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .execute(&mut conn)
+        .await
+        .context("cannot begin the snapshot transaction")?;
+    let snapshot: String = sqlx::query_scalar("SELECT pg_export_snapshot()")
+        .fetch_one(&mut conn)
+        .await
+        .context("cannot export a snapshot")?;
+    let tables = counts(&mut conn).await?;
+    let migration_version = migration_version(&mut conn).await?;
+    let (mut command, libpq_url) = tool_command(&pg_dump, url);
+    command
+        .arg("--format=custom")
+        .arg("--no-password")
+        .arg(format!("--snapshot={snapshot}"))
+        .arg("--file")
+        .arg(partial)
+        .arg("--dbname")
+        .arg(libpq_url);
+    let result = run_tool(&mut command, "pg_dump").await;
+    let _ = sqlx::query("ROLLBACK").execute(&mut conn).await;
+    let _ = conn.close().await;
+    result?;
+    Ok(Snapshot {
+        server_version,
+        dump_tool: tool_version,
+        migration_version,
+        tables,
+    })
+}
+
+/// Restores `file` into a temporary database on the server of `url` (created and dropped here;
+/// the role needs CREATEDB) and returns its migration version and row counts. `pg_restore
+/// --exit-on-error` fails when any row breaks a constraint, so foreign keys are checked too.
+pub async fn restore_scratch(
+    url: &str,
+    bin_dir: Option<&Path>,
+    file: &Path,
+) -> Result<(i64, BTreeMap<String, i64>)> {
+    let mut admin = connect(url).await?;
+    let (_, major) = server_version(&mut admin).await?;
+    let (pg_restore, _) = find_tool("pg_restore", bin_dir, major).await?;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let name = format!("hbnb_verify_{}_{nanos}", std::process::id());
+    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&mut admin)
+        .await
+        .context("cannot create the scratch database for verification (the role needs CREATEDB)")?;
+    let scratch_url = with_database(url, &name);
+    let result = async {
+        let (mut command, libpq_url) = tool_command(&pg_restore, &scratch_url);
+        command
+            .arg("--no-owner")
+            .arg("--no-privileges")
+            .arg("--exit-on-error")
+            .arg("--no-password")
+            .arg("--dbname")
+            .arg(libpq_url)
+            .arg(file);
+        run_tool(&mut command, "pg_restore")
+            .await
+            .map_err(|e| Error::Verification(e.to_string()))?;
+        let mut conn = connect(&scratch_url).await?;
+        let version = migration_version(&mut conn).await;
+        let tables = counts(&mut conn).await;
+        let _ = conn.close().await;
+        Ok((version?, tables?))
+    }
+    .await;
+    if let Err(error) = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .execute(&mut admin)
+        .await
+    {
+        tracing::error!(database = %name, %error, "cannot drop the scratch database");
+    }
+    let _ = admin.close().await;
+    result
+}
+
+/// Restores `file` into the database at `url` with `pg_restore --clean --if-exists
+/// --single-transaction` (all or nothing). Refuses a database with rows unless `force`.
+pub async fn restore(url: &str, bin_dir: Option<&Path>, file: &Path, force: bool) -> Result<()> {
+    let mut conn = connect(url).await?;
+    let (_, major) = server_version(&mut conn).await?;
+    let mut nonempty = Vec::new();
+    for table in TABLES {
+        let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+            .bind(format!("public.{table}"))
+            .fetch_one(&mut conn)
+            .await
+            .context("cannot read the target's schema")?;
+        if !exists {
+            continue;
+        }
+        let any: Option<i32> = sqlx::query_scalar(&format!("SELECT 1 FROM {table} LIMIT 1"))
+            .fetch_optional(&mut conn)
+            .await
+            .with_context(|| format!("cannot read the target's {table}"))?;
+        if any.is_some() {
+            nonempty.push(table);
+        }
+    }
+    let _ = conn.close().await;
+    if !nonempty.is_empty() && !force {
+        return Err(Error::Refused(format!(
+            "the target database is not empty (rows in {}); pass --force to replace it",
+            nonempty.join(", ")
+        )));
+    }
+    let (pg_restore, _) = find_tool("pg_restore", bin_dir, major).await?;
+    let (mut command, libpq_url) = tool_command(&pg_restore, url);
+    command
+        .arg("--clean")
+        .arg("--if-exists")
+        .arg("--single-transaction")
+        .arg("--exit-on-error")
+        .arg("--no-owner")
+        .arg("--no-privileges")
+        .arg("--no-password")
+        .arg("--dbname")
+        .arg(libpq_url)
+        .arg(file);
+    run_tool(&mut command, "pg_restore").await
+}
+
+/// Counts and migration version of the database at `url` (after a restore).
+pub async fn inspect(url: &str) -> Result<(i64, BTreeMap<String, i64>)> {
+    let mut conn = connect(url).await?;
+    let version = migration_version(&mut conn).await;
+    let tables = counts(&mut conn).await;
+    let _ = conn.close().await;
+    Ok((version?, tables?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_the_password_out() {
+        let split = split_password("postgres://hbnb:s%40cret@127.0.0.1:5432/db?sslmode=disable");
+        assert_eq!(
+            split.without_password,
+            "postgres://hbnb@127.0.0.1:5432/db?sslmode=disable"
+        );
+        assert_eq!(split.password.as_deref(), Some("s@cret"));
+        let none = split_password("postgres://hbnb@host/db");
+        assert_eq!(none.without_password, "postgres://hbnb@host/db");
+        assert_eq!(none.password, None);
+    }
+
+    #[test]
+    fn replaces_the_database() {
+        assert_eq!(
+            with_database("postgres://u:p@h:5432/db?sslmode=disable", "x"),
+            "postgres://u:p@h:5432/x?sslmode=disable"
+        );
+        assert_eq!(with_database("postgres://u@h", "x"), "postgres://u@h/x");
+    }
+
+    #[test]
+    fn reads_tool_versions() {
+        assert_eq!(
+            tool_major("pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"),
+            Some(15)
+        );
+        assert_eq!(tool_major("pg_restore (PostgreSQL) 16.2"), Some(16));
+        assert_eq!(tool_major("garbage"), None);
+    }
+}

@@ -1,0 +1,299 @@
+//! `serve`: backups on a schedule that survives restarts, HTTP `/healthz` (unhealthy when the last
+//! good backup is older than twice the interval) and `/metrics` (Prometheus text).
+
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use futures_util::FutureExt;
+use hbnb_common::{AppOptions, Application, Readiness, ServerSettings};
+
+use crate::backup::{self, BackupSettings};
+use crate::error::Error;
+use crate::lock::DirLock;
+use crate::manifest;
+
+pub const DEFAULT_PORT: u16 = 5004;
+
+#[derive(Debug, Default, Clone)]
+pub struct Stats {
+    /// Start of the newest verified backup (from the manifests, so it survives restarts).
+    pub last_good_started: Option<DateTime<Utc>>,
+    /// When the newest verified backup finished.
+    pub last_success: Option<DateTime<Utc>>,
+    pub last_duration: Option<Duration>,
+    pub last_size: Option<u64>,
+    pub successes: u64,
+    pub failures: u64,
+    pub running: bool,
+    pub next_run: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+}
+
+pub struct State {
+    pub settings: BackupSettings,
+    pub process_started: DateTime<Utc>,
+    pub stats: Mutex<Stats>,
+}
+
+impl State {
+    fn stats(&self) -> Stats {
+        self.stats.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    fn update(&self, f: impl FnOnce(&mut Stats)) {
+        if let Ok(mut stats) = self.stats.lock() {
+            f(&mut stats);
+        }
+    }
+
+    /// Healthy while the newest good backup (when it finished; before any, the process start)
+    /// is younger than twice the interval.
+    pub fn health(&self) -> Result<(), String> {
+        let stats = self.stats();
+        let limit = self.settings.interval() * 2;
+        let reference = stats.last_success.unwrap_or(self.process_started);
+        let age = (Utc::now() - reference).to_std().unwrap_or_default();
+        if age <= limit {
+            return Ok(());
+        }
+        let what = match stats.last_success {
+            Some(at) => format!("the last good backup (finished {}) is", at.to_rfc3339()),
+            None => "no backup has succeeded and the service started".to_owned(),
+        };
+        let mut reason = format!(
+            "{what} {} old, more than twice the interval ({})",
+            humantime::format_duration(Duration::from_secs(age.as_secs())),
+            humantime::format_duration(limit)
+        );
+        if let Some(error) = stats.last_error {
+            let _ = write!(reason, "; last error: {error}");
+        }
+        Err(reason)
+    }
+
+    /// Reads the newest verified backup from the directory (it may have been taken by
+    /// `db-backup now` in another process).
+    async fn refresh_from_disk(&self) {
+        match manifest::load_all(&self.settings.backup_dir).await {
+            Ok(all) => {
+                if let Some(newest) = all.iter().rev().find(|m| m.verified()) {
+                    let finished = newest.started_at
+                        + chrono::Duration::milliseconds(newest.duration_ms as i64);
+                    self.update(|s| {
+                        if s.last_good_started.map_or(true, |t| t < newest.started_at) {
+                            s.last_good_started = Some(newest.started_at);
+                            s.last_success = Some(finished);
+                            s.last_duration = Some(Duration::from_millis(newest.duration_ms));
+                            s.last_size = Some(newest.size);
+                        }
+                    });
+                }
+            }
+            Err(error) => tracing::error!(%error, "cannot read the backup directory"),
+        }
+    }
+
+    pub fn metrics(&self) -> String {
+        let stats = self.stats();
+        let mut out = String::new();
+        let mut metric = |name: &str, kind: &str, help: &str, value: String| {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            let _ = writeln!(out, "{name} {value}");
+        };
+        let timestamp = |t: Option<DateTime<Utc>>| {
+            t.map(|t| format!("{:.3}", t.timestamp_millis() as f64 / 1000.0))
+                .unwrap_or_else(|| "0".to_owned())
+        };
+        metric(
+            "db_backup_last_success_timestamp_seconds",
+            "gauge",
+            "When the newest verified backup finished (Unix time; 0: never).",
+            timestamp(stats.last_success),
+        );
+        metric(
+            "db_backup_last_duration_seconds",
+            "gauge",
+            "How long the newest verified backup took, dump and verification.",
+            format!(
+                "{:.3}",
+                stats.last_duration.map(|d| d.as_secs_f64()).unwrap_or(0.0)
+            ),
+        );
+        metric(
+            "db_backup_last_size_bytes",
+            "gauge",
+            "Size of the newest verified backup.",
+            stats.last_size.unwrap_or(0).to_string(),
+        );
+        metric(
+            "db_backup_success_total",
+            "counter",
+            "Backups taken and verified by this process.",
+            stats.successes.to_string(),
+        );
+        metric(
+            "db_backup_failure_total",
+            "counter",
+            "Backup runs of this process that failed (dump, verification or I/O).",
+            stats.failures.to_string(),
+        );
+        metric(
+            "db_backup_running",
+            "gauge",
+            "1 while a backup runs.",
+            u8::from(stats.running).to_string(),
+        );
+        metric(
+            "db_backup_next_run_timestamp_seconds",
+            "gauge",
+            "When the next scheduled backup starts (Unix time).",
+            timestamp(stats.next_run),
+        );
+        metric(
+            "db_backup_interval_seconds",
+            "gauge",
+            "BACKUP_INTERVAL.",
+            self.settings.interval().as_secs_f64().to_string(),
+        );
+        out
+    }
+}
+
+/// Serves HTTP and runs the schedule until SIGTERM/SIGINT.
+pub async fn serve(server: &ServerSettings, settings: BackupSettings) -> std::process::ExitCode {
+    if let Err(error) = tokio::fs::create_dir_all(&settings.backup_dir).await {
+        tracing::error!(dir = %settings.backup_dir.display(), %error, "cannot create the backup directory");
+        eprintln!(
+            "error: cannot create {}: {error}",
+            settings.backup_dir.display()
+        );
+        return std::process::ExitCode::FAILURE;
+    }
+    let state = Arc::new(State {
+        settings,
+        process_started: Utc::now(),
+        stats: Mutex::new(Stats::default()),
+    });
+    state.refresh_from_disk().await;
+
+    let health_state = state.clone();
+    let ready_state = state.clone();
+    let readiness = Readiness::new()
+        .with_health_check(move || {
+            let state = health_state.clone();
+            async move { state.health() }.boxed()
+        })
+        .with_check(move || {
+            let dir = ready_state.settings.backup_dir.clone();
+            async move {
+                match tokio::fs::metadata(&dir).await {
+                    Ok(m) if m.is_dir() => Ok(()),
+                    _ => Err(format!("the backup directory {} is missing", dir.display())),
+                }
+            }
+            .boxed()
+        });
+    let data = web::Data::from(state.clone());
+    let application = Application::build(
+        server,
+        DEFAULT_PORT,
+        readiness,
+        AppOptions {
+            access_log: true,
+            ..AppOptions::default()
+        },
+        move |cfg| {
+            cfg.app_data(data.clone())
+                .route("/metrics", web::get().to(metrics));
+        },
+    );
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let scheduler = tokio::spawn(schedule(state.clone(), stop_rx));
+    let code = hbnb_common::run(application).await;
+    let _ = stop_tx.send(true);
+    if tokio::time::timeout(Duration::from_secs(5), scheduler)
+        .await
+        .is_err()
+    {
+        tracing::warn!("the scheduler did not stop in time");
+    }
+    code
+}
+
+async fn metrics(state: web::Data<State>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics())
+}
+
+/// The schedule: the next run is one interval after the later of the newest verified backup and
+/// this process's last attempt; right away when that is already past (catch-up after a restart).
+async fn schedule(state: Arc<State>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let interval =
+        chrono::Duration::from_std(state.settings.interval()).unwrap_or(chrono::Duration::MAX);
+    let mut last_attempt: Option<DateTime<Utc>> = None;
+    loop {
+        state.refresh_from_disk().await;
+        let stats = state.stats();
+        let anchor = match (stats.last_good_started, last_attempt) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        let now = Utc::now();
+        let next = anchor
+            .and_then(|a| a.checked_add_signed(interval))
+            .map_or(now, |n| n.max(now));
+        state.update(|s| s.next_run = Some(next));
+        if anchor.is_some() {
+            tracing::info!(next = %next.to_rfc3339(), "next backup scheduled");
+        }
+        let wait = (next - now).to_std().unwrap_or_default();
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => return,
+        }
+        let started = Utc::now();
+        last_attempt = Some(started);
+        let run = async {
+            let _lock = DirLock::acquire(&state.settings.backup_dir).await?;
+            state.update(|s| s.running = true);
+            backup::run_once(&state.settings).await
+        };
+        let result = tokio::select! {
+            result = run => result,
+            _ = stop.changed() => {
+                tracing::warn!("shutdown during a backup: abandoning it");
+                if let Ok(Some(_lock)) = DirLock::try_acquire(&state.settings.backup_dir).await {
+                    manifest::clean_partials(&state.settings.backup_dir).await;
+                }
+                return;
+            }
+        };
+        state.update(|s| s.running = false);
+        match result {
+            Ok(manifest) => state.update(|s| {
+                s.successes += 1;
+                s.last_error = None;
+                s.last_good_started = Some(manifest.started_at);
+                s.last_success = Some(Utc::now());
+                s.last_duration = Some(Duration::from_millis(manifest.duration_ms));
+                s.last_size = Some(manifest.size);
+            }),
+            Err(error) => {
+                let kind = match error {
+                    Error::Verification(_) => "verification failed",
+                    _ => "backup failed",
+                };
+                tracing::error!(%error, "{kind}");
+                state.update(|s| {
+                    s.failures += 1;
+                    s.last_error = Some(error.to_string());
+                });
+            }
+        }
+    }
+}

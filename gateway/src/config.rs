@@ -1,0 +1,528 @@
+//! The route table as data. The built-in default *is* the course's Nginx (0x1A tasks 2–5
+//! combined); a TOML file can replace it. Everything is validated once, when loaded: a bad file is
+//! refused with an error that names the problem, never discovered per request.
+//!
+//! ```toml
+//! [upstreams]
+//! hello = ["http://127.0.0.1:5000"]
+//! number = ["http://127.0.0.1:5001", "http://127.0.0.1:5011"]
+//!
+//! [[route]]
+//! match = "regex"                  # exact | prefix | regex
+//! path = '^/airbnb-dynamic/number_odd_or_even/([0-9]+)/?$'
+//! rewrite = "/number_odd_or_even/$1"
+//! upstream = "number"              # or: static_dir = "web-dynamic/static", or: status = 404
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use regex::Regex;
+
+use crate::health::InstanceHealth;
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    #[error("route {index} ({path:?}): {problem}")]
+    Route {
+        index: usize,
+        path: String,
+        problem: String,
+    },
+    #[error("upstream {name:?}: {problem}")]
+    Upstream { name: String, problem: String },
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum MatchKind {
+    Exact,
+    Prefix,
+    Regex,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    #[serde(default)]
+    pub upstreams: BTreeMap<String, Vec<String>>,
+    #[serde(rename = "route", default)]
+    pub routes: Vec<RouteConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    #[serde(rename = "match")]
+    pub kind: MatchKind,
+    pub path: String,
+    #[serde(default)]
+    pub rewrite: Option<String>,
+    #[serde(default)]
+    pub upstream: Option<String>,
+    #[serde(default)]
+    pub static_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub status: Option<u16>,
+}
+
+/// The four upstreams the built-in table names, with the environment variables that override them.
+pub const DEFAULT_UPSTREAMS: [(&str, &str, u16); 4] = [
+    ("hello", "HELLO_UPSTREAM", 5000),
+    ("number", "NUMBER_UPSTREAM", 5001),
+    ("api", "API_UPSTREAM", 5002),
+    ("web", "WEB_UPSTREAM", 5003),
+];
+
+impl FileConfig {
+    /// The course's Nginx: tasks 2–5 combined (spec §6). `/static/` is served from `static_dir`
+    /// when one is given, otherwise proxied to the web site like N1/N2 do.
+    pub fn builtin(static_dir: Option<&Path>) -> FileConfig {
+        let upstream = |name: &str| RouteConfig {
+            kind: MatchKind::Prefix,
+            path: String::new(),
+            rewrite: None,
+            upstream: Some(name.to_owned()),
+            static_dir: None,
+            status: None,
+        };
+        let routes = vec![
+            RouteConfig {
+                kind: MatchKind::Regex,
+                path: "^/airbnb-onepage(/.*)?$".into(),
+                ..upstream("hello")
+            },
+            RouteConfig {
+                kind: MatchKind::Regex,
+                path: "^/airbnb-dynamic/number_odd_or_even/([0-9]+)/?$".into(),
+                rewrite: Some("/number_odd_or_even/$1".into()),
+                ..upstream("number")
+            },
+            RouteConfig {
+                path: "/airbnb-dynamic/".into(),
+                upstream: None,
+                status: Some(404),
+                ..upstream("number")
+            },
+            RouteConfig {
+                path: "/api/".into(),
+                ..upstream("api")
+            },
+            match static_dir {
+                Some(dir) => RouteConfig {
+                    path: "/static/".into(),
+                    upstream: None,
+                    static_dir: Some(dir.to_path_buf()),
+                    ..upstream("web")
+                },
+                None => RouteConfig {
+                    path: "/static/".into(),
+                    ..upstream("web")
+                },
+            },
+            RouteConfig {
+                kind: MatchKind::Exact,
+                path: "/".into(),
+                rewrite: Some("/2-hbnb/".into()),
+                ..upstream("web")
+            },
+            RouteConfig {
+                path: "/".into(),
+                ..upstream("web")
+            },
+        ];
+        let upstreams = DEFAULT_UPSTREAMS
+            .iter()
+            .map(|(name, _, port)| ((*name).to_owned(), vec![format!("http://127.0.0.1:{port}")]))
+            .collect();
+        FileConfig { upstreams, routes }
+    }
+
+    pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_path_buf(),
+            source: Box::new(source),
+        })
+    }
+
+    /// `HELLO_UPSTREAM` & co. replace the named upstream's instance list.
+    pub fn apply_env_overrides(&mut self, lookup: impl Fn(&str) -> Option<String>) {
+        for (name, variable, _) in DEFAULT_UPSTREAMS {
+            if let Some(value) = lookup(variable).filter(|v| !v.trim().is_empty()) {
+                let instances = value
+                    .split(',')
+                    .map(|s| s.trim().to_owned())
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                self.upstreams.insert(name.to_owned(), instances);
+            }
+        }
+    }
+}
+
+/// One instance of an upstream: where to connect and what it is called in logs.
+#[derive(Debug)]
+pub struct Instance {
+    /// `host:port`, what we connect to (and the pool key).
+    pub authority: String,
+    /// The URL as configured, for logs.
+    pub url: String,
+    pub health: InstanceHealth,
+}
+
+#[derive(Debug)]
+pub struct Upstream {
+    pub name: String,
+    pub instances: Vec<Instance>,
+    next: AtomicUsize,
+}
+
+impl Upstream {
+    /// Instances in the order to try them for one request: round-robin start, then the rest.
+    /// Healthy instances come first; the others only as a last resort.
+    pub fn rotation(&self) -> impl Iterator<Item = &Instance> {
+        let len = self.instances.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed) % len.max(1);
+        let ordered = move || (0..len).map(move |i| &self.instances[(start + i) % len]);
+        ordered()
+            .filter(|i| i.health.is_available())
+            .chain(ordered().filter(|i| !i.health.is_available()))
+    }
+}
+
+#[derive(Debug)]
+pub enum Action {
+    Proxy(Arc<Upstream>),
+    Static(PathBuf),
+    Status(u16),
+}
+
+#[derive(Debug)]
+enum Matcher {
+    Exact(String),
+    Prefix(String),
+    Regex(Regex),
+}
+
+#[derive(Debug)]
+pub struct Route {
+    matcher: Matcher,
+    rewrite: Option<String>,
+    pub action: Action,
+}
+
+/// What a request path resolved to.
+pub struct Resolved<'a> {
+    pub route: &'a Route,
+    /// The path to send upstream (or the file path relative to a static dir); `None` = unchanged.
+    pub rewritten: Option<String>,
+    /// For static routes: the path below the route's prefix.
+    pub rest: &'a str,
+}
+
+#[derive(Debug)]
+pub struct RouteTable {
+    routes: Vec<Route>,
+}
+
+impl RouteTable {
+    pub fn compile(config: &FileConfig) -> Result<RouteTable, ConfigError> {
+        let mut upstreams = BTreeMap::new();
+        for (name, urls) in &config.upstreams {
+            upstreams.insert(name.clone(), Arc::new(compile_upstream(name, urls)?));
+        }
+        let mut routes = Vec::with_capacity(config.routes.len());
+        for (index, route) in config.routes.iter().enumerate() {
+            let problem = |problem: String| ConfigError::Route {
+                index,
+                path: route.path.clone(),
+                problem,
+            };
+            if !route.path.starts_with('/') && !(route.kind == MatchKind::Regex) {
+                return Err(problem("path must start with '/'".into()));
+            }
+            let matcher = match route.kind {
+                MatchKind::Exact => Matcher::Exact(route.path.clone()),
+                MatchKind::Prefix => Matcher::Prefix(route.path.clone()),
+                MatchKind::Regex => Matcher::Regex(
+                    Regex::new(&route.path).map_err(|e| problem(format!("invalid regex: {e}")))?,
+                ),
+            };
+            let action = match (&route.upstream, &route.static_dir, route.status) {
+                (Some(name), None, None) => Action::Proxy(
+                    upstreams
+                        .get(name)
+                        .cloned()
+                        .ok_or_else(|| problem(format!("unknown upstream {name:?}")))?,
+                ),
+                (None, Some(dir), None) => {
+                    if route.kind != MatchKind::Prefix {
+                        return Err(problem("static_dir needs match = \"prefix\"".into()));
+                    }
+                    if !dir.is_dir() {
+                        return Err(problem(format!(
+                            "static_dir {} is not a directory",
+                            dir.display()
+                        )));
+                    }
+                    Action::Static(dir.clone())
+                }
+                (None, None, Some(status)) => {
+                    if !(100..=599).contains(&status) {
+                        return Err(problem(format!("status {status} is not an HTTP status")));
+                    }
+                    Action::Status(status)
+                }
+                _ => {
+                    return Err(problem(
+                        "give exactly one of upstream, static_dir or status".into(),
+                    ))
+                }
+            };
+            if let Some(rewrite) = &route.rewrite {
+                if !rewrite.starts_with('/') {
+                    return Err(problem("rewrite must start with '/'".into()));
+                }
+                if matches!(action, Action::Static(_)) {
+                    return Err(problem("a static route cannot rewrite".into()));
+                }
+            }
+            routes.push(Route {
+                matcher,
+                rewrite: route.rewrite.clone(),
+                action,
+            });
+        }
+        if routes.is_empty() {
+            return Err(ConfigError::Route {
+                index: 0,
+                path: String::new(),
+                problem: "the configuration has no [[route]]".into(),
+            });
+        }
+        Ok(RouteTable { routes })
+    }
+
+    /// Every upstream some route proxies to, once each.
+    pub fn upstreams(&self) -> Vec<Arc<Upstream>> {
+        let mut seen: Vec<Arc<Upstream>> = Vec::new();
+        for route in &self.routes {
+            if let Action::Proxy(upstream) = &route.action {
+                if !seen.iter().any(|u| Arc::ptr_eq(u, upstream)) {
+                    seen.push(upstream.clone());
+                }
+            }
+        }
+        seen
+    }
+
+    /// The first route that matches `path` (routes are tried in order, like a list of locations).
+    pub fn resolve<'a>(&'a self, path: &'a str) -> Option<Resolved<'a>> {
+        for route in &self.routes {
+            match &route.matcher {
+                Matcher::Exact(exact) if path == exact => {
+                    return Some(Resolved {
+                        route,
+                        rewritten: route.rewrite.clone(),
+                        rest: "",
+                    })
+                }
+                Matcher::Prefix(prefix) if path.starts_with(prefix.as_str()) => {
+                    let rest = &path[prefix.len()..];
+                    let rewritten = route.rewrite.as_ref().map(|r| format!("{r}{rest}"));
+                    return Some(Resolved {
+                        route,
+                        rewritten,
+                        rest,
+                    });
+                }
+                Matcher::Regex(regex) => {
+                    if let Some(captures) = regex.captures(path) {
+                        let rewritten = route.rewrite.as_ref().map(|template| {
+                            let mut out = String::new();
+                            captures.expand(template, &mut out);
+                            out
+                        });
+                        return Some(Resolved {
+                            route,
+                            rewritten,
+                            rest: "",
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+}
+
+fn compile_upstream(name: &str, urls: &[String]) -> Result<Upstream, ConfigError> {
+    let problem = |problem: String| ConfigError::Upstream {
+        name: name.to_owned(),
+        problem,
+    };
+    if urls.is_empty() {
+        return Err(problem("no instance listed".into()));
+    }
+    let mut instances = Vec::with_capacity(urls.len());
+    for url in urls {
+        let uri: http::Uri = url
+            .parse()
+            .map_err(|e| problem(format!("{url:?} is not a URL: {e}")))?;
+        if uri.scheme_str() != Some("http") {
+            return Err(problem(format!(
+                "{url:?}: only http:// upstreams are supported"
+            )));
+        }
+        if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+            return Err(problem(format!(
+                "{url:?}: give a base URL without a path (use a route's rewrite to change paths)"
+            )));
+        }
+        let authority = uri
+            .authority()
+            .ok_or_else(|| problem(format!("{url:?} has no host")))?;
+        let port = authority.port_u16().unwrap_or(80);
+        instances.push(Instance {
+            authority: format!("{}:{port}", authority.host()),
+            url: url.clone(),
+            health: InstanceHealth::default(),
+        });
+    }
+    Ok(Upstream {
+        name: name.to_owned(),
+        instances,
+        next: AtomicUsize::new(0),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn builtin() -> RouteTable {
+        RouteTable::compile(&FileConfig::builtin(None)).unwrap()
+    }
+
+    fn target(table: &RouteTable, path: &str) -> (String, Option<String>) {
+        let resolved = table.resolve(path).unwrap();
+        let name = match &resolved.route.action {
+            Action::Proxy(upstream) => upstream.name.clone(),
+            Action::Static(_) => "static".into(),
+            Action::Status(status) => status.to_string(),
+        };
+        (name, resolved.rewritten)
+    }
+
+    #[test]
+    fn builtin_table_is_the_course_nginx() {
+        let t = builtin();
+        assert_eq!(target(&t, "/airbnb-onepage/"), ("hello".into(), None));
+        assert_eq!(target(&t, "/airbnb-onepage"), ("hello".into(), None));
+        assert_eq!(
+            target(&t, "/airbnb-dynamic/number_odd_or_even/89"),
+            ("number".into(), Some("/number_odd_or_even/89".into()))
+        );
+        assert_eq!(
+            target(&t, "/airbnb-dynamic/number_odd_or_even/007/"),
+            ("number".into(), Some("/number_odd_or_even/007".into()))
+        );
+        assert_eq!(target(&t, "/airbnb-dynamic/number_odd_or_even/-4").0, "404");
+        assert_eq!(target(&t, "/airbnb-dynamic/number_odd_or_even/4x").0, "404");
+        assert_eq!(target(&t, "/airbnb-dynamic/").0, "404");
+        assert_eq!(target(&t, "/api/v1/states"), ("api".into(), None));
+        assert_eq!(target(&t, "/static/styles/4-common.css").0, "web");
+        assert_eq!(target(&t, "/"), ("web".into(), Some("/2-hbnb/".into())));
+        assert_eq!(target(&t, "/101-hbnb/"), ("web".into(), None));
+    }
+
+    #[test]
+    fn the_example_file_is_the_builtin_table() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("gateway.example.toml");
+        let file = FileConfig::load(&path).unwrap();
+        let builtin = FileConfig::builtin(None);
+        assert_eq!(file.upstreams, builtin.upstreams);
+        assert_eq!(
+            format!("{:?}", file.routes),
+            format!("{:?}", builtin.routes)
+        );
+    }
+
+    #[test]
+    fn static_dir_replaces_static_proxying() {
+        let dir = std::env::temp_dir();
+        let t = RouteTable::compile(&FileConfig::builtin(Some(&dir))).unwrap();
+        let resolved = t.resolve("/static/images/logo.png").unwrap();
+        assert!(matches!(resolved.route.action, Action::Static(_)));
+        assert_eq!(resolved.rest, "images/logo.png");
+    }
+
+    #[test]
+    fn env_overrides_give_several_instances() {
+        let mut config = FileConfig::builtin(None);
+        config.apply_env_overrides(|v| {
+            (v == "HELLO_UPSTREAM").then(|| "http://127.0.0.1:1, http://localhost:2".to_owned())
+        });
+        let t = RouteTable::compile(&config).unwrap();
+        let Action::Proxy(upstream) = &t.resolve("/airbnb-onepage/").unwrap().route.action else {
+            panic!("not a proxy route")
+        };
+        let authorities: Vec<_> = upstream
+            .instances
+            .iter()
+            .map(|i| i.authority.as_str())
+            .collect();
+        assert_eq!(authorities, ["127.0.0.1:1", "localhost:2"]);
+        let first: Vec<_> = upstream.rotation().map(|i| i.authority.clone()).collect();
+        let second: Vec<_> = upstream.rotation().map(|i| i.authority.clone()).collect();
+        assert_ne!(
+            first[0], second[0],
+            "round-robin starts on the next instance"
+        );
+    }
+
+    #[test]
+    fn invalid_files_are_refused_with_the_problem_named() {
+        let bad = |text: &str| {
+            let config: FileConfig = toml::from_str(text).unwrap();
+            RouteTable::compile(&config).unwrap_err().to_string()
+        };
+        assert!(
+            bad("[[route]]\nmatch = \"regex\"\npath = \"(\"\nupstream = \"x\"")
+                .contains("invalid regex")
+        );
+        assert!(
+            bad("[[route]]\nmatch = \"prefix\"\npath = \"/\"\nupstream = \"nope\"")
+                .contains("unknown upstream \"nope\"")
+        );
+        assert!(bad("[upstreams]\na = [\"https://x\"]\n[[route]]\nmatch = \"prefix\"\npath = \"/\"\nupstream = \"a\"")
+            .contains("only http://"));
+        assert!(
+            bad("[[route]]\nmatch = \"prefix\"\npath = \"/\"\nstatus = 404\nupstream = \"a\"")
+                .contains("exactly one")
+        );
+        assert!(toml::from_str::<FileConfig>("[[route]]\nmatch = \"glob\"\npath = \"/\"").is_err());
+        assert!(toml::from_str::<FileConfig>(
+            "[[route]]\nmatch = \"prefix\"\npath = \"/\"\ntypo = 1"
+        )
+        .is_err());
+    }
+}

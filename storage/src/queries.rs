@@ -1,0 +1,452 @@
+//! Every query. Each write is one statement (atomic on both engines): deletes cascade through the
+//! foreign keys, inserts that reference a vanished row fail with `MissingReference`.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::models::*;
+use crate::{new_id, now, on_pool, Database, Result, StorageError};
+
+/// What linking an amenity to a place did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkOutcome {
+    Created,
+    AlreadyLinked,
+}
+
+/// `GET /api/v1/stats`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct Stats {
+    pub amenities: i64,
+    pub cities: i64,
+    pub places: i64,
+    pub reviews: i64,
+    pub states: i64,
+    pub users: i64,
+}
+
+/// The filters of `places_search` (ids already validated by the caller).
+#[derive(Debug, Clone, Default)]
+pub struct PlaceSearch {
+    pub states: Vec<String>,
+    pub cities: Vec<String>,
+    pub amenities: Vec<String>,
+}
+
+fn map_fk(error: sqlx::Error) -> StorageError {
+    match &error {
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+            StorageError::MissingReference
+        }
+        _ => StorageError::Sqlx(error),
+    }
+}
+
+/// The order lists come back in (the original has none; this one is stable).
+const LIST_ORDER: &str = "ORDER BY created_at, id";
+
+impl Database {
+    // ---- generic reads and deletes -------------------------------------------------------
+
+    /// Every row of a table.
+    pub async fn list<M: Model>(&self) -> Result<Vec<M>> {
+        let sql = format!("SELECT * FROM {} {LIST_ORDER}", M::TABLE);
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, M>(&sql)
+            .fetch_all(pool)
+            .await)?)
+    }
+
+    pub async fn get<M: Model>(&self, id: &str) -> Result<Option<M>> {
+        let sql = format!("SELECT * FROM {} WHERE id = $1", M::TABLE);
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, M>(&sql)
+            .bind(id)
+            .fetch_optional(pool)
+            .await)?)
+    }
+
+    pub async fn exists<M: Model>(&self, id: &str) -> Result<bool> {
+        let sql = format!("SELECT COUNT(*) FROM {} WHERE id = $1", M::TABLE);
+        let n: i64 = on_pool!(self, |pool| sqlx::query_scalar(&sql)
+            .bind(id)
+            .fetch_one(pool)
+            .await)?;
+        Ok(n > 0)
+    }
+
+    /// Deletes one row (and, through the foreign keys, everything that depends on it).
+    /// False when there was no such row.
+    pub async fn delete<M: Model>(&self, id: &str) -> Result<bool> {
+        let sql = format!("DELETE FROM {} WHERE id = $1", M::TABLE);
+        let done = on_pool!(self, |pool| sqlx::query(&sql)
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(done > 0)
+    }
+
+    /// Rows of `M` whose `column` equals `value`, in list order. `column` is a constant.
+    async fn children<M: Model>(&self, column: &'static str, value: &str) -> Result<Vec<M>> {
+        let sql = format!(
+            "SELECT * FROM {} WHERE {column} = $1 {LIST_ORDER}",
+            M::TABLE
+        );
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, M>(&sql)
+            .bind(value)
+            .fetch_all(pool)
+            .await)?)
+    }
+
+    pub async fn count<M: Model>(&self) -> Result<i64> {
+        let sql = format!("SELECT COUNT(*) FROM {}", M::TABLE);
+        Ok(on_pool!(self, |pool| sqlx::query_scalar(&sql)
+            .fetch_one(pool)
+            .await)?)
+    }
+
+    pub async fn stats(&self) -> Result<Stats> {
+        let sql = "SELECT (SELECT COUNT(*) FROM amenities) AS amenities, \
+                          (SELECT COUNT(*) FROM cities) AS cities, \
+                          (SELECT COUNT(*) FROM places) AS places, \
+                          (SELECT COUNT(*) FROM reviews) AS reviews, \
+                          (SELECT COUNT(*) FROM states) AS states, \
+                          (SELECT COUNT(*) FROM users) AS users";
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, Stats>(sql)
+            .fetch_one(pool)
+            .await)?)
+    }
+
+    // ---- states ---------------------------------------------------------------------------
+
+    pub async fn create_state(&self, name: &str) -> Result<State> {
+        let (id, at) = (new_id(), now());
+        let sql = "INSERT INTO states (id, created_at, updated_at, name) VALUES ($1, $2, $2, $3) \
+                   RETURNING *";
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, State>(sql)
+            .bind(&id)
+            .bind(at)
+            .bind(name)
+            .fetch_one(pool)
+            .await)?)
+    }
+
+    /// Writes the state's columns and sets `updated_at` to now. None when it no longer exists.
+    pub async fn update_state(&self, state: &State) -> Result<Option<State>> {
+        let sql = "UPDATE states SET name = $2, updated_at = $3 WHERE id = $1 RETURNING *";
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, State>(sql)
+            .bind(&state.id)
+            .bind(&state.name)
+            .bind(now())
+            .fetch_optional(pool)
+            .await)?)
+    }
+
+    // ---- cities ---------------------------------------------------------------------------
+
+    pub async fn cities_of_state(&self, state_id: &str) -> Result<Vec<City>> {
+        self.children("state_id", state_id).await
+    }
+
+    /// Fails with `MissingReference` when the state does not exist.
+    pub async fn create_city(&self, state_id: &str, name: &str) -> Result<City> {
+        let (id, at) = (new_id(), now());
+        let sql = "INSERT INTO cities (id, created_at, updated_at, state_id, name) \
+                   VALUES ($1, $2, $2, $3, $4) RETURNING *";
+        on_pool!(self, |pool| sqlx::query_as::<_, City>(sql)
+            .bind(&id)
+            .bind(at)
+            .bind(state_id)
+            .bind(name)
+            .fetch_one(pool)
+            .await)
+        .map_err(map_fk)
+    }
+
+    pub async fn update_city(&self, city: &City) -> Result<Option<City>> {
+        let sql = "UPDATE cities SET name = $2, updated_at = $3 WHERE id = $1 RETURNING *";
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, City>(sql)
+            .bind(&city.id)
+            .bind(&city.name)
+            .bind(now())
+            .fetch_optional(pool)
+            .await)?)
+    }
+
+    // ---- amenities ------------------------------------------------------------------------
+
+    pub async fn create_amenity(&self, name: &str) -> Result<Amenity> {
+        let (id, at) = (new_id(), now());
+        let sql = "INSERT INTO amenities (id, created_at, updated_at, name) \
+                   VALUES ($1, $2, $2, $3) RETURNING *";
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, Amenity>(sql)
+            .bind(&id)
+            .bind(at)
+            .bind(name)
+            .fetch_one(pool)
+            .await)?)
+    }
+
+    pub async fn update_amenity(&self, amenity: &Amenity) -> Result<Option<Amenity>> {
+        let sql = "UPDATE amenities SET name = $2, updated_at = $3 WHERE id = $1 RETURNING *";
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, Amenity>(sql)
+            .bind(&amenity.id)
+            .bind(&amenity.name)
+            .bind(now())
+            .fetch_optional(pool)
+            .await)?)
+    }
+
+    // ---- users ----------------------------------------------------------------------------
+
+    /// `password_hash` is stored as given: hash it before.
+    pub async fn create_user(
+        &self,
+        email: &str,
+        password_hash: &str,
+        first_name: Option<&str>,
+        last_name: Option<&str>,
+    ) -> Result<User> {
+        let (id, at) = (new_id(), now());
+        let sql = "INSERT INTO users (id, created_at, updated_at, email, password, first_name, \
+                   last_name) VALUES ($1, $2, $2, $3, $4, $5, $6) RETURNING *";
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, User>(sql)
+            .bind(&id)
+            .bind(at)
+            .bind(email)
+            .bind(password_hash)
+            .bind(first_name)
+            .bind(last_name)
+            .fetch_one(pool)
+            .await)?)
+    }
+
+    /// Writes password (already hashed), first and last name; the email never changes.
+    pub async fn update_user(&self, user: &User) -> Result<Option<User>> {
+        let sql = "UPDATE users SET password = $2, first_name = $3, last_name = $4, \
+                   updated_at = $5 WHERE id = $1 RETURNING *";
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, User>(sql)
+            .bind(&user.id)
+            .bind(&user.password)
+            .bind(&user.first_name)
+            .bind(&user.last_name)
+            .bind(now())
+            .fetch_optional(pool)
+            .await)?)
+    }
+
+    // ---- places ---------------------------------------------------------------------------
+
+    pub async fn places_of_city(&self, city_id: &str) -> Result<Vec<Place>> {
+        self.children("city_id", city_id).await
+    }
+
+    /// Fails with `MissingReference` when the city or the user does not exist.
+    pub async fn create_place(
+        &self,
+        city_id: &str,
+        user_id: &str,
+        fields: &PlaceFields,
+    ) -> Result<Place> {
+        let (id, at) = (new_id(), now());
+        let sql = "INSERT INTO places (id, created_at, updated_at, city_id, user_id, name, \
+                   description, number_rooms, number_bathrooms, max_guest, price_by_night, \
+                   latitude, longitude) \
+                   VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING *";
+        on_pool!(self, |pool| sqlx::query_as::<_, Place>(sql)
+            .bind(&id)
+            .bind(at)
+            .bind(city_id)
+            .bind(user_id)
+            .bind(&fields.name)
+            .bind(&fields.description)
+            .bind(fields.number_rooms)
+            .bind(fields.number_bathrooms)
+            .bind(fields.max_guest)
+            .bind(fields.price_by_night)
+            .bind(fields.latitude)
+            .bind(fields.longitude)
+            .fetch_one(pool)
+            .await)
+        .map_err(map_fk)
+    }
+
+    /// Writes every column but the ids and `created_at`.
+    pub async fn update_place(&self, place: &Place) -> Result<Option<Place>> {
+        let sql = "UPDATE places SET name = $2, description = $3, number_rooms = $4, \
+                   number_bathrooms = $5, max_guest = $6, price_by_night = $7, latitude = $8, \
+                   longitude = $9, updated_at = $10 WHERE id = $1 RETURNING *";
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, Place>(sql)
+            .bind(&place.id)
+            .bind(&place.name)
+            .bind(&place.description)
+            .bind(place.number_rooms)
+            .bind(place.number_bathrooms)
+            .bind(place.max_guest)
+            .bind(place.price_by_night)
+            .bind(place.latitude)
+            .bind(place.longitude)
+            .bind(now())
+            .fetch_optional(pool)
+            .await)?)
+    }
+
+    /// `places_search` (spec §4.5 with our rewrite), in one statement: places in the given
+    /// states' cities or in the given cities (all places when neither list has ids), having
+    /// every given amenity.
+    pub async fn search_places(&self, search: &PlaceSearch) -> Result<Vec<Place>> {
+        let ids = |param: &str| match self {
+            Database::Sqlite(_) => format!("(SELECT value FROM json_each({param}))"),
+            Database::Postgres(_) => format!(
+                "(SELECT value FROM jsonb_array_elements_text(CAST({param} AS jsonb)) AS t(value))"
+            ),
+        };
+        let amenity_ids = match self {
+            Database::Sqlite(_) => "json_each($4) AS wanted".to_owned(),
+            Database::Postgres(_) => {
+                "jsonb_array_elements_text(CAST($4 AS jsonb)) AS wanted(value)".to_owned()
+            }
+        };
+        let sql = format!(
+            "SELECT p.* FROM places p \
+             WHERE ($1 \
+                    OR p.city_id IN (SELECT c.id FROM cities c WHERE c.state_id IN {states}) \
+                    OR p.city_id IN {cities}) \
+               AND NOT EXISTS (SELECT 1 FROM {amenity_ids} \
+                               WHERE NOT EXISTS (SELECT 1 FROM place_amenity pa \
+                                                 WHERE pa.place_id = p.id \
+                                                   AND pa.amenity_id = wanted.value)) \
+             ORDER BY p.created_at, p.id",
+            states = ids("$2"),
+            cities = ids("$3"),
+        );
+        let everywhere = search.states.is_empty() && search.cities.is_empty();
+        let states = serde_json::Value::from(search.states.clone()).to_string();
+        let cities = serde_json::Value::from(search.cities.clone()).to_string();
+        let amenities = serde_json::Value::from(search.amenities.clone()).to_string();
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, Place>(&sql)
+            .bind(everywhere)
+            .bind(&states)
+            .bind(&cities)
+            .bind(&amenities)
+            .fetch_all(pool)
+            .await)?)
+    }
+
+    // ---- reviews --------------------------------------------------------------------------
+
+    pub async fn reviews_of_place(&self, place_id: &str) -> Result<Vec<Review>> {
+        self.children("place_id", place_id).await
+    }
+
+    /// Fails with `MissingReference` when the place or the user does not exist.
+    pub async fn create_review(&self, place_id: &str, user_id: &str, text: &str) -> Result<Review> {
+        let (id, at) = (new_id(), now());
+        let sql = "INSERT INTO reviews (id, created_at, updated_at, place_id, user_id, text) \
+                   VALUES ($1, $2, $2, $3, $4, $5) RETURNING *";
+        on_pool!(self, |pool| sqlx::query_as::<_, Review>(sql)
+            .bind(&id)
+            .bind(at)
+            .bind(place_id)
+            .bind(user_id)
+            .bind(text)
+            .fetch_one(pool)
+            .await)
+        .map_err(map_fk)
+    }
+
+    pub async fn update_review(&self, review: &Review) -> Result<Option<Review>> {
+        let sql = "UPDATE reviews SET text = $2, updated_at = $3 WHERE id = $1 RETURNING *";
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, Review>(sql)
+            .bind(&review.id)
+            .bind(&review.text)
+            .bind(now())
+            .fetch_optional(pool)
+            .await)?)
+    }
+
+    // ---- place <-> amenity ----------------------------------------------------------------
+
+    pub async fn amenities_of_place(&self, place_id: &str) -> Result<Vec<Amenity>> {
+        let sql = "SELECT a.* FROM amenities a JOIN place_amenity pa ON pa.amenity_id = a.id \
+                   WHERE pa.place_id = $1 ORDER BY a.created_at, a.id";
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, Amenity>(sql)
+            .bind(place_id)
+            .fetch_all(pool)
+            .await)?)
+    }
+
+    /// Fails with `MissingReference` when the place or the amenity does not exist.
+    pub async fn link_amenity(&self, place_id: &str, amenity_id: &str) -> Result<LinkOutcome> {
+        let sql = "INSERT INTO place_amenity (place_id, amenity_id) VALUES ($1, $2) \
+                   ON CONFLICT DO NOTHING";
+        let inserted = on_pool!(self, |pool| sqlx::query(sql)
+            .bind(place_id)
+            .bind(amenity_id)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(map_fk)?;
+        Ok(if inserted > 0 {
+            LinkOutcome::Created
+        } else {
+            LinkOutcome::AlreadyLinked
+        })
+    }
+
+    /// False when the two were not linked.
+    pub async fn unlink_amenity(&self, place_id: &str, amenity_id: &str) -> Result<bool> {
+        let sql = "DELETE FROM place_amenity WHERE place_id = $1 AND amenity_id = $2";
+        let deleted = on_pool!(self, |pool| sqlx::query(sql)
+            .bind(place_id)
+            .bind(amenity_id)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(deleted > 0)
+    }
+
+    // ---- sorted reads for the web pages ---------------------------------------------------
+
+    /// Every state sorted by name, each with its cities sorted by name (two queries).
+    pub async fn states_with_cities(&self) -> Result<Vec<StateWithCities>> {
+        let states_sql = "SELECT * FROM states ORDER BY name, id";
+        let cities_sql = "SELECT * FROM cities ORDER BY name, id";
+        let states: Vec<State> = on_pool!(self, |pool| sqlx::query_as(states_sql)
+            .fetch_all(pool)
+            .await)?;
+        let cities: Vec<City> = on_pool!(self, |pool| sqlx::query_as(cities_sql)
+            .fetch_all(pool)
+            .await)?;
+        let mut by_state: HashMap<String, Vec<City>> = HashMap::new();
+        for city in cities {
+            by_state
+                .entry(city.state_id.clone())
+                .or_default()
+                .push(city);
+        }
+        Ok(states
+            .into_iter()
+            .map(|state| {
+                let cities = by_state.remove(&state.id).unwrap_or_default();
+                StateWithCities { state, cities }
+            })
+            .collect())
+    }
+
+    pub async fn amenities_sorted(&self) -> Result<Vec<Amenity>> {
+        let sql = "SELECT * FROM amenities ORDER BY name, id";
+        Ok(on_pool!(self, |pool| sqlx::query_as(sql)
+            .fetch_all(pool)
+            .await)?)
+    }
+
+    /// Every place sorted by name, with its owner's first and last name (one join).
+    pub async fn places_with_owner(&self) -> Result<Vec<PlaceWithOwner>> {
+        let sql = "SELECT p.*, u.first_name AS owner_first_name, u.last_name AS owner_last_name \
+                   FROM places p JOIN users u ON u.id = p.user_id ORDER BY p.name, p.id";
+        Ok(on_pool!(self, |pool| sqlx::query_as(sql)
+            .fetch_all(pool)
+            .await)?)
+    }
+}

@@ -1,0 +1,192 @@
+//! Fresh databases for the API tests, on either engine, and an api-service started on one.
+//!
+//! SQLite: a new file in the temp directory. PostgreSQL: `CREATE DATABASE hbnb_test_<unique>`
+//! through `psql` with the admin URL in `TEST_DATABASE_URL` (default
+//! `postgres://hbnb:hbnb@127.0.0.1:5432/postgres`); dropped again when the test ends. When
+//! PostgreSQL cannot be reached the test fails (it never skips): run `scripts/start-postgres.sh`.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::Service;
+
+pub const DEFAULT_ADMIN_URL: &str = "postgres://hbnb:hbnb@127.0.0.1:5432/postgres";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+/// A database that exists for one test.
+pub struct TestDb {
+    pub engine: Engine,
+    pub url: String,
+    sqlite_path: Option<PathBuf>,
+    pg_name: Option<String>,
+}
+
+fn unique_suffix() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "{}_{}_{}",
+        std::process::id(),
+        nanos,
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+pub fn admin_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| DEFAULT_ADMIN_URL.to_owned())
+}
+
+/// Runs one SQL statement through `psql` on the admin URL; Err(psql's output) on failure.
+fn psql(sql: &str) -> Result<(), String> {
+    let output = Command::new("psql")
+        .arg(admin_url())
+        .args(["-v", "ON_ERROR_STOP=1", "-qtAc", sql])
+        .env("PGCONNECT_TIMEOUT", "10")
+        .output()
+        .map_err(|e| format!("cannot run psql (install postgresql-client): {e}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
+}
+
+/// The URL of database `name` on the admin URL's server.
+fn database_url(name: &str) -> String {
+    let admin = admin_url();
+    let (base, query) = match admin.split_once('?') {
+        Some((base, query)) => (base.to_owned(), format!("?{query}")),
+        None => (admin.clone(), String::new()),
+    };
+    let slash = base.rfind('/').filter(|&i| i > "postgres://".len());
+    let server = match slash {
+        Some(i) => &base[..i],
+        None => base.as_str(),
+    };
+    format!("{server}/{name}{query}")
+}
+
+impl TestDb {
+    pub fn new(engine: Engine) -> TestDb {
+        match engine {
+            Engine::Sqlite => {
+                let path =
+                    std::env::temp_dir().join(format!("hbnb_test_{}.sqlite", unique_suffix()));
+                TestDb {
+                    engine,
+                    url: format!("sqlite://{}?mode=rwc", path.display()),
+                    sqlite_path: Some(path),
+                    pg_name: None,
+                }
+            }
+            Engine::Postgres => {
+                let name = format!("hbnb_test_{}", unique_suffix());
+                if let Err(error) = psql(&format!("CREATE DATABASE {name}")) {
+                    panic!(
+                        "PostgreSQL is required for this test and cannot be used at {} \
+                         (TEST_DATABASE_URL): {error}\nStart it with scripts/start-postgres.sh",
+                        admin_url()
+                    );
+                }
+                TestDb {
+                    engine,
+                    url: database_url(&name),
+                    sqlite_path: None,
+                    pg_name: Some(name),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(path) = &self.sqlite_path {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+            }
+        }
+        if let Some(name) = &self.pg_name {
+            // Dropped in the background: the test need not wait for it.
+            let _ = Command::new("psql")
+                .arg(admin_url())
+                .args([
+                    "-qtAc",
+                    &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                ])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn();
+        }
+    }
+}
+
+/// An api-service on its own fresh database. Fields drop in order: the service stops first.
+pub struct Api {
+    pub service: Service,
+    pub db: TestDb,
+}
+
+impl Api {
+    pub async fn start(engine: Engine) -> Api {
+        Self::start_with(engine, &[]).await
+    }
+
+    pub async fn start_with(engine: Engine, env: &[(&str, &str)]) -> Api {
+        let db = TestDb::new(engine);
+        // Cheap argon2 parameters: a debug build takes seconds per hash with the real ones.
+        let mut vars = vec![
+            ("DATABASE_URL", db.url.as_str()),
+            ("ARGON2_MEMORY_KIB", "1024"),
+            ("ARGON2_ITERATIONS", "1"),
+        ];
+        vars.extend_from_slice(env);
+        let service = Service::start("api-service", &vars).await;
+        Api { service, db }
+    }
+
+    /// The URL of `path` under `/api/v1` (`path` starts with `/`).
+    pub fn api(&self, path: &str) -> String {
+        self.service.url(&format!("/api/v1{path}"))
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        self.service.url(path)
+    }
+}
+
+/// Writes each test body once, as `async fn name(engine: Engine)`, and runs it on both engines:
+/// `both_engines!(name_a, name_b);` makes `name_a::sqlite`, `name_a::postgres`, ...
+#[macro_export]
+macro_rules! both_engines {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::db::Engine::Sqlite).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name($crate::db::Engine::Postgres).await
+                }
+            }
+        )*
+    };
+}

@@ -1,0 +1,253 @@
+//! db-backup as a service: with BACKUP_INTERVAL=2s it takes consecutive backups and retention
+//! keeps exactly the policy's set; after a restart it keeps its schedule, and catches up at once
+//! when a backup is overdue; /healthz turns unhealthy when backups stop succeeding (database
+//! unreachable) and healthy again after the next success. On SQLite and PostgreSQL.
+
+#[path = "backup_support.rs"]
+mod support;
+
+use std::time::Duration;
+
+use hbnb_tests::backup::{list, metric, poll, BackupDir};
+use hbnb_tests::both_engines;
+use hbnb_tests::db::{Engine, TestDb};
+use hbnb_tests::Service;
+use support::{now_unix, unix_seconds};
+
+/// A fresh database with the schema and a few rows.
+async fn database(engine: Engine) -> TestDb {
+    let db = TestDb::new(engine);
+    let store = hbnb_storage::Database::connect(&db.url).await.unwrap();
+    for name in ["California", "Nevada"] {
+        store.create_state(name).await.unwrap();
+    }
+    store.close().await;
+    db
+}
+
+async fn metrics(client: &reqwest::Client, service: &Service) -> String {
+    let response = client.get(service.url("/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    response.text().await.unwrap()
+}
+
+async fn wait_for_successes(client: &reqwest::Client, service: &Service, n: f64) -> String {
+    poll(Duration::from_secs(120), "successful backups", || async {
+        let text = metrics(client, service).await;
+        (metric(&text, "db_backup_success_total").unwrap_or(0.0) >= n).then_some(text)
+    })
+    .await
+}
+
+async fn schedule_and_retention(engine: Engine) {
+    let db = database(engine).await;
+    let dir = BackupDir::new();
+    let client = hbnb_tests::client();
+    let env = |interval: &'static str| {
+        vec![
+            ("DATABASE_URL", db.url.clone()),
+            ("BACKUP_DIR", dir.as_str().to_owned()),
+            ("BACKUP_INTERVAL", interval.to_owned()),
+            ("BACKUP_KEEP_LAST", "3".to_owned()),
+            ("BACKUP_KEEP_DAILY", "1".to_owned()),
+            ("BACKUP_KEEP_WEEKLY", "1".to_owned()),
+            ("BACKUP_KEEP_MONTHLY", "1".to_owned()),
+        ]
+    };
+    let fast = env("2s");
+    let fast_refs: Vec<(&str, &str)> = fast.iter().map(|(k, v)| (*k, v.as_str())).collect();
+
+    let mut service = Service::start("db-backup", &fast_refs).await;
+    let text = wait_for_successes(&client, &service, 5.0).await;
+    assert_eq!(
+        metric(&text, "db_backup_failure_total"),
+        Some(0.0),
+        "{text}"
+    );
+    assert!(metric(&text, "db_backup_last_size_bytes").unwrap() > 0.0);
+    assert!(metric(&text, "db_backup_last_success_timestamp_seconds").unwrap() > 1e9);
+    poll(Duration::from_secs(30), "/healthz 200", || async {
+        let health = client.get(service.url("/healthz")).send().await.unwrap();
+        (health.status() == 200).then_some(())
+    })
+    .await;
+    service.signal("TERM");
+    assert_eq!(service.wait_exit(Duration::from_secs(30)), Some(0));
+
+    // Keep the last 3; the newest of today/this week/this month is among them: exactly 3 left.
+    let listed = list(&fast_refs).await;
+    assert_eq!(listed.len(), 3, "{listed:#?}");
+    let started: Vec<f64> = listed
+        .iter()
+        .map(|m| unix_seconds(m["started_at"].as_str().unwrap()))
+        .collect();
+    for pair in started.windows(2) {
+        assert!(
+            pair[1] - pair[0] >= 1.9,
+            "backups closer than the interval: {started:?}"
+        );
+    }
+    assert!(listed.iter().all(|m| m["verification"]["ok"] == true));
+    let files = dir.files();
+    assert_eq!(
+        files.iter().filter(|f| f.starts_with("hbnb-")).count(),
+        6,
+        "{files:?}"
+    );
+
+    // Not overdue: a restart keeps the schedule (next run one interval after the newest backup).
+    let newest = *started.last().unwrap();
+    let hourly = env("1h");
+    let hourly_refs: Vec<(&str, &str)> = hourly.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut service = Service::start("db-backup", &hourly_refs).await;
+    let text = poll(
+        Duration::from_secs(30),
+        "the next run in /metrics",
+        || async {
+            let text = metrics(&client, &service).await;
+            (metric(&text, "db_backup_next_run_timestamp_seconds").unwrap_or(0.0) > 0.0)
+                .then_some(text)
+        },
+    )
+    .await;
+    let next = metric(&text, "db_backup_next_run_timestamp_seconds").unwrap();
+    assert!(
+        (next - (newest + 3600.0)).abs() < 1.0,
+        "next {next}, newest {newest}"
+    );
+    assert_eq!(metric(&text, "db_backup_success_total"), Some(0.0));
+    service.signal("TERM");
+    assert_eq!(service.wait_exit(Duration::from_secs(30)), Some(0));
+
+    // Overdue: with a 3 s interval and the newest backup older than that, it backs up at once.
+    poll(
+        Duration::from_secs(30),
+        "the newest backup to be overdue",
+        || async { (now_unix() - newest > 3.5).then_some(()) },
+    )
+    .await;
+    let slow = env("3s");
+    let slow_refs: Vec<(&str, &str)> = slow.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let restarted_at = now_unix();
+    let service = Service::start("db-backup", &slow_refs).await;
+    wait_for_successes(&client, &service, 1.0).await;
+    drop(service);
+    let listed = list(&slow_refs).await;
+    let caught_up = unix_seconds(listed.last().unwrap()["started_at"].as_str().unwrap());
+    assert!(
+        caught_up - restarted_at < 2.5,
+        "the overdue backup started {:.1} s after the restart",
+        caught_up - restarted_at
+    );
+}
+
+async fn healthz_follows_failures(engine: Engine) {
+    let db = database(engine).await;
+    let dir = BackupDir::new();
+    let client = hbnb_tests::client();
+    // Twice the interval must exceed one backup's duration (a PostgreSQL backup with its
+    // verification takes seconds on a loaded machine).
+    let interval = match engine {
+        Engine::Sqlite => "1s",
+        Engine::Postgres => "4s",
+    };
+    let env = [
+        ("DATABASE_URL", db.url.as_str()),
+        ("BACKUP_DIR", dir.as_str()),
+        ("BACKUP_INTERVAL", interval),
+    ];
+    let service = Service::start("db-backup", &env).await;
+    let status = |client: reqwest::Client, url: String| async move {
+        client.get(url).send().await.unwrap().status().as_u16()
+    };
+    wait_for_successes(&client, &service, 1.0).await;
+    poll(Duration::from_secs(30), "/healthz 200", || {
+        let (client, url) = (client.clone(), service.url("/healthz"));
+        async move { (status(client, url).await == 200).then_some(()) }
+    })
+    .await;
+
+    // Make the database unreachable.
+    let sqlite_path = db
+        .url
+        .strip_prefix("sqlite://")
+        .map(|rest| rest.split('?').next().unwrap().to_owned());
+    let pg_name = db
+        .url
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    match engine {
+        Engine::Sqlite => {
+            let path = sqlite_path.as_ref().unwrap();
+            std::fs::rename(path, format!("{path}.away")).unwrap();
+        }
+        Engine::Postgres => {
+            hbnb_tests::backup::psql(&format!("ALTER DATABASE {pg_name} ALLOW_CONNECTIONS false"));
+            hbnb_tests::backup::psql(&format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{pg_name}'"
+            ));
+        }
+    }
+    poll(
+        Duration::from_secs(60),
+        "/healthz to turn unhealthy",
+        || {
+            let (client, url) = (client.clone(), service.url("/healthz"));
+            async move { (status(client, url).await == 503).then_some(()) }
+        },
+    )
+    .await;
+    let body: serde_json::Value = client
+        .get(service.url("/healthz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        body["reason"]
+            .as_str()
+            .unwrap()
+            .contains("twice the interval"),
+        "{body}"
+    );
+    let text = metrics(&client, &service).await;
+    let failures = metric(&text, "db_backup_failure_total").unwrap();
+    let successes = metric(&text, "db_backup_success_total").unwrap();
+    assert!(failures >= 1.0, "{text}");
+    assert!(
+        !dir.files().iter().any(|f| f.contains(".partial")),
+        "{:?}",
+        dir.files()
+    );
+    service
+        .wait_for_log(Duration::from_secs(10), |line| {
+            line["level"] == "ERROR" && line["message"] == "backup failed"
+        })
+        .await;
+
+    // Reachable again: the next scheduled run succeeds and /healthz recovers.
+    match engine {
+        Engine::Sqlite => {
+            let path = sqlite_path.as_ref().unwrap();
+            std::fs::rename(format!("{path}.away"), path).unwrap();
+        }
+        Engine::Postgres => {
+            hbnb_tests::backup::psql(&format!("ALTER DATABASE {pg_name} ALLOW_CONNECTIONS true"))
+        }
+    }
+    wait_for_successes(&client, &service, successes + 1.0).await;
+    poll(Duration::from_secs(30), "/healthz to recover", || {
+        let (client, url) = (client.clone(), service.url("/healthz"));
+        async move { (status(client, url).await == 200).then_some(()) }
+    })
+    .await;
+}
+
+both_engines!(schedule_and_retention, healthz_follows_failures);

@@ -1,0 +1,111 @@
+//! The operating contract every binary keeps: graceful SIGTERM, readiness that turns false as
+//! soon as shutdown begins, and an inherited listening socket.
+
+use std::time::{Duration, Instant};
+
+use hbnb_tests::{client, Service};
+
+#[tokio::test]
+async fn sigterm_turns_readiness_off_while_still_serving_during_the_drain_delay() {
+    let mut hello = Service::start("hello-service", &[("DRAIN_DELAY", "2s")]).await;
+    assert_eq!(
+        client()
+            .get(hello.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    hello.signal("TERM");
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let status = client()
+            .get(hello.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        if status == 503 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/readyz stayed {status} after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let page = client()
+        .get(hello.url("/airbnb-onepage/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200, "still serving while draining");
+    assert_eq!(hello.wait_exit(Duration::from_secs(15)), Some(0));
+}
+
+#[tokio::test]
+async fn every_service_stops_with_exit_0_on_sigterm() {
+    for name in ["hello-service", "number-service", "gateway"] {
+        let mut service = Service::start(name, &[]).await;
+        service.signal("TERM");
+        assert_eq!(
+            service.wait_exit(Duration::from_secs(15)),
+            Some(0),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_service_serves_on_an_inherited_socket() {
+    use std::os::fd::AsRawFd;
+    use std::process::{Command, Stdio};
+    // The socket is bound here, as systemd would, and handed over as fd 3 with LISTEN_FDS=1.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let fd = listener.as_raw_fd();
+    let mut command = Command::new(hbnb_tests::bin_path("hello-service"));
+    command
+        .env("LISTEN_FDS", "1")
+        .env("PORT", "1") // ignored: the inherited socket wins
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        command.pre_exec(move || {
+            // dup2 onto itself would keep close-on-exec set, so clear it explicitly in that case.
+            let result = if fd == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(fd, 3)
+            };
+            if result < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().unwrap();
+    drop(listener);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let body = loop {
+        match client()
+            .get(format!("http://127.0.0.1:{port}/airbnb-onepage/"))
+            .send()
+            .await
+        {
+            Ok(response) => break response.text().await.unwrap(),
+            Err(error) => {
+                assert!(
+                    Instant::now() < deadline,
+                    "never served on the inherited socket: {error}"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(body, "Hello HBNB!");
+}
