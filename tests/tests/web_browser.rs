@@ -164,8 +164,23 @@ async fn wait_for_places(browser: &Client, what: &str, expected: &[&str]) {
     wait_for(browser, what, PLACE_NAMES, |v| *v == expected).await;
 }
 
+/// Clicks `element` as a person would: scrolled to the middle of the viewport first, so the
+/// fixed header and footer never sit on top of it (chromedriver only scrolls it into view).
+async fn click(browser: &Client, element: &fantoccini::elements::Element) {
+    let argument = serde_json::to_value(element).unwrap();
+    browser
+        .execute(
+            "arguments[0].scrollIntoView({block: 'center', inline: 'center'});",
+            vec![argument],
+        )
+        .await
+        .unwrap();
+    element.click().await.unwrap();
+}
+
 /// Opens the popover holding `checkbox` (it shows on hover, as the course's CSS) and ticks it.
 async fn tick(browser: &Client, popover_owner: &str, checkbox: &str) {
+    // No scrolling here: the popover shows on hover, and moving the page would close it.
     browser
         .find(Locator::Css(&format!("{popover_owner} h3")))
         .await
@@ -187,13 +202,11 @@ async fn search(browser: &Client) {
         .execute("return Number(document.querySelector('section.places').getAttribute('data-searches') || 0);", vec![])
         .await
         .unwrap();
-    browser
+    let button = browser
         .find(Locator::Css("section.filters button"))
         .await
-        .unwrap()
-        .click()
-        .await
         .unwrap();
+    click(browser, &button).await;
     let before = before.as_i64().unwrap_or(0);
     wait_for(
         browser,
@@ -414,7 +427,7 @@ async fn the_site_works_in_a_real_browser_through_the_gateway() {
         .await
         .unwrap();
     assert_eq!(toggle.text().await.unwrap(), "show");
-    toggle.click().await.unwrap();
+    click(&browser, &toggle).await;
     let reviews_of = |id: &str| {
         format!("Array.from(document.querySelectorAll(\"article[data-id='{id}'] .reviews li\")).map(e => e.textContent)")
     };
@@ -437,7 +450,7 @@ async fn the_site_works_in_a_real_browser_through_the_gateway() {
         .unwrap();
     assert_eq!(none, json!([]), "other places' reviews stay hidden");
     screenshot(&browser, "101-hbnb").await;
-    toggle.click().await.unwrap();
+    click(&browser, &toggle).await;
     wait_for(&browser, "reviews hidden", &reviews_of(cozy), |v| {
         *v == json!([])
     })
