@@ -75,34 +75,102 @@ fn updated<M: Model>(row: Option<M>) -> Reply {
 
 // ---- status and stats -------------------------------------------------------------------------
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/status",
+    tag = "status",
+    responses(
+        (status = 200, body = crate::openapi::Status),
+    )
+)]
 pub async fn status() -> Reply {
     ok(json!({"status": "OK"}))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/stats",
+    tag = "status",
+    responses(
+        (status = 200, body = crate::openapi::Stats),
+    )
+)]
 pub async fn stats(db: Db) -> Reply {
     ok(serde_json::to_value(db.stats().await?).map_err(|e| ApiError::Internal(Box::new(e)))?)
 }
 
 // ---- states ------------------------------------------------------------------------------------
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/states",
+    tag = "states",
+    responses(
+        (status = 200, body = [crate::openapi::State]),
+    )
+)]
 pub async fn list_states(db: Db) -> Reply {
     ok(to_dicts(&db.list::<State>().await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/states/{id}",
+    tag = "states",
+    params(("id" = String, Path, description = "State id")),
+    responses(
+        (status = 200, body = crate::openapi::State),
+        (status = 404, description = "Unknown id", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn get_state(db: Db, id: web::Path<String>) -> Reply {
     ok(to_dict(&fetch::<State>(&db, &id).await?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/states/{id}",
+    tag = "states",
+    params(("id" = String, Path, description = "State id")),
+    responses(
+        (status = 200, body = crate::openapi::Empty),
+        (status = 404, description = "Unknown id", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn delete_state(db: Db, id: web::Path<String>) -> Reply {
     remove::<State>(&db, &id).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/states",
+    tag = "states",
+    request_body(content = crate::openapi::NewState, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = crate::openapi::State),
+        (status = 400, description = "Not a JSON; Missing name", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Body over 1 MiB", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn create_state(db: Db, req: HttpRequest, payload: web::Payload) -> Reply {
     let body = body::object(&req, payload).await?;
     let name = required(&body, "name", NAME_MAX)?;
     created(to_dict(&db.create_state(&name).await?))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/states/{id}",
+    tag = "states",
+    params(("id" = String, Path, description = "State id")),
+    request_body(content = crate::openapi::NewState, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Updated (ignored: id, created_at, updated_at); updated_at set to now", body = crate::openapi::State),
+        (status = 404, description = "Unknown id", body = crate::openapi::ErrorBody),
+        (status = 400, description = "Not a JSON", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Body over 1 MiB", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn update_state(
     db: Db,
     id: web::Path<String>,
@@ -120,19 +188,62 @@ pub async fn update_state(
 
 // ---- cities ------------------------------------------------------------------------------------
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/states/{state_id}/cities",
+    tag = "cities",
+    params(("state_id" = String, Path, description = "State id")),
+    responses(
+        (status = 200, body = [crate::openapi::City]),
+        (status = 404, description = "Unknown state", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn list_cities(db: Db, state_id: web::Path<String>) -> Reply {
     let state_id = existing::<State>(&db, &state_id).await?;
     ok(to_dicts(&db.cities_of_state(&state_id).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/cities/{id}",
+    tag = "cities",
+    params(("id" = String, Path, description = "City id")),
+    responses(
+        (status = 200, body = crate::openapi::City),
+        (status = 404, description = "Unknown id", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn get_city(db: Db, id: web::Path<String>) -> Reply {
     ok(to_dict(&fetch::<City>(&db, &id).await?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/cities/{id}",
+    tag = "cities",
+    params(("id" = String, Path, description = "City id")),
+    responses(
+        (status = 200, body = crate::openapi::Empty),
+        (status = 404, description = "Unknown id", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn delete_city(db: Db, id: web::Path<String>) -> Reply {
     remove::<City>(&db, &id).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/states/{state_id}/cities",
+    tag = "cities",
+    params(("state_id" = String, Path, description = "State id")),
+    request_body(content = crate::openapi::NewCity, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = crate::openapi::City),
+        (status = 404, description = "Unknown state", body = crate::openapi::ErrorBody),
+        (status = 400, description = "Not a JSON; Missing name", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Body over 1 MiB", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn create_city(
     db: Db,
     state_id: web::Path<String>,
@@ -145,6 +256,19 @@ pub async fn create_city(
     created(to_dict(&db.create_city(&state_id, &name).await?))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/cities/{id}",
+    tag = "cities",
+    params(("id" = String, Path, description = "City id")),
+    request_body(content = crate::openapi::NewCity, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Updated (ignored: id, created_at, updated_at, state_id); updated_at set to now", body = crate::openapi::City),
+        (status = 404, description = "Unknown id", body = crate::openapi::ErrorBody),
+        (status = 400, description = "Not a JSON", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Body over 1 MiB", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn update_city(
     db: Db,
     id: web::Path<String>,
@@ -162,24 +286,76 @@ pub async fn update_city(
 
 // ---- amenities ---------------------------------------------------------------------------------
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/amenities",
+    tag = "amenities",
+    responses(
+        (status = 200, body = [crate::openapi::Amenity]),
+    )
+)]
 pub async fn list_amenities(db: Db) -> Reply {
     ok(to_dicts(&db.list::<Amenity>().await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/amenities/{id}",
+    tag = "amenities",
+    params(("id" = String, Path, description = "Amenity id")),
+    responses(
+        (status = 200, body = crate::openapi::Amenity),
+        (status = 404, description = "Unknown id", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn get_amenity(db: Db, id: web::Path<String>) -> Reply {
     ok(to_dict(&fetch::<Amenity>(&db, &id).await?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/amenities/{id}",
+    tag = "amenities",
+    params(("id" = String, Path, description = "Amenity id")),
+    responses(
+        (status = 200, body = crate::openapi::Empty),
+        (status = 404, description = "Unknown id", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn delete_amenity(db: Db, id: web::Path<String>) -> Reply {
     remove::<Amenity>(&db, &id).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/amenities",
+    tag = "amenities",
+    request_body(content = crate::openapi::NewAmenity, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = crate::openapi::Amenity),
+        (status = 400, description = "Not a JSON; Missing name", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Body over 1 MiB", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn create_amenity(db: Db, req: HttpRequest, payload: web::Payload) -> Reply {
     let body = body::object(&req, payload).await?;
     let name = required(&body, "name", NAME_MAX)?;
     created(to_dict(&db.create_amenity(&name).await?))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/amenities/{id}",
+    tag = "amenities",
+    params(("id" = String, Path, description = "Amenity id")),
+    request_body(content = crate::openapi::NewAmenity, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Updated (ignored: id, created_at, updated_at); updated_at set to now", body = crate::openapi::Amenity),
+        (status = 404, description = "Unknown id", body = crate::openapi::ErrorBody),
+        (status = 400, description = "Not a JSON", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Body over 1 MiB", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn update_amenity(
     db: Db,
     id: web::Path<String>,
@@ -197,18 +373,57 @@ pub async fn update_amenity(
 
 // ---- users -------------------------------------------------------------------------------------
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/users",
+    tag = "users",
+    responses(
+        (status = 200, body = [crate::openapi::User]),
+    )
+)]
 pub async fn list_users(db: Db) -> Reply {
     ok(to_dicts(&db.list::<User>().await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{id}",
+    tag = "users",
+    params(("id" = String, Path, description = "User id")),
+    responses(
+        (status = 200, body = crate::openapi::User),
+        (status = 404, description = "Unknown id", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn get_user(db: Db, id: web::Path<String>) -> Reply {
     ok(to_dict(&fetch::<User>(&db, &id).await?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/users/{id}",
+    tag = "users",
+    params(("id" = String, Path, description = "User id")),
+    responses(
+        (status = 200, body = crate::openapi::Empty),
+        (status = 404, description = "Unknown id", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn delete_user(db: Db, id: web::Path<String>) -> Reply {
     remove::<User>(&db, &id).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/users",
+    tag = "users",
+    request_body(content = crate::openapi::NewUser, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = crate::openapi::User),
+        (status = 400, description = "Not a JSON; Missing email; Missing password", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Body over 1 MiB", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn create_user(db: Db, req: HttpRequest, payload: web::Payload) -> Reply {
     let body = body::object(&req, payload).await?;
     let email = required(&body, "email", NAME_MAX)?;
@@ -222,6 +437,19 @@ pub async fn create_user(db: Db, req: HttpRequest, payload: web::Payload) -> Rep
     created(to_dict(&user))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/users/{id}",
+    tag = "users",
+    params(("id" = String, Path, description = "User id")),
+    request_body(content = crate::openapi::UserChanges, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Updated (ignored: id, created_at, updated_at, email); updated_at set to now", body = crate::openapi::User),
+        (status = 404, description = "Unknown id", body = crate::openapi::ErrorBody),
+        (status = 400, description = "Not a JSON", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Body over 1 MiB", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn update_user(
     db: Db,
     id: web::Path<String>,
@@ -250,15 +478,45 @@ pub async fn update_user(
 
 // ---- places ------------------------------------------------------------------------------------
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/cities/{city_id}/places",
+    tag = "places",
+    params(("city_id" = String, Path, description = "City id")),
+    responses(
+        (status = 200, body = [crate::openapi::Place]),
+        (status = 404, description = "Unknown city", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn list_places(db: Db, city_id: web::Path<String>) -> Reply {
     let city_id = existing::<City>(&db, &city_id).await?;
     ok(to_dicts(&db.places_of_city(&city_id).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/places/{id}",
+    tag = "places",
+    params(("id" = String, Path, description = "Place id")),
+    responses(
+        (status = 200, body = crate::openapi::Place),
+        (status = 404, description = "Unknown id", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn get_place(db: Db, id: web::Path<String>) -> Reply {
     ok(to_dict(&fetch::<Place>(&db, &id).await?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/places/{id}",
+    tag = "places",
+    params(("id" = String, Path, description = "Place id")),
+    responses(
+        (status = 200, body = crate::openapi::Empty),
+        (status = 404, description = "Unknown id", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn delete_place(db: Db, id: web::Path<String>) -> Reply {
     remove::<Place>(&db, &id).await
 }
@@ -328,6 +586,19 @@ impl PlaceChanges {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/cities/{city_id}/places",
+    tag = "places",
+    params(("city_id" = String, Path, description = "City id")),
+    request_body(content = crate::openapi::NewPlace, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = crate::openapi::Place),
+        (status = 404, description = "Unknown city, or unknown user", body = crate::openapi::ErrorBody),
+        (status = 400, description = "Not a JSON; Missing user_id; Missing name", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Body over 1 MiB", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn create_place(
     db: Db,
     city_id: web::Path<String>,
@@ -348,6 +619,19 @@ pub async fn create_place(
     ))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/places/{id}",
+    tag = "places",
+    params(("id" = String, Path, description = "Place id")),
+    request_body(content = crate::openapi::PlaceChanges, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Updated (ignored: id, created_at, updated_at, user_id, city_id); updated_at set to now", body = crate::openapi::Place),
+        (status = 404, description = "Unknown id", body = crate::openapi::ErrorBody),
+        (status = 400, description = "Not a JSON", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Body over 1 MiB", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn update_place(
     db: Db,
     id: web::Path<String>,
@@ -400,6 +684,17 @@ fn id_list(body: &Object, key: &str) -> Result<Option<Vec<Option<String>>>, ApiE
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/places_search",
+    tag = "places",
+    request_body(content = crate::openapi::PlaceSearch, content_type = "application/json"),
+    responses(
+        (status = 200, body = [crate::openapi::Place]),
+        (status = 400, description = "Not a JSON", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Body over 1 MiB", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn search_places(db: Db, req: HttpRequest, payload: web::Payload) -> Reply {
     let body = body::object(&req, payload).await?;
     let states = id_list(&body, "states")?.unwrap_or_default();
@@ -422,19 +717,62 @@ pub async fn search_places(db: Db, req: HttpRequest, payload: web::Payload) -> R
 
 // ---- reviews -----------------------------------------------------------------------------------
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/places/{place_id}/reviews",
+    tag = "reviews",
+    params(("place_id" = String, Path, description = "Place id")),
+    responses(
+        (status = 200, body = [crate::openapi::Review]),
+        (status = 404, description = "Unknown place", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn list_reviews(db: Db, place_id: web::Path<String>) -> Reply {
     let place_id = existing::<Place>(&db, &place_id).await?;
     ok(to_dicts(&db.reviews_of_place(&place_id).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/reviews/{id}",
+    tag = "reviews",
+    params(("id" = String, Path, description = "Review id")),
+    responses(
+        (status = 200, body = crate::openapi::Review),
+        (status = 404, description = "Unknown id", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn get_review(db: Db, id: web::Path<String>) -> Reply {
     ok(to_dict(&fetch::<Review>(&db, &id).await?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/reviews/{id}",
+    tag = "reviews",
+    params(("id" = String, Path, description = "Review id")),
+    responses(
+        (status = 200, body = crate::openapi::Empty),
+        (status = 404, description = "Unknown id", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn delete_review(db: Db, id: web::Path<String>) -> Reply {
     remove::<Review>(&db, &id).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/places/{place_id}/reviews",
+    tag = "reviews",
+    params(("place_id" = String, Path, description = "Place id")),
+    request_body(content = crate::openapi::NewReview, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = crate::openapi::Review),
+        (status = 404, description = "Unknown place, or unknown user", body = crate::openapi::ErrorBody),
+        (status = 400, description = "Not a JSON; Missing user_id; Missing text", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Body over 1 MiB", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn create_review(
     db: Db,
     place_id: web::Path<String>,
@@ -450,6 +788,19 @@ pub async fn create_review(
     ))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/reviews/{id}",
+    tag = "reviews",
+    params(("id" = String, Path, description = "Review id")),
+    request_body(content = crate::openapi::ReviewChanges, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Updated (ignored: id, created_at, updated_at, user_id, place_id); updated_at set to now", body = crate::openapi::Review),
+        (status = 404, description = "Unknown id", body = crate::openapi::ErrorBody),
+        (status = 400, description = "Not a JSON", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Body over 1 MiB", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn update_review(
     db: Db,
     id: web::Path<String>,
@@ -467,11 +818,32 @@ pub async fn update_review(
 
 // ---- place <-> amenity -------------------------------------------------------------------------
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/places/{place_id}/amenities",
+    tag = "place amenities",
+    params(("place_id" = String, Path, description = "Place id")),
+    responses(
+        (status = 200, body = [crate::openapi::Amenity]),
+        (status = 404, description = "Unknown place", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn list_place_amenities(db: Db, place_id: web::Path<String>) -> Reply {
     let place_id = existing::<Place>(&db, &place_id).await?;
     ok(to_dicts(&db.amenities_of_place(&place_id).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/places/{place_id}/amenities/{amenity_id}",
+    tag = "place amenities",
+    params(("place_id" = String, Path, description = "Place id"), ("amenity_id" = String, Path, description = "Amenity id")),
+    responses(
+        (status = 201, description = "Linked now", body = crate::openapi::Amenity),
+        (status = 200, description = "Already linked", body = crate::openapi::Amenity),
+        (status = 404, description = "Unknown place or amenity", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn link_amenity(db: Db, ids: web::Path<(String, String)>) -> Reply {
     let (place_id, amenity_id) = ids.into_inner();
     let place_id = existing::<Place>(&db, &place_id).await?;
@@ -482,6 +854,16 @@ pub async fn link_amenity(db: Db, ids: web::Path<(String, String)>) -> Reply {
     }
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/places/{place_id}/amenities/{amenity_id}",
+    tag = "place amenities",
+    params(("place_id" = String, Path, description = "Place id"), ("amenity_id" = String, Path, description = "Amenity id")),
+    responses(
+        (status = 200, body = crate::openapi::Empty),
+        (status = 404, description = "Unknown place or amenity, or not linked", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn unlink_amenity(db: Db, ids: web::Path<(String, String)>) -> Reply {
     let (place_id, amenity_id) = ids.into_inner();
     let place_id = existing::<Place>(&db, &place_id).await?;

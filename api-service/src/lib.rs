@@ -8,6 +8,7 @@ pub mod body;
 pub mod cors;
 pub mod error;
 pub mod handlers;
+pub mod openapi;
 pub mod password;
 
 use actix_web::{middleware, web, Resource};
@@ -56,6 +57,7 @@ pub async fn build(settings: &Settings) -> std::io::Result<Application> {
         Box::pin(async move { db.check_ready().await.map_err(|e| e.to_string()) })
     });
     let data = web::Data::new(db);
+    let document = web::Data::new(openapi::Document::build());
     Application::build(
         &settings.server,
         DEFAULT_PORT,
@@ -64,7 +66,7 @@ pub async fn build(settings: &Settings) -> std::io::Result<Application> {
             access_log: true,
             ..AppOptions::default()
         },
-        move |cfg| routes(cfg, data.clone()),
+        move |cfg| routes(cfg, data.clone(), document.clone()),
     )
 }
 
@@ -81,14 +83,27 @@ const GET_PUT_DELETE: &str = "DELETE, GET, HEAD, OPTIONS, PUT";
 const POST: &str = "OPTIONS, POST";
 const POST_DELETE: &str = "DELETE, OPTIONS, POST";
 
-pub fn routes(cfg: &mut web::ServiceConfig, db: web::Data<Database>) {
+pub fn routes(
+    cfg: &mut web::ServiceConfig,
+    db: web::Data<Database>,
+    document: web::Data<openapi::Document>,
+) {
     use web::{delete, post, put};
     cfg.app_data(db)
+        .app_data(document)
+        // Swagger UI: under /api/ so it works through the gateway, and at the original's /apidocs/.
+        .service(openapi::swagger_redirect("/api/docs"))
+        .service(openapi::swagger_ui("/api/docs"))
+        .service(openapi::swagger_redirect("/apidocs"))
+        .service(openapi::swagger_ui("/apidocs"))
         .service(
             web::scope("/api/v1")
                 .wrap(middleware::from_fn(cors::cors))
                 .service(resource("/status", GET).route(get_or_head().to(h::status)))
                 .service(resource("/stats", GET).route(get_or_head().to(h::stats)))
+                .service(
+                    resource("/openapi.json", GET).route(get_or_head().to(openapi::serve_document)),
+                )
                 // states
                 .service(
                     resource("/states", GET_POST)
