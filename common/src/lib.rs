@@ -1,12 +1,13 @@
 //! What every HBNB binary repeats: settings read from the environment and flags,
-//! tracing set-up, server start-up (bind or inherit a socket), graceful shutdown,
-//! and the `/healthz` and `/readyz` endpoints.
+//! tracing set-up, server start-up (bind or inherit a socket), graceful shutdown, in-place
+//! upgrade (SIGUSR2), and the `/healthz` and `/readyz` endpoints.
 
 pub mod health;
 pub mod pages;
 pub mod server;
 pub mod settings;
 pub mod telemetry;
+pub mod upgrade;
 
 pub use health::Readiness;
 pub use server::{run, AppOptions, Application};

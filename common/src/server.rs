@@ -4,15 +4,27 @@
 //! port, so tests can ask for port 0; `run_until_stopped` serves until SIGTERM/SIGINT, then turns
 //! readiness off, stops accepting, lets in-flight requests finish within the shutdown timeout and
 //! returns.
+//!
+//! SIGUSR2 upgrades the process in place (Nginx's "upgrade executable"): it starts its own binary
+//! again (see `upgrade`), hands it the listening socket, and once the successor says it is ready,
+//! stops accepting and drains. The socket never closes, so no connection is refused.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::Server;
+use actix_web::dev::Service as _;
 use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::ConnectionType;
 use actix_web::middleware::{Condition, DefaultHeaders};
 use actix_web::{web, App, HttpServer};
 use tracing_actix_web::TracingLogger;
+
+use crate::upgrade::{self, Successor};
 
 use crate::health::{self, Readiness};
 use crate::settings::ServerSettings;
@@ -27,11 +39,34 @@ pub struct AppOptions {
     pub response_header: Option<(HeaderName, HeaderValue)>,
 }
 
+/// How long an idle keep-alive connection stays open (actix's default, set explicitly because the
+/// upgrade drain relies on it, and the gateway's `UPSTREAM_IDLE_TIMEOUT` stays below it).
+pub const KEEP_ALIVE: Duration = Duration::from_secs(5);
+
 pub struct Application {
     server: Server,
     local_addr: SocketAddr,
     readiness: Readiness,
-    drain_delay: std::time::Duration,
+    drain_delay: Duration,
+    /// A duplicate of the listening socket, kept to hand to a successor on SIGUSR2.
+    listener: TcpListener,
+    /// Open client connections (counted through `on_connect`), so an upgrade drain can end as
+    /// soon as the last one closes.
+    connections: Arc<AtomicUsize>,
+    pid_file: Option<PathBuf>,
+    /// Our binary, resolved at start: once the file is replaced, /proc/self/exe says "(deleted)".
+    exe: io::Result<PathBuf>,
+    /// Set when this process was started by an upgrading predecessor, to tell it we are ready.
+    predecessor: Option<upgrade::Predecessor>,
+}
+
+/// Decrements the open-connection count when actix drops the connection's data.
+struct ConnectionGuard(Arc<AtomicUsize>);
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Takes the listening socket systemd (or an upgrading parent) passed us, if any; otherwise binds.
@@ -68,28 +103,56 @@ impl Application {
     where
         C: Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
     {
+        let exe = std::env::current_exe();
+        let predecessor = upgrade::Predecessor::from_env();
         let listener = listener(settings, default_port)?;
+        let kept = listener.try_clone()?;
         let local_addr = listener.local_addr()?;
         let readiness_data = web::Data::new(readiness.clone());
         let header = options.response_header.clone();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let counter = connections.clone();
         let server = HttpServer::new(move || {
             let headers = match &header {
                 Some((name, value)) => DefaultHeaders::new().add((name.clone(), value.clone())),
                 None => DefaultHeaders::new(),
             };
+            let draining = readiness_data.clone();
             App::new()
                 .wrap(Condition::new(header.is_some(), headers))
                 .wrap(Condition::new(
                     options.access_log,
                     TracingLogger::<AccessLog>::new(),
                 ))
+                // While shutting down, every response closes its connection, so a keep-alive
+                // client moves to another instance (or the successor) between requests instead
+                // of finding its idle connection closed under it at the end of the drain.
+                .wrap_fn(move |req, service| {
+                    let draining = draining.clone();
+                    let response = service.call(req);
+                    async move {
+                        let mut response = response.await?;
+                        if draining.is_shutting_down() {
+                            response
+                                .response_mut()
+                                .head_mut()
+                                .set_connection_type(ConnectionType::Close);
+                        }
+                        Ok(response)
+                    }
+                })
                 .app_data(readiness_data.clone())
                 .configure(health::configure)
                 .configure(configure.clone())
         })
         .workers(settings.workers())
+        .keep_alive(KEEP_ALIVE)
         .shutdown_timeout(settings.shutdown_timeout().as_secs())
         .disable_signals()
+        .on_connect(move |_, extensions| {
+            counter.fetch_add(1, Ordering::Relaxed);
+            extensions.insert(ConnectionGuard(counter.clone()));
+        })
         .listen(listener)?
         .run();
         tracing::info!(addr = %local_addr, port = local_addr.port(), "listening");
@@ -98,6 +161,11 @@ impl Application {
             local_addr,
             readiness,
             drain_delay: settings.drain_delay,
+            listener: kept,
+            connections,
+            pid_file: settings.pid_file.clone(),
+            exe,
+            predecessor,
         })
     }
 
@@ -113,47 +181,173 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until SIGTERM or SIGINT, then shuts down gracefully.
+    /// Serves until SIGTERM or SIGINT, then shuts down gracefully; on SIGUSR2, hands over to a
+    /// fresh copy of the binary and drains.
     pub async fn run_until_stopped(self) -> io::Result<()> {
-        let handle = self.server.handle();
-        let readiness = self.readiness.clone();
-        let drain_delay = self.drain_delay;
-        tokio::spawn(async move {
-            let signal = wait_for_stop_signal().await;
-            readiness.begin_shutdown();
-            if !drain_delay.is_zero() {
-                tracing::info!(
-                    signal,
-                    ?drain_delay,
-                    "shutdown requested: not ready any more, still serving while traffic drains"
-                );
-                tokio::time::sleep(drain_delay).await;
-            }
-            tracing::info!(
-                signal,
-                "shutting down: refusing new connections, finishing in-flight requests"
-            );
-            handle.stop(true).await;
-        });
-        self.server.await?;
+        let Application {
+            server,
+            readiness,
+            drain_delay,
+            listener,
+            connections,
+            pid_file,
+            exe,
+            predecessor,
+            ..
+        } = self;
+        let control = Control {
+            handle: server.handle(),
+            readiness,
+            drain_delay,
+            listener,
+            connections,
+            pid_file: pid_file.clone(),
+            exe,
+        };
+        tokio::spawn(control.run(predecessor));
+        let result = server.await;
+        if let Some(path) = &pid_file {
+            upgrade::remove_pid_file(path).await;
+        }
+        result?;
         tracing::info!("stopped");
         Ok(())
     }
 }
 
-async fn wait_for_stop_signal() -> &'static str {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(error) => {
-            tracing::error!(%error, "cannot listen for SIGTERM; stopping on Ctrl-C only");
-            let _ = tokio::signal::ctrl_c().await;
-            return "SIGINT";
+/// What the signal-handling task needs once the server runs.
+struct Control {
+    handle: actix_web::dev::ServerHandle,
+    readiness: Readiness,
+    drain_delay: Duration,
+    listener: TcpListener,
+    connections: Arc<AtomicUsize>,
+    pid_file: Option<PathBuf>,
+    exe: io::Result<PathBuf>,
+}
+
+impl Control {
+    async fn run(self, predecessor: Option<upgrade::Predecessor>) {
+        use tokio::signal::unix::{signal, SignalKind};
+        // Registered before the pid file is written: an operator who sees the pid file may signal
+        // at once, and SIGUSR2's default action would kill the process.
+        let term = signal(SignalKind::terminate());
+        let usr2 = signal(SignalKind::user_defined2());
+        self.announce(predecessor).await;
+        let (mut term, mut usr2) = match (term, usr2) {
+            (Ok(term), Ok(usr2)) => (term, usr2),
+            (Err(error), _) | (_, Err(error)) => {
+                tracing::error!(%error, "cannot listen for SIGTERM/SIGUSR2; stopping on Ctrl-C only, no upgrades");
+                let _ = tokio::signal::ctrl_c().await;
+                return self.stop("SIGINT").await;
+            }
+        };
+        loop {
+            tokio::select! {
+                _ = term.recv() => return self.stop("SIGTERM").await,
+                _ = tokio::signal::ctrl_c() => return self.stop("SIGINT").await,
+                _ = usr2.recv() => {
+                    tokio::select! {
+                        handed_over = self.upgrade() => if handed_over {
+                            return self.hand_over().await;
+                        },
+                        _ = term.recv() => return self.stop("SIGTERM").await,
+                    }
+                }
+            }
         }
-    };
-    tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = tokio::signal::ctrl_c() => "SIGINT",
+    }
+
+    /// Once ready: write the pid file and, if a predecessor started us, tell it to hand over.
+    async fn announce(&self, predecessor: Option<upgrade::Predecessor>) {
+        if predecessor.is_some() || self.pid_file.is_some() {
+            // Ready means the service's own check passes too (e.g. its database answers); the
+            // predecessor gives up on us after UPGRADE_TIMEOUT.
+            let mut logged = false;
+            while let Err(reason) = self.readiness.ready().await {
+                if !logged {
+                    tracing::info!(%reason, "not ready yet; waiting before taking over");
+                    logged = true;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        if let Some(path) = &self.pid_file {
+            if let Err(error) = upgrade::write_pid_file(path).await {
+                tracing::error!(path = %path.display(), %error, "cannot write the pid file");
+            }
+        }
+        if let Some(predecessor) = predecessor {
+            predecessor.notify_ready().await;
+        }
+    }
+
+    /// Starts the successor; true once it is ready (we must hand over), false if it failed (we
+    /// keep serving as if nothing happened).
+    async fn upgrade(&self) -> bool {
+        let exe = match &self.exe {
+            Ok(exe) => exe,
+            Err(error) => {
+                tracing::error!(%error, "upgrade refused: our binary's path is unknown");
+                return false;
+            }
+        };
+        tracing::info!(exe = %exe.display(), "SIGUSR2: starting a successor on our listening socket");
+        match Successor::start(exe, &self.listener).await {
+            Ok(successor) => match successor.wait_ready(upgrade::UPGRADE_TIMEOUT).await {
+                Ok(pid) => {
+                    tracing::info!(successor = pid, "successor ready: handing over");
+                    true
+                }
+                Err(error) => {
+                    tracing::error!(%error, "upgrade failed; still serving");
+                    false
+                }
+            },
+            Err(error) => {
+                tracing::error!(%error, "upgrade failed: cannot start the successor; still serving");
+                false
+            }
+        }
+    }
+
+    /// The successor accepts on the shared socket now: stop accepting at once, let every open
+    /// connection finish its current request (each answer closes its connection) or idle out,
+    /// then stop.
+    async fn hand_over(self) {
+        self.readiness.begin_shutdown();
+        self.handle.pause().await;
+        // Idle keep-alive connections close on their own after KEEP_ALIVE; beyond that only
+        // connections still busy with a request remain, and stop(true) waits for those.
+        let deadline = tokio::time::Instant::now() + KEEP_ALIVE + Duration::from_secs(1);
+        // A connection accepted just before the pause may still be on its way to a worker.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        while self.connections.load(Ordering::Relaxed) > 0 && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tracing::info!(
+            open_connections = self.connections.load(Ordering::Relaxed),
+            "handed over: finishing in-flight requests and exiting"
+        );
+        self.handle.stop(true).await;
+    }
+
+    async fn stop(self, signal: &'static str) {
+        self.readiness.begin_shutdown();
+        if !self.drain_delay.is_zero() {
+            tracing::info!(
+                signal,
+                drain_delay = ?self.drain_delay,
+                "shutdown requested: not ready any more, still serving while traffic drains"
+            );
+            tokio::time::sleep(self.drain_delay).await;
+        }
+        tracing::info!(
+            signal,
+            "shutting down: refusing new connections, finishing in-flight requests"
+        );
+        self.handle.stop(true).await;
     }
 }
 

@@ -1,5 +1,5 @@
 //! The operating contract every binary keeps: `PORT`/`--port`, `HOST`, `WORKERS`,
-//! `SHUTDOWN_TIMEOUT`, `LOG_FORMAT`. Each service flattens these into its own clap struct.
+//! `SHUTDOWN_TIMEOUT`, `DRAIN_DELAY`, `PID_FILE`, `LOG_FORMAT`. Each service flattens these into its own clap struct.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -34,6 +34,10 @@ pub struct ServerSettings {
     /// listener, so load balancers (the gateway's probe) stop sending new requests first.
     #[arg(long, env = "DRAIN_DELAY", default_value = "0s", value_parser = humantime::parse_duration)]
     pub drain_delay: Duration,
+    /// Write the process id here (atomically) once serving, so an operator (`scripts/hbnb-ctl`)
+    /// finds the process, and sees the successor's pid after a SIGUSR2 upgrade.
+    #[arg(long = "pid-file", env = "PID_FILE")]
+    pub pid_file: Option<std::path::PathBuf>,
     /// Log format; defaults to pretty on a terminal, JSON otherwise.
     #[arg(long, env = "LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
