@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: builds the binaries the black-box tests start, prepares PostgreSQL for the
-# tests that use it, then runs the whole workspace's tests in parallel with cargo-nextest.
+# tests that use it, then runs the whole workspace's tests in parallel with cargo-nextest, then
+# the docker-compose end-to-end test when a Docker engine answers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 run() { echo "+ $*" >&2; "$@"; }
@@ -13,4 +14,18 @@ if cargo nextest --version >/dev/null 2>&1; then
   run cargo nextest run --workspace --no-fail-fast "$@"
 else
   run cargo test --workspace --no-fail-fast "$@"
+fi
+
+# The stack in containers (README, "Docker"): after the cargo tests, whose random ports must not
+# collide with the compose stack's 80 and 5000-5003. DOCKER_E2E: unset = run it when a Docker
+# engine answers, 1 = required (CI), 0 = skip. Test filters skip it too.
+if [ $# -eq 0 ] && [ "${DOCKER_E2E:-}" != 0 ]; then
+  if docker info >/dev/null 2>&1; then
+    run tests/docker/compose-e2e.sh
+  elif [ "${DOCKER_E2E:-}" = 1 ]; then
+    echo "error: DOCKER_E2E=1 but no Docker engine answers (docker info failed)" >&2
+    exit 1
+  else
+    echo "no Docker engine (docker info failed): skipping tests/docker/compose-e2e.sh" >&2
+  fi
 fi
