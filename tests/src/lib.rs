@@ -55,6 +55,9 @@ pub struct Service {
     pub port: u16,
     child: Child,
     logs: Arc<Mutex<Vec<String>>>,
+    /// The `PID_FILE` it was started with: after an upgrade (SIGUSR2) the process serving is a
+    /// successor that is not our child, found through this file.
+    pid_file: Option<PathBuf>,
 }
 
 impl Service {
@@ -72,7 +75,17 @@ impl Service {
 
     /// Starts the binary and waits only for its "listening" line (not for readiness).
     pub fn spawn(name: &str, args: &[&str], env: &[(&str, &str)]) -> Service {
-        let mut command = Command::new(bin_path(name));
+        Self::spawn_program(&bin_path(name), name, args, env)
+    }
+
+    /// Like `spawn`, for a binary at any path (e.g. a copy that a test replaces to upgrade it).
+    pub fn spawn_program(
+        program: &std::path::Path,
+        name: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Service {
+        let mut command = Command::new(program);
         command
             .args(args)
             .env("PORT", "0")
@@ -120,11 +133,16 @@ impl Service {
                 panic!("{name} did not report a listening port within {START_DEADLINE:?}; its output:\n{logs}");
             }
         };
+        let pid_file = env
+            .iter()
+            .find(|(key, _)| *key == "PID_FILE")
+            .map(|(_, value)| PathBuf::from(value));
         Service {
             name: name.to_owned(),
             port,
             child,
             logs,
+            pid_file,
         }
     }
 
@@ -138,6 +156,12 @@ impl Service {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The pid its `PID_FILE` names now (the successor's after an upgrade), if it has one.
+    pub fn current_pid(&self) -> Option<u32> {
+        let path = self.pid_file.as_ref()?;
+        std::fs::read_to_string(path).ok()?.trim().parse().ok()
     }
 
     /// Polls `/readyz` until it answers 200, with a deadline.
@@ -234,8 +258,22 @@ impl Service {
 
 impl Drop for Service {
     fn drop(&mut self) {
+        if let Some(pid) = self.current_pid().filter(|&pid| pid != self.child.id()) {
+            // A successor of ours: not our child, so `Child::kill` cannot reach it.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// True while `pid` runs: not gone, and not a zombie (exited, waiting for its parent to reap it).
+pub fn process_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| !rest.starts_with('Z')),
+        Err(_) => false,
     }
 }
 
