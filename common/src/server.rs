@@ -258,9 +258,13 @@ impl Control {
         }
     }
 
-    /// Once ready: write the pid file and, if a predecessor started us, tell it to hand over.
+    /// Once ready: write the pid file, tell systemd, and, if a predecessor started us, tell it to
+    /// hand over.
     async fn announce(&self, predecessor: Option<upgrade::Predecessor>) {
-        if predecessor.is_some() || self.pid_file.is_some() {
+        if predecessor.is_some()
+            || self.pid_file.is_some()
+            || std::env::var_os("NOTIFY_SOCKET").is_some()
+        {
             // Ready means the service's own check passes too (e.g. its database answers); the
             // predecessor gives up on us after UPGRADE_TIMEOUT.
             let mut logged = false;
@@ -277,6 +281,7 @@ impl Control {
                 tracing::error!(path = %path.display(), %error, "cannot write the pid file");
             }
         }
+        upgrade::notify_systemd_ready();
         if let Some(predecessor) = predecessor {
             predecessor.notify_ready().await;
         }

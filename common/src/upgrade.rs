@@ -186,3 +186,29 @@ pub async fn remove_pid_file(path: &Path) {
         }
     }
 }
+
+/// Tells systemd (a `Type=notify` unit with `NotifyAccess=all`) that we are ready and are now its
+/// main process: after an upgrade the successor takes over as the unit's main pid, so the old
+/// process exiting does not end the unit. Does nothing outside systemd (no `NOTIFY_SOCKET`).
+pub fn notify_systemd_ready() {
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let state = format!("READY=1\nMAINPID={}", std::process::id());
+    let result = (|| {
+        use std::os::linux::net::SocketAddrExt;
+        use std::os::unix::ffi::OsStrExt;
+        let socket = std::os::unix::net::UnixDatagram::unbound()?;
+        // A datagram to a local socket does not wait; non-blocking makes sure of it.
+        socket.set_nonblocking(true)?;
+        let bytes = path.as_bytes();
+        let address = match bytes.strip_prefix(b"@") {
+            Some(name) => std::os::unix::net::SocketAddr::from_abstract_name(name)?,
+            None => std::os::unix::net::SocketAddr::from_pathname(&path)?,
+        };
+        socket.send_to_addr(state.as_bytes(), &address)
+    })();
+    if let Err(error) = result {
+        tracing::warn!(%error, "cannot notify systemd (NOTIFY_SOCKET)");
+    }
+}
