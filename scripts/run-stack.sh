@@ -3,6 +3,8 @@
 # :80 (GATEWAY_PORT to change it), on the embedded SQLite database unless DATABASE_URL says
 # otherwise. Each log line is prefixed with its service's name; Ctrl-C stops everything cleanly;
 # if any service cannot start or dies, everything is stopped and the script fails.
+# Each process writes its pid file under run/ (RUN_DIR), so scripts/hbnb-ctl can reload, upgrade
+# or restart it while the stack runs, e.g. `scripts/hbnb-ctl restart run/api-service.pid:5002`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 run() { echo "+ $*" >&2; "$@"; }
@@ -11,17 +13,33 @@ run() { echo "+ $*" >&2; "$@"; }
 SERVICES=(hello-service:5000 number-service:5001 api-service:5002 web-dynamic:5003 db-backup:5004)
 GATEWAY_PORT=${GATEWAY_PORT:-80}
 PROFILE=${PROFILE:-release}
+RUN_DIR=${RUN_DIR:-run}
+mkdir -p "$RUN_DIR"
 
 run cargo build --profile "$PROFILE" --bins
 bin_dir=target/$PROFILE
 [ "$PROFILE" = dev ] && bin_dir=target/debug
 
 pids=()
+names=()
+# The pid serving as service $1 now: after an upgrade (hbnb-ctl) its pid file names the successor.
+current_pid() {
+  local index=$1 pid
+  read -r pid 2>/dev/null <"$RUN_DIR/${names[$index]}.pid" || pid=${pids[$index]}
+  echo "$pid"
+}
 stop_all() {
   trap - INT TERM EXIT
-  echo "stopping: ${pids[*]:-nothing}" >&2
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  local index current=()
+  for index in "${!pids[@]}"; do current+=("$(current_pid "$index")"); done
+  echo "stopping: ${current[*]:-nothing}" >&2
+  for pid in "${current[@]}" "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   wait || true
+  # Successors of upgrades are not our children: wait for them too, within their shutdown limit.
+  local deadline=$((SECONDS + 15))
+  for pid in "${current[@]}"; do
+    while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
+  done
 }
 trap 'stop_all; exit 130' INT TERM
 trap 'stop_all' EXIT
@@ -35,7 +53,8 @@ wait_ready() {
       [ "$name" = gateway ] && echo "hint: port $port may need root; try GATEWAY_PORT=8080 $0" >&2
       return 1
     fi
-    if exec 3<>"/dev/tcp/127.0.0.1/$port" 2>/dev/null; then
+    # In a group: `exec 3<>... 2>/dev/null` alone would send the script's stderr to /dev/null for good.
+    if { exec 3<>"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null; then
       printf 'GET /readyz HTTP/1.0\r\nHost: localhost\r\n\r\n' >&3
       if head -n1 <&3 | grep -q ' 200 '; then exec 3<&- 3>&-; return 0; fi
       exec 3<&- 3>&-
@@ -50,10 +69,12 @@ start() {
   local name=$1 port=$2
   shift 2
   echo "starting $name on port $port" >&2
-  env PORT="$port" LOG_FORMAT="${LOG_FORMAT:-pretty}" "$@" "$bin_dir/$name" \
+  rm -f "$RUN_DIR/$name.pid"
+  env PORT="$port" LOG_FORMAT="${LOG_FORMAT:-pretty}" PID_FILE="$RUN_DIR/$name.pid" "$@" "$bin_dir/$name" \
     > >(sed -u "s/^/[$name] /") 2>&1 &
   local pid=$!
   pids+=("$pid")
+  names+=("$name")
   wait_ready "$name" "$port" "$pid"
 }
 
@@ -63,9 +84,15 @@ done
 start gateway "$GATEWAY_PORT"
 echo "stack ready: gateway on http://127.0.0.1:$GATEWAY_PORT/ (Ctrl-C stops everything)" >&2
 
-# Any service exiting on its own is a failure: stop the others and say so.
-set +e
-wait -n "${pids[@]}"
-status=$?
-echo "error: a service exited (status $status); stopping the stack" >&2
-exit 1
+# Any service exiting on its own is a failure: stop the others and say so. A process that handed
+# over to a successor (hbnb-ctl upgrade/restart) is not: its pid file names the live successor.
+# Polled, because successors are not children of this script.
+while true; do
+  for index in "${!pids[@]}"; do
+    if ! kill -0 "$(current_pid "$index")" 2>/dev/null; then
+      echo "error: ${names[$index]} exited; stopping the stack" >&2
+      exit 1
+    fi
+  done
+  sleep 1
+done
