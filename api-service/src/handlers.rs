@@ -17,11 +17,11 @@ use crate::password;
 type Db = web::Data<Database>;
 type Reply = Result<HttpResponse, ApiError>;
 
-fn ok(value: Value) -> Reply {
+fn ok(value: impl serde::Serialize) -> Reply {
     Ok(HttpResponse::Ok().json(value))
 }
 
-fn created(value: Value) -> Reply {
+fn created(value: impl serde::Serialize) -> Reply {
     Ok(HttpResponse::Created().json(value))
 }
 
