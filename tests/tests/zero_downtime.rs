@@ -559,6 +559,14 @@ async fn every_reload_upgrade_and_restart_under_load_fails_no_request() {
         killed.len()
     );
     for outcome in killed {
+        println!(
+            "    {:?}, started {:?} before the instance was gone: {}",
+            outcome.kind,
+            died.saturating_duration_since(outcome.started),
+            outcome.failure.as_deref().unwrap_or("")
+        );
+    }
+    for outcome in killed {
         assert!(
             outcome.kind.is_api() && outcome.started <= died,
             "(d): a request that was not in flight on the killed api instance failed: {:?} started {:?} after it died: {}",
@@ -580,4 +588,67 @@ async fn every_reload_upgrade_and_restart_under_load_fails_no_request() {
         api_after_kill > 0,
         "(d): no api request was sent after the kill"
     );
+}
+
+#[tokio::test]
+async fn a_failed_upgrade_leaves_the_old_process_serving_and_hbnb_ctl_fails() {
+    use std::os::unix::fs::PermissionsExt;
+    let scratch = Scratch::new();
+    let program = scratch.path("hello-service");
+    std::fs::copy(bin_path("hello-service"), &program).unwrap();
+    let pid_file = scratch.path("hello.pid");
+    let pid_path = pid_file.display().to_string();
+    let hello = Service::spawn_program(&program, "hello-service", &[], &[("PID_FILE", &pid_path)]);
+    hello.wait_ready().await;
+    wait_until("the pid file is written", || async {
+        hello.current_pid().is_some()
+    })
+    .await;
+    // A broken release: the new binary exits at once.
+    let broken = scratch.path("broken");
+    std::fs::write(&broken, "#!/bin/sh\nexit 3\n").unwrap();
+    std::fs::set_permissions(&broken, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::rename(&broken, &program).unwrap();
+
+    let output = tokio::process::Command::new(workspace_root().join("scripts/hbnb-ctl"))
+        .args(["upgrade", &target(&hello, &pid_file)])
+        .env("HBNB_CTL_TIMEOUT", "3")
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("timed out"),
+        "hbnb-ctl upgrade should fail when the successor cannot start; it said:\n{stderr}"
+    );
+    let failure = hello
+        .wait_for_log(DEADLINE, |v| {
+            v["message"] == "upgrade failed; still serving"
+        })
+        .await;
+    assert!(
+        failure["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("exit status: 3")),
+        "the log should say why: {failure}"
+    );
+    assert_eq!(
+        hello.current_pid(),
+        Some(hello.pid()),
+        "the pid file changed"
+    );
+    let page = client()
+        .get(hello.url("/airbnb-onepage/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200, "the old process stopped serving");
+    assert!(
+        is_ready(&hello).await,
+        "the old process is not ready any more"
+    );
+}
+
+async fn is_ready(service: &Service) -> bool {
+    matches!(client().get(service.url("/readyz")).send().await, Ok(r) if r.status() == 200)
 }
