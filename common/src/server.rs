@@ -233,7 +233,12 @@ impl Control {
         // at once, and SIGUSR2's default action would kill the process.
         let term = signal(SignalKind::terminate());
         let usr2 = signal(SignalKind::user_defined2());
-        self.announce(predecessor).await;
+        // Its own task: a stop signal must be handled even while we wait to become ready.
+        tokio::spawn(announce(
+            self.readiness.clone(),
+            self.pid_file.clone(),
+            predecessor,
+        ));
         let (mut term, mut usr2) = match (term, usr2) {
             (Ok(term), Ok(usr2)) => (term, usr2),
             (Err(error), _) | (_, Err(error)) => {
@@ -255,35 +260,6 @@ impl Control {
                     }
                 }
             }
-        }
-    }
-
-    /// Once ready: write the pid file, tell systemd, and, if a predecessor started us, tell it to
-    /// hand over.
-    async fn announce(&self, predecessor: Option<upgrade::Predecessor>) {
-        if predecessor.is_some()
-            || self.pid_file.is_some()
-            || std::env::var_os("NOTIFY_SOCKET").is_some()
-        {
-            // Ready means the service's own check passes too (e.g. its database answers); the
-            // predecessor gives up on us after UPGRADE_TIMEOUT.
-            let mut logged = false;
-            while let Err(reason) = self.readiness.ready().await {
-                if !logged {
-                    tracing::info!(%reason, "not ready yet; waiting before taking over");
-                    logged = true;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-        if let Some(path) = &self.pid_file {
-            if let Err(error) = upgrade::write_pid_file(path).await {
-                tracing::error!(path = %path.display(), %error, "cannot write the pid file");
-            }
-        }
-        upgrade::notify_systemd_ready();
-        if let Some(predecessor) = predecessor {
-            predecessor.notify_ready().await;
         }
     }
 
@@ -353,6 +329,36 @@ impl Control {
             "shutting down: refusing new connections, finishing in-flight requests"
         );
         self.handle.stop(true).await;
+    }
+}
+
+/// Once ready: write the pid file, tell systemd, and, if a predecessor started us, tell it to
+/// hand over.
+async fn announce(
+    readiness: Readiness,
+    pid_file: Option<PathBuf>,
+    predecessor: Option<upgrade::Predecessor>,
+) {
+    if predecessor.is_some() || pid_file.is_some() || std::env::var_os("NOTIFY_SOCKET").is_some() {
+        // Ready means the service's own check passes too (e.g. its database answers); the
+        // predecessor gives up on us after UPGRADE_TIMEOUT.
+        let mut logged = false;
+        while let Err(reason) = readiness.ready().await {
+            if !logged {
+                tracing::info!(%reason, "not ready yet");
+                logged = true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    if let Some(path) = &pid_file {
+        if let Err(error) = upgrade::write_pid_file(path).await {
+            tracing::error!(path = %path.display(), %error, "cannot write the pid file");
+        }
+    }
+    upgrade::notify_systemd_ready();
+    if let Some(predecessor) = predecessor {
+        predecessor.notify_ready().await;
     }
 }
 

@@ -96,10 +96,20 @@ fn is_socket(fd: i32) -> bool {
     }
 }
 
-/// A successor that has been started and may not be ready yet.
+/// A successor that has been started and may not be ready yet. Dropped before it said it is
+/// ready (e.g. SIGTERM arrived meanwhile), it is killed: two generations must not serve on.
 pub struct Successor {
     child: tokio::process::Child,
     channel: tokio::net::UnixStream,
+    ready: bool,
+}
+
+impl Drop for Successor {
+    fn drop(&mut self) {
+        if !self.ready {
+            let _ = self.child.start_kill();
+        }
+    }
 }
 
 impl Successor {
@@ -139,7 +149,11 @@ impl Successor {
         drop(theirs);
         ours.set_nonblocking(true).map_err(UpgradeError::Io)?;
         let channel = tokio::net::UnixStream::from_std(ours).map_err(UpgradeError::Io)?;
-        Ok(Self { child, channel })
+        Ok(Self {
+            child,
+            channel,
+            ready: false,
+        })
     }
 
     /// Waits for the successor's "ready"; its pid on success. On failure the successor is gone.
@@ -147,7 +161,10 @@ impl Successor {
         let pid = self.child.id().unwrap_or_default();
         let mut byte = [0u8; 1];
         match tokio::time::timeout(timeout, self.channel.read(&mut byte)).await {
-            Ok(Ok(1)) => Ok(pid),
+            Ok(Ok(1)) => {
+                self.ready = true;
+                Ok(pid)
+            }
             Ok(Ok(_)) | Ok(Err(_)) => {
                 let status = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
                 Err(UpgradeError::Exited(match status {
