@@ -7,7 +7,8 @@
 #   prebuilt      runtime-base + binaries built on the host (target/docker-bin/, staged by
 #                 scripts/docker-build.sh); for CI and machines without a registry
 #   build         the Rust toolchain: dependencies compiled from a manifests-only skeleton (cached
-#                 until Cargo.toml/Cargo.lock change), then the workspace, release profile
+#                 until Cargo.toml/Cargo.lock change), then the workspace, release profile; the
+#                 binaries' debug info (line tables) is stripped, as in target/docker-bin
 #   app           runtime-base + the binaries from `build` (the default: the last stage)
 
 ARG RUST_IMAGE=rust:1.95-slim-bookworm
@@ -71,7 +72,7 @@ COPY . .
 RUN set -eux; \
     find . -path ./target -prune -o -name '*.rs' -exec touch {} +; \
     cargo build --release --locked $(printf -- ' -p %s' $BINS); \
-    mkdir /out; for b in $BINS; do cp "target/release/$b" /out/; done
+    mkdir /out; for b in $BINS; do strip --strip-debug -o "/out/$b" "target/release/$b"; done
 
 FROM runtime-base AS app
 COPY --from=build --chown=root:root /out/ /usr/local/bin/

@@ -4,8 +4,8 @@
 # stack, waits until every container is healthy, runs the README's curl examples on ports
 # 5000-5003 and 80, creates data through the API, restarts the api-service container (and
 # recreates the postgres one) and finds the data again, takes a backup with `db-backup now`,
-# restores it into a scratch database and compares row counts, then `docker-compose down -v`
-# (always, via a trap). Prints what it runs, the time from `up` to healthy and the image sizes.
+# restores it into a scratch database and compares row counts, stops the stack (every container
+# must exit 0 on SIGTERM), then `docker-compose down -v` (always, via a trap). Prints what it runs, the time from `up` to healthy and the image sizes.
 #
 # Needs a Docker engine, docker-compose (v1) or the docker compose plugin, curl, and free ports
 # 80 and 5000-5003 (run it after the cargo tests, which use random free ports).
@@ -179,6 +179,13 @@ restored=$(counts hbnb_scratch)
   fail "row counts differ between $PG_DB and the restored backup:"$'\n'"$(diff <(echo "$live") <(echo "$restored"))"
 [ "$(grep -c '=1$' <<<"$live")" -eq 7 ] || fail "expected one row in each of the 7 tables, got: $live"
 echo "ok: backup $id restored into hbnb_scratch; row counts equal: $(tr '\n' ' ' <<<"$restored")" >&2
+
+# ---------------------------------------------------------------- graceful stop
+# SIGTERM to every container: each must exit 0 within its stop_grace_period (no SIGKILL = 137).
+dc stop
+codes=$(docker inspect -f '{{.Name}} {{.State.ExitCode}}' $("${compose[@]}" ps -q))
+if grep -v ' 0$' <<<"$codes" >&2; then fail "containers above did not exit 0 on SIGTERM"; fi
+echo "ok: every container exited 0 on SIGTERM" >&2
 
 # ---------------------------------------------------------------- figures
 echo "---- figures" >&2
