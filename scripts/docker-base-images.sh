@@ -85,9 +85,10 @@ CFG
     >"$ROOTFS/etc/apt/apt.conf.d/docker-no-recommends"
   echo 'DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/*.bin || true"; };' \
     >"$ROOTFS/etc/apt/apt.conf.d/docker-clean"
-  run find "$ROOTFS/usr/share/doc" -mindepth 2 ! -name copyright ! -type d -delete
-  run rm -rf "$ROOTFS"/usr/share/{man,info,locale}/* "$ROOTFS"/var/cache/apt/* \
-    "$ROOTFS"/var/lib/apt/lists/* "$ROOTFS"/var/log/*.log "$ROOTFS"/tmp/*
+  echo "+ remove docs, man pages, locales, apt lists and caches, logs from $ROOTFS" >&2
+  find "$ROOTFS/usr/share/doc" -mindepth 2 ! -name copyright ! -type d -delete
+  rm -rf "$ROOTFS"/usr/share/{man,info,locale}/* "$ROOTFS"/var/cache/apt/*.bin \
+    "$ROOTFS"/var/cache/apt/archives/*.deb "$ROOTFS"/var/lib/apt/lists/* "$ROOTFS"/var/log/*.log "$ROOTFS"/tmp/*
   : >"$ROOTFS/etc/machine-id"
 
   echo "+ tar -C $ROOTFS -c . | docker import ... - $DEBIAN_IMAGE" >&2
@@ -105,4 +106,5 @@ build_postgres() {
 build_debian
 build_postgres
 echo "base images ready in $((SECONDS - started)) s:" >&2
-docker image ls --format '  {{.Repository}}:{{.Tag}}  {{.Size}}' | grep -E "^  (${DEBIAN_IMAGE}|${POSTGRES_IMAGE})  " >&2 || true
+docker image ls --format '{{.Repository}}:{{.Tag}}\t{{.Size}}' |
+  grep -E "^(${DEBIAN_IMAGE}|${POSTGRES_IMAGE})"$'\t' | sed 's/^/  /' >&2 || true
