@@ -12,17 +12,34 @@ use tracing_subscriber::EnvFilter;
 
 use crate::settings::LogFormat;
 
+/// Keeps the log writer thread running; dropping it (at the end of `main`) flushes what is queued.
+#[must_use = "hold the guard until main returns, or the last log lines may be lost"]
+pub struct LogGuard {
+    _writer: Option<tracing_appender::non_blocking::WorkerGuard>,
+}
+
 /// Installs the global subscriber: level from `RUST_LOG` (default `info`), JSON or pretty lines on stdout.
 /// Calling it twice is harmless (the second call is ignored), which keeps in-process tests simple.
-pub fn init(format: Option<LogFormat>) {
+///
+/// Lines are written by a dedicated thread, never by a request's worker: a slow stdout (a pipe
+/// whose reader lags, `docker logs`) must not stall serving, and under load the thread writes
+/// many lines per syscall (it flushes its buffer whenever its queue runs dry, so an idle
+/// service's lines still appear at once). Not lossy: if the queue fills, logging waits.
+pub fn init(format: Option<LogFormat>) -> LogGuard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let format = format.unwrap_or(if std::io::stdout().is_terminal() {
         LogFormat::Pretty
     } else {
         LogFormat::Json
     });
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    let _ = match format {
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("log-writer")
+        .finish(std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout()));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
+    let installed = match format {
         LogFormat::Json => builder
             .json()
             .flatten_event(true)
@@ -31,6 +48,9 @@ pub fn init(format: Option<LogFormat>) {
             .try_init(),
         LogFormat::Pretty => builder.compact().try_init(),
     };
+    LogGuard {
+        _writer: installed.ok().map(|()| guard),
+    }
 }
 
 /// When the request started, kept in the request extensions for the access log.

@@ -82,7 +82,7 @@ fn main() -> ExitCode {
     }
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
-            hbnb_common::telemetry::init(cli.server.log_format);
+            let _logs = hbnb_common::telemetry::init(cli.server.log_format);
             let server = cli.server;
             let settings = cli.backup;
             let system = actix_web::rt::System::new();
