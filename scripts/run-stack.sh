@@ -69,9 +69,11 @@ start() {
   local name=$1 port=$2
   shift 2
   echo "starting $name on port $port" >&2
+  # The prefixer ignores Ctrl-C (it reaches the whole process group) and ends when its service
+  # closes the pipe, so the service's last lines (graceful shutdown) are still shown.
   rm -f "$RUN_DIR/$name.pid"
   env PORT="$port" LOG_FORMAT="${LOG_FORMAT:-pretty}" PID_FILE="$RUN_DIR/$name.pid" "$@" "$bin_dir/$name" \
-    > >(sed -u "s/^/[$name] /") 2>&1 &
+    > >(trap '' INT TERM; exec sed -u "s/^/[$name] /") 2>&1 &
   local pid=$!
   pids+=("$pid")
   names+=("$name")
