@@ -34,8 +34,14 @@ for port in 80 5000 5001 5002 5003; do
 done
 
 # ---------------------------------------------------------------- build
+# prebuilt (default): host binaries, base-image stand-ins when no registry answers. app: the
+# Dockerfile's full Rust build, as `docker compose up` does on a machine with a registry.
 t0=$SECONDS
-run scripts/docker-build.sh
+if [ "$HBNB_BUILD_TARGET" = prebuilt ]; then
+  run scripts/docker-build.sh
+else
+  dc build gateway
+fi
 build_secs=$((SECONDS - t0))
 
 # ---------------------------------------------------------------- up
