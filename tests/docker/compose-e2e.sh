@@ -159,7 +159,8 @@ expect_body 127.0.0.1:5002/api/v1/stats "$stats_expected"
 echo "ok: data still there after restarting api-service and recreating the postgres container" >&2
 
 # ---------------------------------------------------------------- backup, restore, compare
-out=$(dc exec -T db-backup db-backup now 2>/dev/null) || fail "db-backup now failed (exit $?): $out"
+echo "+ ${compose[*]} exec -T db-backup db-backup now" >&2
+out=$("${compose[@]}" exec -T db-backup db-backup now 2>&1) || fail "db-backup now failed (exit $?): $out"
 id=$(grep -E '^[0-9]{8}T[0-9.]+Z$' <<<"$out" | tail -n1) || true
 [ -n "$id" ] || fail "db-backup now printed no backup id: $out"
 echo "backup $id taken" >&2
