@@ -46,16 +46,8 @@ pub const KEEP_ALIVE: Duration = Duration::from_secs(5);
 pub struct Application {
     server: Server,
     local_addr: SocketAddr,
-    readiness: Readiness,
-    drain_delay: Duration,
-    /// A duplicate of the listening socket, kept to hand to a successor on SIGUSR2.
-    listener: TcpListener,
-    /// Open client connections (counted through `on_connect`), so an upgrade drain can end as
-    /// soon as the last one closes.
-    connections: Arc<AtomicUsize>,
-    pid_file: Option<PathBuf>,
-    /// Our binary, resolved at start: once the file is replaced, /proc/self/exe says "(deleted)".
-    exe: io::Result<PathBuf>,
+    /// What the signal-handling task needs once the server runs.
+    control: Control,
     /// Set when this process was started by an upgrading predecessor, to tell it we are ready.
     predecessor: Option<upgrade::Predecessor>,
 }
@@ -156,15 +148,19 @@ impl Application {
         .listen(listener)?
         .run();
         tracing::info!(addr = %local_addr, port = local_addr.port(), "listening");
-        Ok(Self {
-            server,
-            local_addr,
+        let control = Control {
+            handle: server.handle(),
             readiness,
             drain_delay: settings.drain_delay,
             listener: kept,
             connections,
             pid_file: settings.pid_file.clone(),
             exe,
+        };
+        Ok(Self {
+            server,
+            local_addr,
+            control,
             predecessor,
         })
     }
@@ -186,24 +182,11 @@ impl Application {
     pub async fn run_until_stopped(self) -> io::Result<()> {
         let Application {
             server,
-            readiness,
-            drain_delay,
-            listener,
-            connections,
-            pid_file,
-            exe,
+            control,
             predecessor,
             ..
         } = self;
-        let control = Control {
-            handle: server.handle(),
-            readiness,
-            drain_delay,
-            listener,
-            connections,
-            pid_file: pid_file.clone(),
-            exe,
-        };
+        let pid_file = control.pid_file.clone();
         tokio::spawn(control.run(predecessor));
         let result = server.await;
         if let Some(path) = &pid_file {
@@ -220,9 +203,13 @@ struct Control {
     handle: actix_web::dev::ServerHandle,
     readiness: Readiness,
     drain_delay: Duration,
+    /// A duplicate of the listening socket, kept to hand to a successor on SIGUSR2.
     listener: TcpListener,
+    /// Open client connections (counted through `on_connect`), so an upgrade drain can end as
+    /// soon as the last one closes.
     connections: Arc<AtomicUsize>,
     pid_file: Option<PathBuf>,
+    /// Our binary, resolved at start: once the file is replaced, /proc/self/exe says "(deleted)".
     exe: io::Result<PathBuf>,
 }
 
