@@ -4,8 +4,11 @@
 
 pub mod health;
 pub mod pages;
+pub mod process;
+pub mod response_cache;
 pub mod server;
 pub mod settings;
+pub mod static_files;
 pub mod telemetry;
 pub mod upgrade;
 

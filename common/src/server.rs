@@ -61,7 +61,8 @@ impl Drop for ConnectionGuard {
     }
 }
 
-/// Takes the listening socket systemd (or an upgrading parent) passed us, if any; otherwise binds.
+/// Takes the listening socket systemd (or an upgrading parent) passed us, if any; otherwise binds
+/// one with the configured backlog.
 pub fn listener(settings: &ServerSettings, default_port: u16) -> io::Result<TcpListener> {
     let mut fds = listenfd::ListenFd::from_env();
     if let Some(listener) = fds.take_tcp_listener(0)? {
@@ -70,7 +71,7 @@ pub fn listener(settings: &ServerSettings, default_port: u16) -> io::Result<TcpL
         return Ok(listener);
     }
     let addr = SocketAddr::new(settings.host, settings.port.unwrap_or(default_port));
-    TcpListener::bind(addr).map_err(|error| {
+    bind(addr, settings.backlog).map_err(|error| {
         let hint = if error.kind() == io::ErrorKind::PermissionDenied && addr.port() < 1024 {
             " (ports below 1024 need privileges: run as root, grant CAP_NET_BIND_SERVICE, or choose another port with PORT=8080)"
         } else if error.kind() == io::ErrorKind::AddrInUse {
@@ -80,6 +81,17 @@ pub fn listener(settings: &ServerSettings, default_port: u16) -> io::Result<TcpL
         };
         io::Error::new(error.kind(), format!("cannot listen on {addr}: {error}{hint}"))
     })
+}
+
+/// `std`'s `TcpListener::bind` always listens with a backlog of 128.
+fn bind(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
+    Ok(socket.into())
 }
 
 impl Application {
@@ -95,6 +107,7 @@ impl Application {
     where
         C: Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
     {
+        crate::process::tune_allocator();
         let exe = std::env::current_exe();
         let predecessor = upgrade::Predecessor::from_env();
         let listener = listener(settings, default_port)?;
@@ -138,6 +151,11 @@ impl Application {
                 .configure(configure.clone())
         })
         .workers(settings.workers())
+        // A response is written in several writes (head, then body chunks); with Nagle's
+        // algorithm the second one waits for the client's delayed ACK, ~40 ms per request on a
+        // reused connection.
+        .tcp_nodelay(true)
+        .backlog(settings.backlog)
         .keep_alive(KEEP_ALIVE)
         .shutdown_timeout(settings.shutdown_timeout().as_secs())
         .disable_signals()
@@ -315,6 +333,10 @@ impl Control {
             signal,
             "shutting down: refusing new connections, finishing in-flight requests"
         );
+        // Our duplicate (kept for a SIGUSR2 hand-over) would keep the socket listening after the
+        // server stops accepting: new connections would wait in the kernel's queue until we exit,
+        // then be reset. Closed, they are refused at once and a client tries elsewhere.
+        drop(self.listener);
         self.handle.stop(true).await;
     }
 }

@@ -1,5 +1,5 @@
 //! The operating contract every binary keeps: `PORT`/`--port`, `HOST`, `WORKERS`,
-//! `SHUTDOWN_TIMEOUT`, `DRAIN_DELAY`, `PID_FILE`, `LOG_FORMAT`. Each service flattens these into its own clap struct.
+//! `SHUTDOWN_TIMEOUT`, `DRAIN_DELAY`, `PID_FILE`, `BACKLOG`, `LOG_FORMAT`. Each service flattens these into its own clap struct.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -38,6 +38,11 @@ pub struct ServerSettings {
     /// finds the process, and sees the successor's pid after a SIGUSR2 upgrade.
     #[arg(long = "pid-file", env = "PID_FILE")]
     pub pid_file: Option<std::path::PathBuf>,
+    /// Pending connections the kernel queues before we accept them (`listen(2)`'s backlog).
+    /// Nginx uses 511; a burst of new connections beyond it waits for SYN retransmits (1 s+).
+    /// An inherited socket (systemd's `Backlog=`) keeps its own.
+    #[arg(long, env = "BACKLOG", default_value_t = 1024)]
+    pub backlog: u32,
     /// Log format; defaults to pretty on a terminal, JSON otherwise.
     #[arg(long, env = "LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,

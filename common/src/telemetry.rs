@@ -18,15 +18,21 @@ pub struct LogGuard {
     _writer: Option<tracing_appender::non_blocking::WorkerGuard>,
 }
 
-/// Installs the global subscriber: level from `RUST_LOG` (default `info`), JSON or pretty lines on stdout.
+/// Installs the global subscriber: level from `RUST_LOG` (default [`DEFAULT_FILTER`]), JSON or pretty lines on stdout.
 /// Calling it twice is harmless (the second call is ignored), which keeps in-process tests simple.
 ///
 /// Lines are written by a dedicated thread, never by a request's worker: a slow stdout (a pipe
 /// whose reader lags, `docker logs`) must not stall serving, and under load the thread writes
 /// many lines per syscall (it flushes its buffer whenever its queue runs dry, so an idle
 /// service's lines still appear at once). Not lossy: if the queue fills, logging waits.
+/// `RUST_LOG` when unset. actix-http's dispatcher logs every malformed request and broken client
+/// connection at ERROR: those are client mistakes, answered 400/431 (or the client left), not
+/// our faults, and any client could flood the log with them.
+pub const DEFAULT_FILTER: &str = "info,actix_http::h1::dispatcher=off";
+
 pub fn init(format: Option<LogFormat>) -> LogGuard {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let format = format.unwrap_or(if std::io::stdout().is_terminal() {
         LogFormat::Pretty
     } else {

@@ -83,7 +83,7 @@ impl State {
                     let finished = newest.started_at
                         + chrono::Duration::milliseconds(newest.duration_ms as i64);
                     self.update(|s| {
-                        if s.last_good_started.map_or(true, |t| t < newest.started_at) {
+                        if s.last_good_started.is_none_or(|t| t < newest.started_at) {
                             s.last_good_started = Some(newest.started_at);
                             s.last_success = Some(finished);
                             s.last_duration = Some(Duration::from_millis(newest.duration_ms));

@@ -102,7 +102,7 @@ fn is_even(digits: &str) -> bool {
     digits
         .as_bytes()
         .last()
-        .is_some_and(|last| (last - b'0') % 2 == 0)
+        .is_some_and(|last| (last - b'0').is_multiple_of(2))
 }
 
 async fn number(path: web::Path<String>) -> HttpResponse {

@@ -179,7 +179,7 @@ async fn under_concurrent_writers(engine: Engine) {
                 .await;
                 writes.fetch_add(4, Ordering::SeqCst);
                 // Every other chain goes again (cascading delete): writes and deletes interleave.
-                if i % 2 == 0 {
+                if i.is_multiple_of(2) {
                     let _ = delete(&client, &format!("{base}/states/{state_id}")).await;
                 }
             }
