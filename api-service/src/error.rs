@@ -21,6 +21,9 @@ pub enum ApiError {
     MethodNotAllowed { allow: &'static str },
     #[error("Service unavailable")]
     Unavailable(#[source] StorageError),
+    /// Too much work of one kind queued (password hashing): answered at once, with when to retry.
+    #[error("Too many requests of this kind at once; retry in {retry_after} s")]
+    Busy { retry_after: u32 },
     #[error("Internal server error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -48,7 +51,7 @@ impl ResponseError for ApiError {
             ApiError::NotAJson | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -61,10 +64,18 @@ impl ResponseError for ApiError {
         }
         let mut response = HttpResponse::build(self.status_code())
             .json(serde_json::json!({"error": self.to_string()}));
-        if let ApiError::MethodNotAllowed { allow } = self {
-            response
-                .headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static(allow));
+        match self {
+            ApiError::MethodNotAllowed { allow } => {
+                response
+                    .headers_mut()
+                    .insert(header::ALLOW, HeaderValue::from_static(allow));
+            }
+            ApiError::Busy { retry_after } => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+            }
+            _ => {}
         }
         response
     }

@@ -11,15 +11,21 @@ pub mod handlers;
 pub mod openapi;
 pub mod password;
 
+use std::sync::Arc;
+
 use actix_web::{middleware, web, Resource};
 use hbnb_common::pages::get_or_head;
+use hbnb_common::response_cache::{self, CacheSettings, ResponseCache};
 use hbnb_common::{AppOptions, Application, Readiness, ServerSettings};
-use hbnb_storage::Database;
+use hbnb_storage::{Database, DatabaseSettings};
 
 use crate::error::ApiError;
 use crate::handlers as h;
 
 pub const DEFAULT_PORT: u16 = 5002;
+
+/// GETs whose answers do not come from the database: no data-version check for them.
+const UNCACHED: &[&str] = &["/api/v1/status", "/api/v1/status/", "/api/v1/openapi.json"];
 
 #[derive(Debug, Clone, clap::Parser)]
 #[command(
@@ -29,25 +35,20 @@ pub const DEFAULT_PORT: u16 = 5002;
 pub struct Settings {
     #[command(flatten)]
     pub server: ServerSettings,
-    /// sqlite://path (created on first use) or postgres://user:password@host/db.
-    /// Default: sqlite://data/hbnb.sqlite.
-    #[arg(long = "database-url", env = "DATABASE_URL")]
-    pub database_url: Option<String>,
-}
-
-impl Settings {
-    pub fn database_url(&self) -> &str {
-        self.database_url
-            .as_deref()
-            .map(str::trim)
-            .filter(|url| !url.is_empty())
-            .unwrap_or(hbnb_storage::DEFAULT_DATABASE_URL)
-    }
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+    #[command(flatten)]
+    pub hashing: password::HashSettings,
+    #[command(flatten)]
+    pub cache: CacheSettings,
 }
 
 /// Connects to the database (running the migrations), then binds and builds the server.
 pub async fn build(settings: &Settings) -> std::io::Result<Application> {
-    let db = Database::connect(settings.database_url())
+    password::start(&settings.hashing).map_err(std::io::Error::other)?;
+    let db = settings
+        .database
+        .connect()
         .await
         .map_err(|e| std::io::Error::other(format!("cannot open the database: {e}")))?;
     tracing::info!(engine = ?db.engine(), "database open, migrations applied");
@@ -56,6 +57,15 @@ pub async fn build(settings: &Settings) -> std::io::Result<Application> {
         let db = check.clone();
         Box::pin(async move { db.check_ready().await.map_err(|e| e.to_string()) })
     });
+    let version = db
+        .data_version(settings.database.url())
+        .await
+        .map_err(|e| std::io::Error::other(format!("cannot open the database: {e}")))?;
+    let cache = web::Data::new(ResponseCache::new(
+        version.map(|v| Arc::new(v.into_check()) as _),
+        settings.cache.max_bytes,
+        UNCACHED,
+    ));
     let data = web::Data::new(db);
     let document = web::Data::new(openapi::Document::build());
     Application::build(
@@ -66,7 +76,10 @@ pub async fn build(settings: &Settings) -> std::io::Result<Application> {
             access_log: true,
             ..AppOptions::default()
         },
-        move |cfg| routes(cfg, data.clone(), document.clone()),
+        move |cfg| {
+            cfg.app_data(cache.clone());
+            routes(cfg, data.clone(), document.clone())
+        },
     )
 }
 
@@ -98,6 +111,7 @@ pub fn routes(
         .service(openapi::swagger_ui("/apidocs"))
         .service(
             web::scope("/api/v1")
+                .wrap(middleware::from_fn(response_cache::read_through))
                 .wrap(middleware::from_fn(cors::cors))
                 .service(resource("/status", GET).route(get_or_head().to(h::status)))
                 .service(resource("/stats", GET).route(get_or_head().to(h::stats)))
