@@ -7,6 +7,8 @@
 
 pub mod models;
 mod queries;
+mod version;
+mod writer;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -19,6 +21,7 @@ use sqlx::sqlite::{
 
 pub use models::*;
 pub use queries::{LinkOutcome, PlaceSearch, Stats};
+pub use version::DataVersion;
 
 /// Where the data lives when `DATABASE_URL` is not set.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/hbnb.sqlite";
@@ -35,6 +38,11 @@ pub enum StorageError {
         path: String,
         source: std::io::Error,
     },
+    #[error("cannot lock {path}: {source}")]
+    Lock {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("database error: {0}")]
     Sqlx(#[from] sqlx::Error),
     #[error("migration error: {0}")]
@@ -44,6 +52,9 @@ pub enum StorageError {
     MissingReference,
     #[error("migrations are not applied ({applied} of {expected})")]
     NotMigrated { applied: i64, expected: i64 },
+    /// A write's group commit failed (the disk is full, the file is unreadable...).
+    #[error("the write could not be committed: {0}")]
+    Commit(String),
 }
 
 impl StorageError {
@@ -53,7 +64,7 @@ impl StorageError {
             self,
             StorageError::Sqlx(
                 sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
-            )
+            ) | StorageError::Commit(_)
         )
     }
 }
@@ -70,37 +81,101 @@ pub enum Engine {
 /// A pool on one of the two engines.
 #[derive(Debug, Clone)]
 pub enum Database {
-    Sqlite(SqlitePool),
+    Sqlite(Sqlite),
     Postgres(PgPool),
 }
 
-/// Runs `$body` with `$pool` bound to the concrete pool (`&SqlitePool` or `&PgPool`).
+/// SQLite: a pool for reads, one connection for writes (see `writer`).
+#[derive(Debug, Clone)]
+pub struct Sqlite {
+    pool: SqlitePool,
+    writer: writer::Writer,
+}
+
+/// Runs `$body` with `$pool` bound to the concrete read pool (`&SqlitePool` or `&PgPool`).
 macro_rules! on_pool {
     ($db:expr, |$pool:ident| $body:expr) => {
         match $db {
-            $crate::Database::Sqlite($pool) => $body,
+            $crate::Database::Sqlite(sqlite) => {
+                let $pool = &sqlite.pool;
+                $body
+            }
             $crate::Database::Postgres($pool) => $body,
         }
     };
 }
 pub(crate) use on_pool;
 
-impl Database {
-    /// Connects with `DATABASE_URL`, or the default SQLite file when it is unset or empty.
-    pub async fn from_env() -> Result<Self> {
-        let url = std::env::var("DATABASE_URL")
-            .ok()
-            .filter(|url| !url.trim().is_empty())
-            .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
-        Self::connect(&url).await
+/// Runs the write `$body` with `$conn` bound to an executor: SQLite's write connection (the
+/// statement queues for a group commit; its captures must be owned) or PostgreSQL's pool.
+macro_rules! on_writer {
+    ($db:expr, move |$conn:ident| $body:expr) => {
+        match $db {
+            $crate::Database::Sqlite(sqlite) => {
+                sqlite
+                    .writer
+                    .write(move |$conn| Box::pin(async move { $body }))
+                    .await
+            }
+            $crate::Database::Postgres($conn) => Ok::<_, $crate::StorageError>($body?),
+        }
+    };
+}
+pub(crate) use on_writer;
+
+/// How durable an acknowledged SQLite write is (`PRAGMA synchronous`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Synchronous {
+    /// Survives a power loss: every commit waits for the disk (concurrent writes share one).
+    #[default]
+    Full,
+    /// Survives a crash of the process, not of the machine (the last commits may be lost).
+    Normal,
+    /// Leaves syncing to the OS: for throwaway data only.
+    Off,
+}
+
+/// Where the data lives and how it is written; flattened into every service's settings.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct DatabaseSettings {
+    /// sqlite://path (created on first use) or postgres://user:password@host/db.
+    /// Default: sqlite://data/hbnb.sqlite.
+    #[arg(long = "database-url", env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// SQLite only: full (a commit survives power loss, the default), normal (survives a crash
+    /// of the process only) or off.
+    #[arg(long = "sqlite-synchronous", env = "SQLITE_SYNCHRONOUS", value_enum, default_value_t = Synchronous::Full)]
+    pub sqlite_synchronous: Synchronous,
+}
+
+impl DatabaseSettings {
+    /// `DATABASE_URL`, or the default SQLite file when it is unset or empty.
+    pub fn url(&self) -> &str {
+        self.database_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|url| !url.is_empty())
+            .unwrap_or(DEFAULT_DATABASE_URL)
     }
 
+    /// Opens the database and applies the migrations.
+    pub async fn connect(&self) -> Result<Database> {
+        Database::connect_with(self.url(), self.sqlite_synchronous).await
+    }
+}
+
+impl Database {
     /// Opens a pool on `url` (`sqlite://path[?mode=rwc]`, `sqlite::memory:`, `postgres://...`)
-    /// and applies the migrations.
+    /// with the default settings and applies the migrations.
     pub async fn connect(url: &str) -> Result<Self> {
-        let db = if url.starts_with("sqlite:") {
-            Self::connect_sqlite(url).await?
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Self::connect_with(url, Synchronous::default()).await
+    }
+
+    pub async fn connect_with(url: &str, synchronous: Synchronous) -> Result<Self> {
+        if url.starts_with("sqlite:") {
+            return Self::connect_sqlite(url, synchronous).await;
+        }
+        let db = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pool = PgPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(30))
@@ -114,11 +189,15 @@ impl Database {
         Ok(db)
     }
 
-    async fn connect_sqlite(url: &str) -> Result<Self> {
+    async fn connect_sqlite(url: &str, synchronous: Synchronous) -> Result<Self> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(match synchronous {
+                Synchronous::Full => SqliteSynchronous::Full,
+                Synchronous::Normal => SqliteSynchronous::Normal,
+                Synchronous::Off => SqliteSynchronous::Off,
+            })
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(30));
         let filename = options.get_filename();
@@ -129,12 +208,23 @@ impl Database {
             }
         }
         let pool = SqlitePoolOptions::new()
-            // An in-memory database exists once per connection: keep a single one.
-            .max_connections(if in_memory { 1 } else { 8 })
+            // Reads in parallel, one per core and a few more; writes have their own connection.
+            .max_connections(if in_memory { 1 } else { 4 })
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
-        Ok(Database::Sqlite(pool))
+        // `sqlite::memory:` is a named shared-cache database: the writer sees the same data.
+        let writer = writer::Writer::start(&options).await?;
+        let db = Database::Sqlite(Sqlite { pool, writer });
+        // Services started together on a new file would otherwise both find no migrations table
+        // and both create the schema ("table states already exists"): one migrates at a time.
+        let _lock = if in_memory {
+            None
+        } else {
+            Some(lock_file(&filename.with_extension("migrate.lock")).await?)
+        };
+        db.migrate().await?;
+        Ok(db)
     }
 
     pub fn engine(&self) -> Engine {
@@ -171,6 +261,29 @@ impl Database {
     pub async fn close(&self) {
         on_pool!(self, |pool| pool.close().await)
     }
+}
+
+/// An exclusive lock on `path` (created if missing), held until the file is dropped; waits for
+/// another process holding it, off the async workers.
+async fn lock_file(path: &Path) -> Result<std::fs::File> {
+    let shown = path.display().to_string();
+    let path = path.to_path_buf();
+    let locked = tokio::task::spawn_blocking(move || {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)?;
+        file.lock()?;
+        Ok::<_, std::io::Error>(file)
+    })
+    .await
+    .map_err(|e| std::io::Error::other(e.to_string()))
+    .and_then(|locked| locked);
+    locked.map_err(|source| StorageError::Lock {
+        path: shown,
+        source,
+    })
 }
 
 fn create_dir(dir: &Path) -> Result<()> {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use crate::models::*;
-use crate::{new_id, now, on_pool, Database, Result, StorageError};
+use crate::{new_id, now, on_pool, on_writer, Database, Result, StorageError};
 
 /// What linking an amenity to a place did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,12 +34,12 @@ pub struct PlaceSearch {
     pub amenities: Vec<String>,
 }
 
-fn map_fk(error: sqlx::Error) -> StorageError {
+fn map_fk(error: StorageError) -> StorageError {
     match &error {
-        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+        StorageError::Sqlx(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => {
             StorageError::MissingReference
         }
-        _ => StorageError::Sqlx(error),
+        _ => error,
     }
 }
 
@@ -78,9 +78,10 @@ impl Database {
     /// False when there was no such row.
     pub async fn delete<M: Model>(&self, id: &str) -> Result<bool> {
         let sql = format!("DELETE FROM {} WHERE id = $1", M::TABLE);
-        let done = on_pool!(self, |pool| sqlx::query(&sql)
+        let id = id.to_owned();
+        let done = on_writer!(self, move |conn| sqlx::query(&sql)
             .bind(id)
-            .execute(pool)
+            .execute(conn)
             .await
             .map(|r| r.rows_affected()))?;
         Ok(done > 0)
@@ -120,26 +121,27 @@ impl Database {
     // ---- states ---------------------------------------------------------------------------
 
     pub async fn create_state(&self, name: &str) -> Result<State> {
-        let (id, at) = (new_id(), now());
+        let (id, at, name) = (new_id(), now(), name.to_owned());
         let sql = "INSERT INTO states (id, created_at, updated_at, name) VALUES ($1, $2, $2, $3) \
                    RETURNING *";
-        Ok(on_pool!(self, |pool| sqlx::query_as::<_, State>(sql)
-            .bind(&id)
+        on_writer!(self, move |conn| sqlx::query_as::<_, State>(sql)
+            .bind(id)
             .bind(at)
             .bind(name)
-            .fetch_one(pool)
-            .await)?)
+            .fetch_one(conn)
+            .await)
     }
 
     /// Writes the state's columns and sets `updated_at` to now. None when it no longer exists.
     pub async fn update_state(&self, state: &State) -> Result<Option<State>> {
         let sql = "UPDATE states SET name = $2, updated_at = $3 WHERE id = $1 RETURNING *";
-        Ok(on_pool!(self, |pool| sqlx::query_as::<_, State>(sql)
-            .bind(&state.id)
-            .bind(&state.name)
+        let (id, name) = (state.id.clone(), state.name.clone());
+        on_writer!(self, move |conn| sqlx::query_as::<_, State>(sql)
+            .bind(id)
+            .bind(name)
             .bind(now())
-            .fetch_optional(pool)
-            .await)?)
+            .fetch_optional(conn)
+            .await)
     }
 
     // ---- cities ---------------------------------------------------------------------------
@@ -151,50 +153,53 @@ impl Database {
     /// Fails with `MissingReference` when the state does not exist.
     pub async fn create_city(&self, state_id: &str, name: &str) -> Result<City> {
         let (id, at) = (new_id(), now());
+        let (state_id, name) = (state_id.to_owned(), name.to_owned());
         let sql = "INSERT INTO cities (id, created_at, updated_at, state_id, name) \
                    VALUES ($1, $2, $2, $3, $4) RETURNING *";
-        on_pool!(self, |pool| sqlx::query_as::<_, City>(sql)
-            .bind(&id)
+        on_writer!(self, move |conn| sqlx::query_as::<_, City>(sql)
+            .bind(id)
             .bind(at)
             .bind(state_id)
             .bind(name)
-            .fetch_one(pool)
+            .fetch_one(conn)
             .await)
         .map_err(map_fk)
     }
 
     pub async fn update_city(&self, city: &City) -> Result<Option<City>> {
         let sql = "UPDATE cities SET name = $2, updated_at = $3 WHERE id = $1 RETURNING *";
-        Ok(on_pool!(self, |pool| sqlx::query_as::<_, City>(sql)
-            .bind(&city.id)
-            .bind(&city.name)
+        let (id, name) = (city.id.clone(), city.name.clone());
+        on_writer!(self, move |conn| sqlx::query_as::<_, City>(sql)
+            .bind(id)
+            .bind(name)
             .bind(now())
-            .fetch_optional(pool)
-            .await)?)
+            .fetch_optional(conn)
+            .await)
     }
 
     // ---- amenities ------------------------------------------------------------------------
 
     pub async fn create_amenity(&self, name: &str) -> Result<Amenity> {
-        let (id, at) = (new_id(), now());
+        let (id, at, name) = (new_id(), now(), name.to_owned());
         let sql = "INSERT INTO amenities (id, created_at, updated_at, name) \
                    VALUES ($1, $2, $2, $3) RETURNING *";
-        Ok(on_pool!(self, |pool| sqlx::query_as::<_, Amenity>(sql)
-            .bind(&id)
+        on_writer!(self, move |conn| sqlx::query_as::<_, Amenity>(sql)
+            .bind(id)
             .bind(at)
             .bind(name)
-            .fetch_one(pool)
-            .await)?)
+            .fetch_one(conn)
+            .await)
     }
 
     pub async fn update_amenity(&self, amenity: &Amenity) -> Result<Option<Amenity>> {
         let sql = "UPDATE amenities SET name = $2, updated_at = $3 WHERE id = $1 RETURNING *";
-        Ok(on_pool!(self, |pool| sqlx::query_as::<_, Amenity>(sql)
-            .bind(&amenity.id)
-            .bind(&amenity.name)
+        let (id, name) = (amenity.id.clone(), amenity.name.clone());
+        on_writer!(self, move |conn| sqlx::query_as::<_, Amenity>(sql)
+            .bind(id)
+            .bind(name)
             .bind(now())
-            .fetch_optional(pool)
-            .await)?)
+            .fetch_optional(conn)
+            .await)
     }
 
     // ---- users ----------------------------------------------------------------------------
@@ -208,31 +213,34 @@ impl Database {
         last_name: Option<&str>,
     ) -> Result<User> {
         let (id, at) = (new_id(), now());
+        let (email, password_hash) = (email.to_owned(), password_hash.to_owned());
+        let (first_name, last_name) = (first_name.map(str::to_owned), last_name.map(str::to_owned));
         let sql = "INSERT INTO users (id, created_at, updated_at, email, password, first_name, \
                    last_name) VALUES ($1, $2, $2, $3, $4, $5, $6) RETURNING *";
-        Ok(on_pool!(self, |pool| sqlx::query_as::<_, User>(sql)
-            .bind(&id)
+        on_writer!(self, move |conn| sqlx::query_as::<_, User>(sql)
+            .bind(id)
             .bind(at)
             .bind(email)
             .bind(password_hash)
             .bind(first_name)
             .bind(last_name)
-            .fetch_one(pool)
-            .await)?)
+            .fetch_one(conn)
+            .await)
     }
 
     /// Writes password (already hashed), first and last name; the email never changes.
     pub async fn update_user(&self, user: &User) -> Result<Option<User>> {
         let sql = "UPDATE users SET password = $2, first_name = $3, last_name = $4, \
                    updated_at = $5 WHERE id = $1 RETURNING *";
-        Ok(on_pool!(self, |pool| sqlx::query_as::<_, User>(sql)
-            .bind(&user.id)
-            .bind(&user.password)
-            .bind(&user.first_name)
-            .bind(&user.last_name)
+        let user = user.clone();
+        on_writer!(self, move |conn| sqlx::query_as::<_, User>(sql)
+            .bind(user.id)
+            .bind(user.password)
+            .bind(user.first_name)
+            .bind(user.last_name)
             .bind(now())
-            .fetch_optional(pool)
-            .await)?)
+            .fetch_optional(conn)
+            .await)
     }
 
     // ---- places ---------------------------------------------------------------------------
@@ -249,24 +257,25 @@ impl Database {
         fields: &PlaceFields,
     ) -> Result<Place> {
         let (id, at) = (new_id(), now());
+        let (city_id, user_id, fields) = (city_id.to_owned(), user_id.to_owned(), fields.clone());
         let sql = "INSERT INTO places (id, created_at, updated_at, city_id, user_id, name, \
                    description, number_rooms, number_bathrooms, max_guest, price_by_night, \
                    latitude, longitude) \
                    VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING *";
-        on_pool!(self, |pool| sqlx::query_as::<_, Place>(sql)
-            .bind(&id)
+        on_writer!(self, move |conn| sqlx::query_as::<_, Place>(sql)
+            .bind(id)
             .bind(at)
             .bind(city_id)
             .bind(user_id)
-            .bind(&fields.name)
-            .bind(&fields.description)
+            .bind(fields.name)
+            .bind(fields.description)
             .bind(fields.number_rooms)
             .bind(fields.number_bathrooms)
             .bind(fields.max_guest)
             .bind(fields.price_by_night)
             .bind(fields.latitude)
             .bind(fields.longitude)
-            .fetch_one(pool)
+            .fetch_one(conn)
             .await)
         .map_err(map_fk)
     }
@@ -276,10 +285,11 @@ impl Database {
         let sql = "UPDATE places SET name = $2, description = $3, number_rooms = $4, \
                    number_bathrooms = $5, max_guest = $6, price_by_night = $7, latitude = $8, \
                    longitude = $9, updated_at = $10 WHERE id = $1 RETURNING *";
-        Ok(on_pool!(self, |pool| sqlx::query_as::<_, Place>(sql)
-            .bind(&place.id)
-            .bind(&place.name)
-            .bind(&place.description)
+        let place = place.clone();
+        on_writer!(self, move |conn| sqlx::query_as::<_, Place>(sql)
+            .bind(place.id)
+            .bind(place.name)
+            .bind(place.description)
             .bind(place.number_rooms)
             .bind(place.number_bathrooms)
             .bind(place.max_guest)
@@ -287,8 +297,8 @@ impl Database {
             .bind(place.latitude)
             .bind(place.longitude)
             .bind(now())
-            .fetch_optional(pool)
-            .await)?)
+            .fetch_optional(conn)
+            .await)
     }
 
     /// `places_search` (spec §4.5 with our rewrite), in one statement: places in the given
@@ -371,27 +381,29 @@ impl Database {
     /// Fails with `MissingReference` when the place or the user does not exist.
     pub async fn create_review(&self, place_id: &str, user_id: &str, text: &str) -> Result<Review> {
         let (id, at) = (new_id(), now());
+        let (place_id, user_id, text) = (place_id.to_owned(), user_id.to_owned(), text.to_owned());
         let sql = "INSERT INTO reviews (id, created_at, updated_at, place_id, user_id, text) \
                    VALUES ($1, $2, $2, $3, $4, $5) RETURNING *";
-        on_pool!(self, |pool| sqlx::query_as::<_, Review>(sql)
-            .bind(&id)
+        on_writer!(self, move |conn| sqlx::query_as::<_, Review>(sql)
+            .bind(id)
             .bind(at)
             .bind(place_id)
             .bind(user_id)
             .bind(text)
-            .fetch_one(pool)
+            .fetch_one(conn)
             .await)
         .map_err(map_fk)
     }
 
     pub async fn update_review(&self, review: &Review) -> Result<Option<Review>> {
         let sql = "UPDATE reviews SET text = $2, updated_at = $3 WHERE id = $1 RETURNING *";
-        Ok(on_pool!(self, |pool| sqlx::query_as::<_, Review>(sql)
-            .bind(&review.id)
-            .bind(&review.text)
+        let (id, text) = (review.id.clone(), review.text.clone());
+        on_writer!(self, move |conn| sqlx::query_as::<_, Review>(sql)
+            .bind(id)
+            .bind(text)
             .bind(now())
-            .fetch_optional(pool)
-            .await)?)
+            .fetch_optional(conn)
+            .await)
     }
 
     // ---- place <-> amenity ----------------------------------------------------------------
@@ -409,10 +421,11 @@ impl Database {
     pub async fn link_amenity(&self, place_id: &str, amenity_id: &str) -> Result<LinkOutcome> {
         let sql = "INSERT INTO place_amenity (place_id, amenity_id) VALUES ($1, $2) \
                    ON CONFLICT DO NOTHING";
-        let inserted = on_pool!(self, |pool| sqlx::query(sql)
+        let (place_id, amenity_id) = (place_id.to_owned(), amenity_id.to_owned());
+        let inserted = on_writer!(self, move |conn| sqlx::query(sql)
             .bind(place_id)
             .bind(amenity_id)
-            .execute(pool)
+            .execute(conn)
             .await
             .map(|r| r.rows_affected()))
         .map_err(map_fk)?;
@@ -426,10 +439,11 @@ impl Database {
     /// False when the two were not linked.
     pub async fn unlink_amenity(&self, place_id: &str, amenity_id: &str) -> Result<bool> {
         let sql = "DELETE FROM place_amenity WHERE place_id = $1 AND amenity_id = $2";
-        let deleted = on_pool!(self, |pool| sqlx::query(sql)
+        let (place_id, amenity_id) = (place_id.to_owned(), amenity_id.to_owned());
+        let deleted = on_writer!(self, move |conn| sqlx::query(sql)
             .bind(place_id)
             .bind(amenity_id)
-            .execute(pool)
+            .execute(conn)
             .await
             .map(|r| r.rows_affected()))?;
         Ok(deleted > 0)
