@@ -14,13 +14,16 @@ use std::sync::Arc;
 
 use actix_web::http::StatusCode;
 use actix_web::middleware::{from_fn, Compress};
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use hbnb_common::pages::{get_only, get_or_head, html_error, not_found};
+use hbnb_common::response_cache::{self, CacheSettings, ResponseCache};
 use hbnb_common::{AppOptions, Application, Readiness, ServerSettings};
-use hbnb_storage::{Database, State, StorageError};
+use hbnb_storage::{Database, DatabaseSettings, State, StorageError};
 use serde::Serialize;
 
-use crate::assets::{AssetFunction, Assets};
+use hbnb_common::static_files::StaticFiles;
+
+use crate::assets::AssetFunction;
 
 pub const DEFAULT_PORT: u16 = 5003;
 
@@ -29,10 +32,8 @@ pub const DEFAULT_PORT: u16 = 5003;
 pub struct Settings {
     #[command(flatten)]
     pub server: ServerSettings,
-    /// sqlite://path or postgres://user:password@host/db (the API's database).
-    /// Default: sqlite://data/hbnb.sqlite.
-    #[arg(long = "database-url", env = "DATABASE_URL")]
-    pub database_url: Option<String>,
+    #[command(flatten)]
+    pub database: DatabaseSettings,
     /// The API's base URL as the browser sees it (e.g. http://host:5002); empty: same origin,
     /// which is right behind the gateway.
     #[arg(long = "api-public-url", env = "API_PUBLIC_URL", default_value = "")]
@@ -40,16 +41,8 @@ pub struct Settings {
     /// The folder served under /static/ (default: the crate's static/ folder).
     #[arg(long = "static-dir", env = "STATIC_DIR")]
     pub static_dir: Option<PathBuf>,
-}
-
-impl Settings {
-    pub fn database_url(&self) -> &str {
-        self.database_url
-            .as_deref()
-            .map(str::trim)
-            .filter(|url| !url.is_empty())
-            .unwrap_or(hbnb_storage::DEFAULT_DATABASE_URL)
-    }
+    #[command(flatten)]
+    pub cache: CacheSettings,
 }
 
 /// What every handler reads.
@@ -63,10 +56,12 @@ pub struct Site {
 /// migrations), then binds and builds the server.
 pub async fn build(settings: &Settings) -> std::io::Result<Application> {
     let static_dir = assets::find_static_dir(settings.static_dir.as_deref())?;
-    let assets = Arc::new(Assets::load(&static_dir)?);
+    let assets = Arc::new(StaticFiles::load(&static_dir)?);
     tracing::info!(dir = %static_dir.display(), files = ?assets.listing(), "static files fingerprinted");
     let tera = templates(assets.clone()).map_err(|e| std::io::Error::other(format!("{e:?}")))?;
-    let db = Database::connect(settings.database_url())
+    let db = settings
+        .database
+        .connect()
         .await
         .map_err(|e| std::io::Error::other(format!("cannot open the database: {e}")))?;
     tracing::info!(engine = ?db.engine(), "database open, migrations applied");
@@ -75,6 +70,15 @@ pub async fn build(settings: &Settings) -> std::io::Result<Application> {
         let db = check.clone();
         Box::pin(async move { db.check_ready().await.map_err(|e| e.to_string()) })
     });
+    let version = db
+        .data_version(settings.database.url())
+        .await
+        .map_err(|e| std::io::Error::other(format!("cannot open the database: {e}")))?;
+    let cache = web::Data::new(ResponseCache::new(
+        version.map(|v| Arc::new(v.into_check()) as _),
+        settings.cache.max_bytes,
+        &[],
+    ));
     let site = web::Data::new(Site {
         db,
         tera,
@@ -93,13 +97,16 @@ pub async fn build(settings: &Settings) -> std::io::Result<Application> {
             access_log: true,
             ..AppOptions::default()
         },
-        move |cfg| routes(cfg, site.clone(), assets.clone()),
+        move |cfg| {
+            cfg.app_data(cache.clone());
+            routes(cfg, site.clone(), assets.clone())
+        },
     )
 }
 
 /// The templates, compiled into the binary so it runs from any directory. `.html` names turn
 /// autoescaping on.
-pub fn templates(assets: Arc<Assets>) -> Result<tera::Tera, tera::Error> {
+pub fn templates(assets: Arc<StaticFiles>) -> Result<tera::Tera, tera::Error> {
     let mut tera = tera::Tera::default();
     tera.add_raw_templates([
         ("hbnb.html", include_str!("../templates/hbnb.html")),
@@ -210,21 +217,14 @@ fn page(path: &str) -> actix_web::Resource {
     web::resource([path.to_owned(), format!("{path}/")]).default_service(web::to(get_only))
 }
 
-pub fn routes(cfg: &mut web::ServiceConfig, site: web::Data<Site>, assets: web::Data<Assets>) {
-    let dir = assets.dir().to_path_buf();
-    cfg.app_data(site).app_data(assets).service(
-        web::scope("/static")
-            .wrap(Compress::default())
-            .wrap(from_fn(assets::static_headers))
-            .service(
-                actix_files::Files::new("", dir)
-                    .use_etag(true)
-                    .use_last_modified(true)
-                    .prefer_utf8(true)
-                    .default_handler(web::to(not_found)),
-            ),
-    );
+pub fn routes(cfg: &mut web::ServiceConfig, site: web::Data<Site>, assets: web::Data<StaticFiles>) {
+    cfg.app_data(site)
+        .app_data(assets)
+        .service(web::scope("/static").default_service(web::to(static_file)));
+    // Every page is a function of the path and the database: rendered once per change of the
+    // data (`read_through`), compressed per request.
     let mut pages = web::scope("")
+        .wrap(from_fn(response_cache::read_through))
         .wrap(Compress::default())
         .service(page("/states_list").route(get_or_head().to(states_list)))
         .service(page("/cities_by_states").route(get_or_head().to(cities_by_states)))
@@ -237,6 +237,12 @@ pub fn routes(cfg: &mut web::ServiceConfig, site: web::Data<Site>, assets: web::
         ));
     }
     cfg.service(pages.default_service(web::to(not_found)));
+}
+
+/// `/static/<path>`: from memory, compressed once (see `hbnb_common::static_files`).
+async fn static_file(req: HttpRequest, files: web::Data<StaticFiles>) -> HttpResponse {
+    let raw = req.path().strip_prefix("/static/").unwrap_or("");
+    files.serve(&req, raw).await
 }
 
 fn html(body: String) -> HttpResponse {
