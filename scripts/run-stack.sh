@@ -83,7 +83,8 @@ start() {
 for entry in "${SERVICES[@]}"; do
   start "${entry%%:*}" "${entry##*:}"
 done
-start gateway "$GATEWAY_PORT"
+# The gateway serves /static/ itself (the course's Nginx `alias`), from the same folder.
+start gateway "$GATEWAY_PORT" STATIC_DIR="${STATIC_DIR:-web-dynamic/static}"
 echo "stack ready: gateway on http://127.0.0.1:$GATEWAY_PORT/ (Ctrl-C stops everything)" >&2
 
 # Any service exiting on its own is a failure: stop the others and say so. A process that handed

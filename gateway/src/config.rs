@@ -14,11 +14,12 @@
 //! upstream = "number"              # or: static_dir = "web-dynamic/static", or: status = 404
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use hbnb_common::static_files::StaticFiles;
 use regex::Regex;
 
 use crate::health::InstanceHealth;
@@ -44,6 +45,8 @@ pub enum ConfigError {
     },
     #[error("upstream {name:?}: {problem}")]
     Upstream { name: String, problem: String },
+    #[error("{0}")]
+    Internal(String),
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -181,10 +184,12 @@ impl FileConfig {
 #[derive(Debug)]
 pub struct Instance {
     /// `host:port`, what we connect to (and the pool key).
-    pub authority: String,
+    pub authority: Arc<str>,
     /// The URL as configured, for logs.
-    pub url: String,
-    pub health: InstanceHealth,
+    pub url: Arc<str>,
+    /// Shared with the same instance in the previous table, so a reload keeps what the probes
+    /// and failures learnt.
+    pub health: Arc<InstanceHealth>,
 }
 
 #[derive(Debug)]
@@ -197,7 +202,7 @@ pub struct Upstream {
 impl Upstream {
     /// Instances in the order to try them for one request: round-robin start, then the rest.
     /// Healthy instances come first; the others only as a last resort.
-    pub fn rotation(&self) -> impl Iterator<Item = &Instance> {
+    pub fn rotation(&self) -> impl Iterator<Item = &Instance> + Clone {
         let len = self.instances.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed) % len.max(1);
         let ordered = move || (0..len).map(move |i| &self.instances[(start + i) % len]);
@@ -210,7 +215,8 @@ impl Upstream {
 #[derive(Debug)]
 pub enum Action {
     Proxy(Arc<Upstream>),
-    Static(PathBuf),
+    /// A folder read into memory when the table is compiled (Nginx's `alias`).
+    Static(Arc<StaticFiles>),
     Status(u16),
 }
 
@@ -244,9 +250,27 @@ pub struct RouteTable {
 
 impl RouteTable {
     pub fn compile(config: &FileConfig) -> Result<RouteTable, ConfigError> {
+        Self::compile_after(config, None)
+    }
+
+    /// Compiles `config`; instances that `previous` has too keep their health state.
+    pub fn compile_after(
+        config: &FileConfig,
+        previous: Option<&RouteTable>,
+    ) -> Result<RouteTable, ConfigError> {
+        let known: HashMap<Arc<str>, Arc<InstanceHealth>> = previous
+            .map(RouteTable::upstreams)
+            .unwrap_or_default()
+            .iter()
+            .flat_map(|u| u.instances.iter())
+            .map(|i| (i.url.clone(), i.health.clone()))
+            .collect();
         let mut upstreams = BTreeMap::new();
         for (name, urls) in &config.upstreams {
-            upstreams.insert(name.clone(), Arc::new(compile_upstream(name, urls)?));
+            let upstream = compile_upstream(name, urls, |url| {
+                known.get(url).cloned().unwrap_or_default()
+            })?;
+            upstreams.insert(name.clone(), Arc::new(upstream));
         }
         let mut routes = Vec::with_capacity(config.routes.len());
         for (index, route) in config.routes.iter().enumerate() {
@@ -282,7 +306,10 @@ impl RouteTable {
                             dir.display()
                         )));
                     }
-                    Action::Static(dir.clone())
+                    let files = StaticFiles::load(dir).map_err(|e| {
+                        problem(format!("cannot read static_dir {}: {e}", dir.display()))
+                    })?;
+                    Action::Static(Arc::new(files))
                 }
                 (None, None, Some(status)) => {
                     if !(100..=599).contains(&status) {
@@ -374,7 +401,11 @@ impl RouteTable {
     }
 }
 
-fn compile_upstream(name: &str, urls: &[String]) -> Result<Upstream, ConfigError> {
+fn compile_upstream(
+    name: &str,
+    urls: &[String],
+    health: impl Fn(&str) -> Arc<InstanceHealth>,
+) -> Result<Upstream, ConfigError> {
     let problem = |problem: String| ConfigError::Upstream {
         name: name.to_owned(),
         problem,
@@ -402,9 +433,9 @@ fn compile_upstream(name: &str, urls: &[String]) -> Result<Upstream, ConfigError
             .ok_or_else(|| problem(format!("{url:?} has no host")))?;
         let port = authority.port_u16().unwrap_or(80);
         instances.push(Instance {
-            authority: format!("{}:{port}", authority.host()),
-            url: url.clone(),
-            health: InstanceHealth::default(),
+            authority: Arc::from(format!("{}:{port}", authority.host())),
+            url: Arc::from(url.as_str()),
+            health: health(url),
         });
     }
     Ok(Upstream {
@@ -468,11 +499,17 @@ mod tests {
 
     #[test]
     fn static_dir_replaces_static_proxying() {
-        let dir = std::env::temp_dir();
+        let dir = std::env::temp_dir().join(format!("gw-config-static-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("images")).unwrap();
+        std::fs::write(dir.join("images/logo.png"), b"\x89PNG").unwrap();
         let t = RouteTable::compile(&FileConfig::builtin(Some(&dir))).unwrap();
         let resolved = t.resolve("/static/images/logo.png").unwrap();
-        assert!(matches!(resolved.route.action, Action::Static(_)));
+        let Action::Static(files) = &resolved.route.action else {
+            panic!("not a static route")
+        };
+        assert!(files.fingerprint("images/logo.png").is_some());
         assert_eq!(resolved.rest, "images/logo.png");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -485,11 +522,7 @@ mod tests {
         let Action::Proxy(upstream) = &t.resolve("/airbnb-onepage/").unwrap().route.action else {
             panic!("not a proxy route")
         };
-        let authorities: Vec<_> = upstream
-            .instances
-            .iter()
-            .map(|i| i.authority.as_str())
-            .collect();
+        let authorities: Vec<_> = upstream.instances.iter().map(|i| &*i.authority).collect();
         assert_eq!(authorities, ["127.0.0.1:1", "localhost:2"]);
         let first: Vec<_> = upstream.rotation().map(|i| i.authority.clone()).collect();
         let second: Vec<_> = upstream.rotation().map(|i| i.authority.clone()).collect();

@@ -1,6 +1,8 @@
 //! One error type for the proxy, in the spirit of Pingora's: it knows which side failed
 //! (upstream, downstream = the client, or us) and whether trying another instance is safe.
 
+use std::time::Duration;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 
@@ -16,18 +18,22 @@ pub enum ProxyError {
     /// Nothing was sent: connection refused, unreachable, or the handshake failed.
     #[error("cannot connect to {upstream}: {reason}")]
     Connect { upstream: String, reason: String },
-    #[error("upstream {upstream} did not answer within {timeout:?}")]
-    UpstreamTimeout {
+    /// The connection failed before the request left (hyper handed the request back).
+    #[error("upstream {upstream} closed the connection before the request was sent: {source}")]
+    Unsent {
         upstream: String,
-        timeout: std::time::Duration,
+        #[source]
+        source: hyper::Error,
     },
-    /// The request was (at least partly) sent and then the upstream failed.
+    /// The request was (at least partly) sent, and the upstream failed before answering.
     #[error("upstream {upstream} failed: {source}")]
     Upstream {
         upstream: String,
         #[source]
         source: hyper::Error,
     },
+    #[error("upstream {upstream} did not answer within {timeout:?}")]
+    UpstreamTimeout { upstream: String, timeout: Duration },
     #[error("request body larger than {limit} bytes")]
     BodyTooLarge { limit: u64 },
     #[error("client sent its body too slowly")]
@@ -36,6 +42,10 @@ pub enum ProxyError {
     ClientBody(String),
     #[error("bad request: {0}")]
     BadRequest(&'static str),
+    #[error("request target longer than {limit} bytes")]
+    UriTooLong { limit: usize },
+    #[error("request headers too large: {0}")]
+    HeadersTooLarge(&'static str),
     #[error("not found")]
     NotFound,
     #[error("route answers {0}")]
@@ -47,48 +57,68 @@ pub enum ProxyError {
 impl ProxyError {
     pub fn side(&self) -> Side {
         match self {
-            Self::Connect { .. } | Self::UpstreamTimeout { .. } | Self::Upstream { .. } => {
-                Side::Upstream
-            }
+            Self::Connect { .. }
+            | Self::Unsent { .. }
+            | Self::Upstream { .. }
+            | Self::UpstreamTimeout { .. } => Side::Upstream,
             Self::BodyTooLarge { .. }
             | Self::ClientTimeout
             | Self::ClientBody(_)
             | Self::BadRequest(_)
+            | Self::UriTooLong { .. }
+            | Self::HeadersTooLarge(_)
             | Self::NotFound
             | Self::Status(_) => Side::Downstream,
             Self::Internal(_) => Side::Internal,
         }
     }
 
-    /// Safe to try another instance: only when nothing reached the upstream.
-    pub fn retryable(&self) -> bool {
-        matches!(self, Self::Connect { .. })
+    /// Whether the request may be sent again, to another instance: always when nothing reached
+    /// the upstream; when it may have been seen, only if repeating it is harmless, i.e. the
+    /// request is `replayable` (an idempotent method, RFC 9110 §9.2.2, whose whole body we kept).
+    /// A timeout is never retried: the upstream may still be working on it.
+    pub fn retryable(&self, replayable: bool) -> bool {
+        match self {
+            Self::Connect { .. } | Self::Unsent { .. } => true,
+            Self::Upstream { .. } => replayable,
+            _ => false,
+        }
     }
 }
 
 impl ResponseError for ProxyError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::Connect { .. } | Self::Upstream { .. } => StatusCode::BAD_GATEWAY,
+            Self::Connect { .. } | Self::Unsent { .. } | Self::Upstream { .. } => {
+                StatusCode::BAD_GATEWAY
+            }
             Self::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::ClientTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::ClientBody(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
+            Self::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Status(status) => *status,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
-    /// Short, and never the internal detail (that goes to the log).
+    /// Short, and never the internal detail (that goes to the log); a client's own mistake is
+    /// named, so it can be fixed.
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
+        let reason = status.canonical_reason().unwrap_or("Error");
+        let body = match self {
+            Self::BadRequest(what) => format!("{} {reason}: {what}\n", status.as_u16()),
+            Self::HeadersTooLarge(what) => format!("{} {reason}: {what}\n", status.as_u16()),
+            Self::UriTooLong { limit } => {
+                format!("{} {reason}: longer than {limit} bytes\n", status.as_u16())
+            }
+            _ => format!("{} {reason}\n", status.as_u16()),
+        };
         HttpResponse::build(status)
             .content_type("text/plain; charset=utf-8")
-            .body(format!(
-                "{} {}\n",
-                status.as_u16(),
-                status.canonical_reason().unwrap_or("Error")
-            ))
+            .body(body)
     }
 }

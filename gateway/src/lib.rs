@@ -1,11 +1,13 @@
 //! The gateway (port 80): the course's Nginx, rebuilt. Routes are data (`config`), requests are
 //! streamed to upstream instances over a per-worker keep-alive pool (`pool`, `proxy`), static
-//! directories are served directly (`files`).
+//! directories are served from memory (`hbnb_common::static_files`).
 
+pub mod access;
 pub mod body;
 pub mod config;
+pub mod edge;
 pub mod error;
-pub mod files;
+pub mod headers;
 pub mod health;
 pub mod pool;
 pub mod proxy;
@@ -65,6 +67,18 @@ pub struct Settings {
     /// The `X-Served-By` value; defaults to the host name.
     #[arg(long, env = "SERVED_BY")]
     pub served_by: Option<String>,
+    /// Longest request target (path and query) in bytes (414 beyond; Nginx: 8 KiB).
+    #[arg(long, env = "MAX_URI_LENGTH", default_value_t = 8 * 1024)]
+    pub max_uri_length: usize,
+    /// Most header fields in a request (431 beyond): the services' 96 less the ones we add.
+    #[arg(long, env = "MAX_HEADERS", default_value_t = 96 - headers::ADDED_HEADERS)]
+    pub max_headers: usize,
+    /// Longest header field line in bytes (431 beyond; Nginx: 8 KiB).
+    #[arg(long, env = "MAX_HEADER_LINE", default_value_t = 8 * 1024)]
+    pub max_header_line: usize,
+    /// Largest header section in bytes (431 beyond; Nginx: 4 x 8 KiB).
+    #[arg(long, env = "MAX_HEADERS_SIZE", default_value_t = 32 * 1024)]
+    pub max_headers_size: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -74,6 +88,7 @@ pub struct Limits {
     pub connect_timeout: Duration,
     pub client_body_timeout: Duration,
     pub health: health::HealthPolicy,
+    pub edge: edge::EdgeLimits,
 }
 
 /// What all workers share: the current route table (swapped whole on reload) and the limits.
@@ -99,19 +114,23 @@ impl Shared {
     }
 }
 
-/// Reads, overrides and validates the route table the settings name.
-pub fn load_table(settings: &Settings) -> Result<RouteTable, config::ConfigError> {
+/// Reads, overrides and validates the route table the settings name; instances that
+/// `previous` has too keep their health.
+pub fn load_table(
+    settings: &Settings,
+    previous: Option<&RouteTable>,
+) -> Result<RouteTable, config::ConfigError> {
     let mut config = match &settings.config {
         Some(path) => FileConfig::load(path)?,
         None => FileConfig::builtin(settings.static_dir.as_deref()),
     };
     config.apply_env_overrides(|name| std::env::var(name).ok());
-    RouteTable::compile(&config)
+    RouteTable::compile_after(&config, previous)
 }
 
 pub fn build(settings: &Settings) -> std::io::Result<Application> {
-    let table =
-        load_table(settings).map_err(|e| std::io::Error::other(format!("configuration: {e}")))?;
+    let table = load_table(settings, None)
+        .map_err(|e| std::io::Error::other(format!("configuration: {e}")))?;
     let shared = web::Data::new(Shared {
         table: RwLock::new(Arc::new(table)),
         limits: Limits {
@@ -122,6 +141,12 @@ pub fn build(settings: &Settings) -> std::io::Result<Application> {
             health: health::HealthPolicy {
                 max_fails: settings.max_fails,
                 fail_timeout: settings.fail_timeout,
+            },
+            edge: edge::EdgeLimits {
+                max_uri: settings.max_uri_length,
+                max_headers: settings.max_headers,
+                max_header_line: settings.max_header_line,
+                max_headers_size: settings.max_headers_size,
             },
         },
     });
@@ -169,7 +194,15 @@ fn spawn_reloader(shared: Arc<Shared>, settings: Settings) {
             }
         };
         while hangups.recv().await.is_some() {
-            match load_table(&settings) {
+            // Reading (and compressing) static folders is blocking work: off the workers.
+            let (loading, previous) = (settings.clone(), shared.table());
+            let loaded = actix_web::web::block(move || load_table(&loading, Some(&previous))).await;
+            let loaded = loaded.unwrap_or_else(|error| {
+                Err(config::ConfigError::Internal(format!(
+                    "reload task failed: {error}"
+                )))
+            });
+            match loaded {
                 Ok(table) => {
                     shared.replace_table(table);
                     tracing::info!(config = ?settings.config, "configuration reloaded");

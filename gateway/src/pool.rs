@@ -6,6 +6,8 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::poll_fn;
+use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hyper::client::conn::http1::SendRequest;
@@ -14,7 +16,7 @@ use tokio::net::TcpStream;
 
 use crate::body::RequestBody;
 
-pub type Sender = SendRequest<RequestBody>;
+type Sender = SendRequest<RequestBody>;
 
 struct IdleConnection {
     sender: Sender,
@@ -22,27 +24,30 @@ struct IdleConnection {
 }
 
 pub struct Pool {
-    idle: RefCell<HashMap<String, Vec<IdleConnection>>>,
+    idle: RefCell<HashMap<Arc<str>, Vec<IdleConnection>>>,
     idle_timeout: Duration,
     connect_timeout: Duration,
     max_idle_per_upstream: usize,
 }
 
-#[derive(Debug)]
-pub enum ConnectError {
-    TimedOut,
-    Io(std::io::Error),
-    Handshake(hyper::Error),
+/// A connection taken from the pool for one exchange; `release` gives it back.
+pub struct PooledConnection {
+    pub sender: Sender,
+    /// Taken idle from the pool (it may have been closed by the upstream meanwhile) rather than
+    /// opened for this request.
+    pub reused: bool,
+    authority: Arc<str>,
+    pool: Rc<Pool>,
 }
 
-impl std::fmt::Display for ConnectError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::TimedOut => write!(f, "connect timed out"),
-            Self::Io(e) => write!(f, "{e}"),
-            Self::Handshake(e) => write!(f, "handshake: {e}"),
-        }
-    }
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("connect timed out")]
+    TimedOut,
+    #[error("{0}")]
+    Io(std::io::Error),
+    #[error("handshake: {0}")]
+    Handshake(hyper::Error),
 }
 
 impl Pool {
@@ -55,13 +60,44 @@ impl Pool {
         }
     }
 
-    /// The most recently used idle connection that is still open and young enough.
-    pub async fn take_idle(&self, authority: &str) -> Option<Sender> {
+    /// The most recently used idle connection to `authority` that is still open and young
+    /// enough, else a new one. `careful`: the request must not be sent on a connection the
+    /// upstream has already closed (it could not be retried): let this worker's pending
+    /// connection events run first, so a close that has arrived is seen.
+    pub async fn acquire(
+        self: &Rc<Self>,
+        authority: &Arc<str>,
+        careful: bool,
+    ) -> Result<PooledConnection, ConnectError> {
+        let mut idle = self.take_idle(authority).await;
+        while careful && idle.is_some() {
+            // Runs the I/O driver, then the connection tasks it woke (an EOF marks one closed).
+            tokio::task::yield_now().await;
+            match idle.take() {
+                Some(sender) if !sender.is_closed() => {
+                    idle = Some(sender);
+                    break;
+                }
+                _ => idle = self.take_idle(authority).await,
+            }
+        }
+        let (sender, reused) = match idle {
+            Some(sender) => (sender, true),
+            None => (self.connect(authority).await?, false),
+        };
+        Ok(PooledConnection {
+            sender,
+            reused,
+            authority: authority.clone(),
+            pool: self.clone(),
+        })
+    }
+
+    async fn take_idle(&self, authority: &str) -> Option<Sender> {
         loop {
             let candidate = {
                 let mut idle = self.idle.borrow_mut();
-                let list = idle.get_mut(authority)?;
-                list.pop()?
+                idle.get_mut(authority)?.pop()?
             };
             if candidate.since.elapsed() >= self.idle_timeout || candidate.sender.is_closed() {
                 continue; // dropping it closes the connection
@@ -74,7 +110,7 @@ impl Pool {
         }
     }
 
-    pub async fn connect(&self, authority: &str) -> Result<Sender, ConnectError> {
+    async fn connect(&self, authority: &str) -> Result<Sender, ConnectError> {
         let stream = tokio::time::timeout(self.connect_timeout, TcpStream::connect(authority))
             .await
             .map_err(|_| ConnectError::TimedOut)?
@@ -93,21 +129,35 @@ impl Pool {
         Ok(sender)
     }
 
-    /// Called when a response body was read to its end: the connection can serve again.
-    pub fn put_back(&self, authority: &str, sender: Sender) {
+    /// Drops every idle connection to `authority`: one of them just failed, so the others (as
+    /// old or older) are suspect too, e.g. the instance restarted.
+    pub fn discard_idle(&self, authority: &str) {
+        self.idle.borrow_mut().remove(authority);
+    }
+
+    fn put_back(&self, authority: Arc<str>, sender: Sender) {
         if sender.is_closed() {
             return;
         }
         let mut idle = self.idle.borrow_mut();
-        let list = match idle.get_mut(authority) {
-            Some(list) => list,
-            None => idle.entry(authority.to_owned()).or_default(),
-        };
+        let list = idle.entry(authority).or_default();
         if list.len() < self.max_idle_per_upstream {
             list.push(IdleConnection {
                 sender,
                 since: Instant::now(),
             });
         }
+    }
+}
+
+impl PooledConnection {
+    /// The exchange is over (the response body was read to its end): the connection can serve
+    /// again.
+    pub fn release(self) {
+        self.pool.put_back(self.authority, self.sender);
+    }
+
+    pub fn discard_idle_siblings(&self) {
+        self.pool.discard_idle(&self.authority);
     }
 }

@@ -484,8 +484,13 @@ async fn every_reload_upgrade_and_restart_under_load_fails_no_request() {
     let (victim, _) = &services[2].1[0];
     let victim_pid = victim.current_pid().unwrap();
     unsafe { libc::kill(victim_pid as libc::pid_t, libc::SIGKILL) };
-    wait_until("the killed api instance is gone", || async {
+    // Gone = its sockets are closed. A killed multi-threaded process shows as a zombie as soon
+    // as its main thread exits, while its other threads (and its open sockets) may live on for
+    // a few milliseconds more; its listening port refuses connections only once they are closed.
+    let victim_port = victim.port;
+    wait_until("the killed api instance is gone", || async move {
         !process_alive(victim_pid)
+            && std::net::TcpStream::connect(("127.0.0.1", victim_port)).is_err()
     })
     .await;
     let died = Instant::now();
