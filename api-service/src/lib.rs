@@ -1,7 +1,8 @@
 //! api-service (port 5002): the HBNB REST API v1 (spec §4) over SQLite or PostgreSQL.
 //!
-//! Handlers are thin: they check ids and bodies in the order of spec §4.3 and call
-//! `hbnb_storage`, where all the SQL lives. Every failure is an [`error::ApiError`] answered as
+//! Handlers ([`handlers`], one module per resource) are thin: they check ids and bodies in the
+//! order of spec §4.3 and call `hbnb_storage`, where all the SQL lives. Bodies are read by one
+//! extractor ([`body::Body`]). Every failure is an [`error::ApiError`] answered as
 //! `{"error": "..."}`.
 
 pub mod body;
