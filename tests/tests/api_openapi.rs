@@ -194,3 +194,100 @@ async fn the_docs_page_is_served_from_the_binary() {
         );
     }
 }
+
+/// The methods each path answers, from spec §4 (`HEAD` wherever `GET` is, `OPTIONS` everywhere).
+fn spec_methods(path: &str) -> String {
+    let mut methods: BTreeSet<String> = SPEC_OPERATIONS
+        .iter()
+        .filter(|(_, p)| *p == path)
+        .map(|(m, _)| m.to_uppercase())
+        .collect();
+    if methods.contains("GET") {
+        methods.insert("HEAD".to_owned());
+    }
+    methods.insert("OPTIONS".to_owned());
+    methods.into_iter().collect::<Vec<_>>().join(", ")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn options_and_405_list_exactly_the_methods_each_path_answers() {
+    let api = Api::start(Engine::Sqlite).await;
+    let doc = document(&api).await;
+    let http = client();
+    let nobody = "00000000-0000-4000-8000-000000000000";
+    let paths: BTreeSet<&str> = SPEC_OPERATIONS.iter().map(|(_, p)| *p).collect();
+    for path in paths {
+        let expected = spec_methods(path);
+        let mut documented: BTreeSet<String> = doc["paths"][path]
+            .as_object()
+            .unwrap_or_else(|| panic!("{path} is documented"))
+            .keys()
+            .map(|m| m.to_uppercase())
+            .collect();
+        if documented.contains("GET") {
+            documented.insert("HEAD".to_owned());
+        }
+        documented.insert("OPTIONS".to_owned());
+        assert_eq!(
+            documented.into_iter().collect::<Vec<_>>().join(", "),
+            expected,
+            "{path}: the document's methods"
+        );
+        let concrete = path
+            .split('/')
+            .map(|s| if s.starts_with('{') { nobody } else { s })
+            .collect::<Vec<_>>()
+            .join("/");
+        for url in [api.url(&concrete), api.url(&format!("{concrete}/"))] {
+            let r = http
+                .request(reqwest::Method::OPTIONS, &url)
+                .header("Origin", "http://web.example:5003")
+                .header("Access-Control-Request-Method", "GET")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "OPTIONS {url}");
+            for name in ["allow", "access-control-allow-methods"] {
+                assert_eq!(
+                    r.headers().get(name).and_then(|v| v.to_str().ok()),
+                    Some(expected.as_str()),
+                    "OPTIONS {url}: {name}"
+                );
+            }
+            assert_eq!(
+                r.headers()["access-control-allow-origin"],
+                "http://web.example:5003",
+                "OPTIONS {url}"
+            );
+            // A method the path does not answer: 405 with the same list.
+            let r = http
+                .request(reqwest::Method::PATCH, &url)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 405, "PATCH {url}");
+            assert_eq!(
+                r.headers()["allow"],
+                expected.as_str(),
+                "PATCH {url}: allow"
+            );
+        }
+    }
+    // A path that is no resource: OPTIONS answers 404 like every other method there.
+    for path in ["/api/v1/nope", "/api/v1/states/x/y/z", "/api/v1/"] {
+        let r = http
+            .request(reqwest::Method::OPTIONS, api.url(path))
+            .header("Access-Control-Request-Method", "GET")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "OPTIONS {path}");
+        assert!(
+            r.headers().get("allow").is_none(),
+            "OPTIONS {path}: no Allow"
+        );
+        assert_eq!(r.headers()["access-control-allow-origin"], "*");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body, json!({"error": "Not found"}), "OPTIONS {path}");
+    }
+}
