@@ -10,8 +10,9 @@
 //! - a field typed `X` is required ("Missing <key>"); `Option<X>` may be left out but not be
 //!   null; `Option<Option<X>>` may be left out (`None`) or null (`Some(None)`);
 //! - the message says what the key must be, from the field's type: "<key> must be a string",
-//!   "... a string or null", "... an integer between -2147483648 and 2147483647", "... a number or
-//!   null", or what a field type of this module says ([`Limited`], [`Ids`]).
+//!   "... a string or null", "... an integer between -2147483648 and 2147483647" (a JSON number
+//!   without a fractional part: `3` or `3.0`), "... a number or null", or what a field type of
+//!   this module says ([`Limited`], [`Ids`]).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -280,10 +281,22 @@ impl<'de> Deserializer<'de> for FieldValue<'de> {
         }
     }
 
+    /// A JSON number without a fractional part (`3`, `3.0`, `3e2`: one number in JSON's model
+    /// and JSON Schema's `integer`) in the i32 range.
+    fn deserialize_i32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, FieldError> {
+        let what = format!("an integer between {} and {}", i32::MIN, i32::MAX);
+        let (value, invalid) = self.present(&what)?;
+        let whole = |f: f64| (f.fract() == 0.0).then_some(f as i64);
+        let number = value.as_i64().or_else(|| value.as_f64().and_then(whole));
+        match number.and_then(|n| i32::try_from(n).ok()) {
+            Some(n) => visitor.visit_i32(n),
+            None => Err(invalid),
+        }
+    }
+
     typed! {
         deserialize_string => "a string",
         deserialize_str => "a string",
-        deserialize_i32 => format!("an integer between {} and {}", i32::MIN, i32::MAX),
         deserialize_f64 => "a number",
         deserialize_bool => "a boolean",
         deserialize_seq => "a list",
