@@ -1,55 +1,27 @@
 //! `/states/<state_id>/cities` and `/cities` (spec §4.3).
 
-use hbnb_storage::{to_dict, to_dicts, City, State};
+use hbnb_storage::{City, Database, State};
 
-use super::answers::{BadBody, Deleted, List, Made, NotFound, One, Unavailable};
-use super::{created, existing, ok, NameBody, NameChange};
-use super::{Db, Id, Reply};
+use super::{NameBody, NameChange};
 use crate::body::Body;
+use crate::error::ApiError;
 
-#[utoipa::path(
-    get, path = "/api/v1/states/{state_id}/cities", tag = "cities",
-    params(("state_id" = String, Path)), responses(List<City>, NotFound, Unavailable)
-)]
-pub async fn list_cities(db: Db, state_id: Id) -> Reply {
-    let state_id = existing::<State>(&db, &state_id).await?;
-    ok(to_dicts(&db.cities_of_state(&state_id).await?))
-}
+collection!(
+    City, "cities", "/api/v1/states/{state_id}/cities", "state_id", State => cities_of_state,
+    list: list_cities,
+    create: create_city(NameBody) => new_city,
+);
 
-#[utoipa::path(
-    get, path = "/api/v1/cities/{id}", tag = "cities", params(("id" = String, Path)),
-    responses(One<City>, NotFound, Unavailable)
-)]
-pub async fn get_city(db: Db, id: Id) -> Reply {
-    super::get::<City>(&db, &id).await
-}
-
-/// Its places, their reviews and links go with it.
-#[utoipa::path(
-    delete, path = "/api/v1/cities/{id}", tag = "cities", params(("id" = String, Path)),
-    responses(Deleted, NotFound, Unavailable)
-)]
-pub async fn delete_city(db: Db, id: Id) -> Reply {
-    super::remove::<City>(&db, &id).await
-}
-
-/// The state comes from the URL (a `state_id` in the body is ignored).
-#[utoipa::path(
-    post, path = "/api/v1/states/{state_id}/cities", tag = "cities",
-    params(("state_id" = String, Path)), request_body = NameBody,
-    responses(Made<City>, NotFound, BadBody, Unavailable)
-)]
-pub async fn create_city(db: Db, state_id: Id, body: Body<NameBody>) -> Reply {
-    let state_id = existing::<State>(&db, &state_id).await?;
+async fn new_city(db: &Database, state_id: &str, body: Body<NameBody>) -> Result<City, ApiError> {
     let NameBody { name } = body.read().await?;
-    created(to_dict(&db.create_city(&state_id, &name.0).await?))
+    Ok(db.create_city(state_id, &name.0).await?)
 }
 
-/// Ignores `id`, `created_at`, `updated_at`, `state_id`; sets `updated_at` to now.
-#[utoipa::path(
-    put, path = "/api/v1/cities/{id}", tag = "cities", params(("id" = String, Path)),
-    request_body = NameChange, responses(One<City>, NotFound, BadBody, Unavailable)
-)]
-pub async fn update_city(db: Db, id: Id, body: Body<NameChange>) -> Reply {
-    super::update::<City, _>(&db, &id, body).await
-}
+by_id!(
+    City, "cities", "/api/v1/cities/{id}",
+    get: get_city,
+    /// Ignores `id`, `created_at`, `updated_at`, `state_id`; sets `updated_at` to now.
+    put: update_city(NameChange),
+    /// Its places go with it, and their reviews and links.
+    delete: delete_city,
+);

@@ -1,11 +1,10 @@
 //! `/places/<place_id>/reviews` and `/reviews` (spec §4.3).
 
-use hbnb_storage::{to_dict, to_dicts, Place, Review};
+use hbnb_storage::{Database, Place, Review};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::answers::{BadBody, Deleted, List, Made, NotFound, One, Unavailable};
-use super::{created, existing, ok, owner, Changes, Db, Id, Reply};
+use super::{owner, Changes};
 use crate::body::{Body, Text};
 use crate::error::ApiError;
 
@@ -35,51 +34,27 @@ impl Changes<Review> for ReviewChanges {
     }
 }
 
-#[utoipa::path(
-    get, path = "/api/v1/places/{place_id}/reviews", tag = "reviews",
-    params(("place_id" = String, Path)), responses(List<Review>, NotFound, Unavailable)
-)]
-pub async fn list_reviews(db: Db, place_id: Id) -> Reply {
-    let place_id = existing::<Place>(&db, &place_id).await?;
-    ok(to_dicts(&db.reviews_of_place(&place_id).await?))
-}
+collection!(
+    Review, "reviews", "/api/v1/places/{place_id}/reviews", "place_id", Place => reviews_of_place,
+    list: list_reviews,
+    create: create_review(NewReview) => new_review,
+);
 
-#[utoipa::path(
-    get, path = "/api/v1/reviews/{id}", tag = "reviews", params(("id" = String, Path)),
-    responses(One<Review>, NotFound, Unavailable)
-)]
-pub async fn get_review(db: Db, id: Id) -> Reply {
-    super::get::<Review>(&db, &id).await
-}
-
-#[utoipa::path(
-    delete, path = "/api/v1/reviews/{id}", tag = "reviews", params(("id" = String, Path)),
-    responses(Deleted, NotFound, Unavailable)
-)]
-pub async fn delete_review(db: Db, id: Id) -> Reply {
-    super::remove::<Review>(&db, &id).await
-}
-
-#[utoipa::path(
-    post, path = "/api/v1/places/{place_id}/reviews", tag = "reviews",
-    params(("place_id" = String, Path)), request_body = NewReview,
-    responses(Made<Review>, NotFound, BadBody, Unavailable)
-)]
-pub async fn create_review(db: Db, place_id: Id, body: Body<NewReview>) -> Reply {
-    let place_id = existing::<Place>(&db, &place_id).await?;
+async fn new_review(
+    db: &Database,
+    place_id: &str,
+    body: Body<NewReview>,
+) -> Result<Review, ApiError> {
     let body = body.object().await?;
-    let user_id = owner(&db, &body).await?;
+    let user_id = owner(db, &body).await?;
     let NewReview { text, .. } = body.parse()?;
-    created(to_dict(
-        &db.create_review(&place_id, &user_id, &text.0).await?,
-    ))
+    Ok(db.create_review(place_id, &user_id, &text.0).await?)
 }
 
-/// Ignores `id`, `created_at`, `updated_at`, `user_id`, `place_id`; sets `updated_at` to now.
-#[utoipa::path(
-    put, path = "/api/v1/reviews/{id}", tag = "reviews", params(("id" = String, Path)),
-    request_body = ReviewChanges, responses(One<Review>, NotFound, BadBody, Unavailable)
-)]
-pub async fn update_review(db: Db, id: Id, body: Body<ReviewChanges>) -> Reply {
-    super::update::<Review, _>(&db, &id, body).await
-}
+by_id!(
+    Review, "reviews", "/api/v1/reviews/{id}",
+    get: get_review,
+    /// Ignores `id`, `created_at`, `updated_at`, `user_id`, `place_id`; sets `updated_at` to now.
+    put: update_review(ReviewChanges),
+    delete: delete_review,
+);

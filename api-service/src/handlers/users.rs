@@ -4,8 +4,8 @@ use hbnb_storage::{to_dict, User};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::answers::{BadBody, Deleted, List, Made, NotFound, One, Unavailable};
-use super::{created, Changes, Db, Id, Reply};
+use super::answers::{BadBody, Made, Unavailable};
+use super::{created, Changes, Db, Reply};
 use crate::body::{Body, Name};
 use crate::error::ApiError;
 use crate::password;
@@ -51,27 +51,7 @@ impl Changes<User> for UserChanges {
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/users", tag = "users", responses(List<User>, Unavailable))]
-pub async fn list_users(db: Db) -> Reply {
-    super::list::<User>(&db).await
-}
-
-#[utoipa::path(
-    get, path = "/api/v1/users/{id}", tag = "users", params(("id" = String, Path)),
-    responses(One<User>, NotFound, Unavailable)
-)]
-pub async fn get_user(db: Db, id: Id) -> Reply {
-    super::get::<User>(&db, &id).await
-}
-
-/// Their places and reviews go with them (spec §2.3, our rewrite).
-#[utoipa::path(
-    delete, path = "/api/v1/users/{id}", tag = "users", params(("id" = String, Path)),
-    responses(Deleted, NotFound, Unavailable)
-)]
-pub async fn delete_user(db: Db, id: Id) -> Reply {
-    super::remove::<User>(&db, &id).await
-}
+collection!(User, "users", "/api/v1/users", list: list_users);
 
 #[utoipa::path(
     post, path = "/api/v1/users", tag = "users", request_body = NewUser,
@@ -93,11 +73,11 @@ pub async fn create_user(db: Db, body: Body<NewUser>) -> Reply {
     created(to_dict(&user))
 }
 
-/// Ignores `id`, `created_at`, `updated_at`, `email`; sets `updated_at` to now.
-#[utoipa::path(
-    put, path = "/api/v1/users/{id}", tag = "users", params(("id" = String, Path)),
-    request_body = UserChanges, responses(One<User>, NotFound, BadBody, Unavailable)
-)]
-pub async fn update_user(db: Db, id: Id, body: Body<UserChanges>) -> Reply {
-    super::update::<User, _>(&db, &id, body).await
-}
+by_id!(
+    User, "users", "/api/v1/users/{id}",
+    get: get_user,
+    /// Ignores `id`, `created_at`, `updated_at`, `email`; sets `updated_at` to now.
+    put: update_user(UserChanges),
+    /// Their places and reviews go with them (spec §2.3, our rewrite).
+    delete: delete_user,
+);
