@@ -17,8 +17,8 @@ else
   run cargo test --workspace --no-fail-fast "$@"
 fi
 
-# Schemathesis over the api-service's OpenAPI document, every check on (README, "The API's
-# OpenAPI document"; tests/schemathesis/run.sh, about a minute). SCHEMATHESIS: unset = run it
+# Schemathesis over the api-service's OpenAPI document, every check on (README, "The API";
+# tests/schemathesis/run.sh, one to two minutes). SCHEMATHESIS: unset = run it
 # when python3 can make a venv, 1 = required (CI), 0 = skip. Test filters skip it too.
 if [ $# -eq 0 ] && [ "${SCHEMATHESIS:-}" != 0 ]; then
   if python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
