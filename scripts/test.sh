@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: builds the binaries the black-box tests start, prepares PostgreSQL for the
 # tests that use it, then runs the whole workspace's tests in parallel with cargo-nextest, then
-# the docker-compose end-to-end test when a Docker engine answers.
+# Schemathesis against the api-service's OpenAPI document, then the docker-compose end-to-end
+# test when a Docker engine answers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 run() { echo "+ $*" >&2; "$@"; }
@@ -14,6 +15,20 @@ if cargo nextest --version >/dev/null 2>&1; then
   run cargo nextest run --workspace --no-fail-fast "$@"
 else
   run cargo test --workspace --no-fail-fast "$@"
+fi
+
+# Schemathesis over the api-service's OpenAPI document, every check on (README, "The API";
+# tests/schemathesis/run.sh, one to two minutes). SCHEMATHESIS: unset = run it
+# when python3 can make a venv, 1 = required (CI), 0 = skip. Test filters skip it too.
+if [ $# -eq 0 ] && [ "${SCHEMATHESIS:-}" != 0 ]; then
+  if python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    run tests/schemathesis/run.sh
+  elif [ "${SCHEMATHESIS:-}" = 1 ]; then
+    echo "error: SCHEMATHESIS=1 but python3 cannot make a venv (python3-venv)" >&2
+    exit 1
+  else
+    echo "no python3 venv: skipping tests/schemathesis/run.sh" >&2
+  fi
 fi
 
 # The stack in containers (README, "Docker"): after the cargo tests, whose random ports must not

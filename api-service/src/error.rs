@@ -1,10 +1,13 @@
-//! The one error type of the API: every failure becomes `{"error": "<message>"}` with its status.
-//! Internal errors are logged with their cause and answered without it.
+//! The one error type of the API: every failure becomes `{"error": "<message>"}` ([`ErrorBody`])
+//! with its status. Internal errors are logged with their cause and answered without it.
 
+use actix_web::error::PayloadError;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use hbnb_storage::StorageError;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -28,6 +31,13 @@ pub enum ApiError {
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
+/// Every error answer: 400 (with the spec's exact message), 404 `Not found`, 405, 413, 503.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"error": "Not found"}))]
+pub struct ErrorBody {
+    pub error: String,
+}
+
 impl ApiError {
     pub fn bad_request(message: impl Into<String>) -> Self {
         ApiError::BadRequest(message.into())
@@ -41,6 +51,13 @@ impl From<StorageError> for ApiError {
             error if error.is_unavailable() => ApiError::Unavailable(error),
             error => ApiError::Internal(Box::new(error)),
         }
+    }
+}
+
+/// The client's body stream failed (reset, bad chunked encoding).
+impl From<PayloadError> for ApiError {
+    fn from(error: PayloadError) -> Self {
+        ApiError::bad_request(format!("Cannot read the body: {error}"))
     }
 }
 
@@ -62,8 +79,9 @@ impl ResponseError for ApiError {
             ApiError::Unavailable(cause) => tracing::warn!(error = %cause, "database unavailable"),
             _ => {}
         }
-        let mut response = HttpResponse::build(self.status_code())
-            .json(serde_json::json!({"error": self.to_string()}));
+        let mut response = HttpResponse::build(self.status_code()).json(ErrorBody {
+            error: self.to_string(),
+        });
         match self {
             ApiError::MethodNotAllowed { allow } => {
                 response

@@ -1,8 +1,10 @@
 //! api-service (port 5002): the HBNB REST API v1 (spec §4) over SQLite or PostgreSQL.
 //!
-//! Handlers are thin: they check ids and bodies in the order of spec §4.3 and call
-//! `hbnb_storage`, where all the SQL lives. Every failure is an [`error::ApiError`] answered as
-//! `{"error": "..."}`.
+//! Handlers ([`handlers`], one module per resource) are thin: they check ids and bodies in the
+//! order of spec §4.3 and call `hbnb_storage`, where all the SQL lives. Bodies are read by one
+//! extractor ([`body::Body`]). Every failure is an [`error::ApiError`] answered as
+//! `{"error": "..."}`. Each resource answers exactly the methods listed for it below: others get
+//! 405 with that list in `Allow`, and `OPTIONS` gets 200 with the same list ([`cors`]).
 
 pub mod body;
 pub mod cors;
@@ -13,7 +15,8 @@ pub mod password;
 
 use std::sync::Arc;
 
-use actix_web::{middleware, web, Resource};
+use actix_web::http::Method;
+use actix_web::{middleware, web, HttpRequest, Resource};
 use hbnb_common::pages::get_or_head;
 use hbnb_common::response_cache::{self, CacheSettings, ResponseCache};
 use hbnb_common::{AppOptions, Application, Readiness, ServerSettings};
@@ -83,11 +86,18 @@ pub async fn build(settings: &Settings) -> std::io::Result<Application> {
     )
 }
 
-/// A resource at `path` and `path/`, answering 405 (with `Allow`) to other methods.
+/// A resource at `path` and `path/` answering the methods `allow`: `OPTIONS` lists them, any
+/// other method not routed answers 405 with them in `Allow`.
 fn resource(path: &str, allow: &'static str) -> Resource {
-    web::resource([path.to_owned(), format!("{path}/")]).default_service(web::to(move || async move {
-        Err::<actix_web::HttpResponse, _>(ApiError::MethodNotAllowed { allow })
-    }))
+    web::resource([path.to_owned(), format!("{path}/")])
+        .route(
+            web::route()
+                .method(Method::OPTIONS)
+                .to(move |req: HttpRequest| async move { cors::preflight(&req, allow) }),
+        )
+        .default_service(web::to(move || async move {
+            Err::<actix_web::HttpResponse, _>(ApiError::MethodNotAllowed { allow })
+        }))
 }
 
 const GET: &str = "GET, HEAD, OPTIONS";

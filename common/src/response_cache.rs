@@ -125,6 +125,35 @@ impl ResponseCache {
     }
 }
 
+impl ResponseCache {
+    /// The body `compute` makes for `key` under the current data version: kept from an earlier
+    /// computation when the data has not changed since (for answers the middleware cannot key,
+    /// e.g. a search given in a POST body). `compute`'s errors are returned, not kept.
+    pub async fn body<F, Fut, E>(&self, key: String, compute: F) -> Result<Bytes, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Bytes, E>>,
+    {
+        let checked = match &self.fence {
+            Some(fence) => fence.current().await.ok(),
+            None => None,
+        };
+        let Some((generation, version)) = checked else {
+            return compute().await;
+        };
+        if let Some(hit) = self.lookup(&version, &key) {
+            return Ok(hit.body);
+        }
+        let body = compute().await?;
+        let value = Cached {
+            headers: HeaderMap::new(),
+            body: body.clone(),
+        };
+        self.insert(generation, version, key, value);
+        Ok(body)
+    }
+}
+
 /// Middleware for a scope whose `GET`/`HEAD` answers depend only on the path, the query and the
 /// database: 200 answers are kept (see the module doc). Needs `web::Data<ResponseCache>`.
 pub async fn read_through(

@@ -1,18 +1,85 @@
 //! The six classes of spec §2.2 as rows. `Serialize` writes the `to_dict()` shape minus
 //! `__class__` (see [`to_dict`]): timestamps as `%Y-%m-%dT%H:%M:%S%.6f`, nulls kept, never the
-//! password.
+//! password. `ToSchema` describes the same shape for the API's OpenAPI document, and
+//! [`Dict`]'s schema adds `__class__` exactly as [`to_dict`] does.
+
+use std::borrow::Cow;
 
 use chrono::NaiveDateTime;
 use serde::{Serialize, Serializer};
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 use sqlx::FromRow;
+use utoipa::openapi::schema::{AdditionalProperties, Object, ObjectBuilder, Schema, Type};
+use utoipa::openapi::RefOr;
+use utoipa::{PartialSchema, ToSchema};
 
 /// Column sizes (spec §2.2).
 pub const NAME_MAX: usize = 128;
 pub const TEXT_MAX: usize = 1024;
 
 pub const TIMESTAMP_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.6f";
+
+/// The JSON Schemas of the column kinds, for the models here and the API's request bodies.
+pub mod schema {
+    use super::*;
+
+    /// No NUL character: PostgreSQL text cannot hold one, so neither engine stores it.
+    pub const NO_NUL: &str = "^[^\\u0000]*$";
+
+    /// A text column of at most `max` characters (Unicode scalar values, as JSON Schema counts).
+    pub fn string(max: usize) -> ObjectBuilder {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .max_length(Some(max))
+            .pattern(Some(NO_NUL))
+    }
+
+    pub fn name() -> Object {
+        string(NAME_MAX).build()
+    }
+
+    pub fn nullable_name() -> Object {
+        string(NAME_MAX)
+            .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+                Type::String,
+                Type::Null,
+            ]))
+            .build()
+    }
+
+    pub fn text() -> Object {
+        string(TEXT_MAX).build()
+    }
+
+    pub fn nullable_text() -> Object {
+        string(TEXT_MAX)
+            .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+                Type::String,
+                Type::Null,
+            ]))
+            .build()
+    }
+
+    /// Ids the server generates: UUID v4, lower-case, hyphenated.
+    pub fn id() -> Object {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                utoipa::openapi::KnownFormat::Uuid,
+            )))
+            .build()
+    }
+
+    /// [`TIMESTAMP_FORMAT`]: UTC, six fractional digits, no zone (so not RFC 3339 `date-time`).
+    pub fn timestamp() -> Object {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}$"))
+            .examples([serde_json::json!("2017-03-25T02:17:06.000000")])
+            .build()
+    }
+}
 
 /// Writes `%Y-%m-%dT%H:%M:%S%.6f` from the date's numbers: `format(TIMESTAMP_FORMAT)` re-parses
 /// the pattern for every value, and a list of 1,000 rows writes 2,000 timestamps.
@@ -38,7 +105,13 @@ pub fn serialize_timestamp<S: Serializer>(
 
 /// A table's row type, readable from either engine.
 pub trait Model:
-    for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Serialize + Send + Unpin + 'static
+    for<'r> FromRow<'r, SqliteRow>
+    + for<'r> FromRow<'r, PgRow>
+    + Serialize
+    + ToSchema
+    + Send
+    + Unpin
+    + 'static
 {
     /// The class name written as `__class__`.
     const CLASS: &'static str;
@@ -59,6 +132,31 @@ pub fn to_dict<M: Model>(model: &M) -> Dict<'_, M> {
     Dict {
         class: M::CLASS,
         model,
+    }
+}
+
+/// The schema of a `to_dict()`: `__class__` (always `M::CLASS`) and the model's columns, every
+/// key always present, no other key.
+impl<M: Model> PartialSchema for Dict<'_, M> {
+    fn schema() -> RefOr<Schema> {
+        let mut schema = M::schema();
+        if let RefOr::T(Schema::Object(object)) = &mut schema {
+            let class = ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some([M::CLASS]));
+            object
+                .properties
+                .insert("__class__".to_owned(), class.into());
+            object.required.insert(0, "__class__".to_owned());
+            object.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));
+        }
+        schema
+    }
+}
+
+impl<M: Model> ToSchema for Dict<'_, M> {
+    fn name() -> Cow<'static, str> {
+        M::name()
     }
 }
 
@@ -84,85 +182,120 @@ macro_rules! model {
     };
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, FromRow, ToSchema)]
 pub struct State {
+    #[schema(schema_with = schema::id)]
     pub id: String,
     #[serde(serialize_with = "serialize_timestamp")]
+    #[schema(schema_with = schema::timestamp)]
     pub created_at: NaiveDateTime,
     #[serde(serialize_with = "serialize_timestamp")]
+    #[schema(schema_with = schema::timestamp)]
     pub updated_at: NaiveDateTime,
+    #[schema(schema_with = schema::name)]
     pub name: String,
 }
 model!(State, "State", "states");
 
-#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, FromRow, ToSchema)]
 pub struct City {
+    #[schema(schema_with = schema::id)]
     pub id: String,
     #[serde(serialize_with = "serialize_timestamp")]
+    #[schema(schema_with = schema::timestamp)]
     pub created_at: NaiveDateTime,
     #[serde(serialize_with = "serialize_timestamp")]
+    #[schema(schema_with = schema::timestamp)]
     pub updated_at: NaiveDateTime,
+    #[schema(schema_with = schema::id)]
     pub state_id: String,
+    #[schema(schema_with = schema::name)]
     pub name: String,
 }
 model!(City, "City", "cities");
 
-#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, FromRow, ToSchema)]
 pub struct Amenity {
+    #[schema(schema_with = schema::id)]
     pub id: String,
     #[serde(serialize_with = "serialize_timestamp")]
+    #[schema(schema_with = schema::timestamp)]
     pub created_at: NaiveDateTime,
     #[serde(serialize_with = "serialize_timestamp")]
+    #[schema(schema_with = schema::timestamp)]
     pub updated_at: NaiveDateTime,
+    #[schema(schema_with = schema::name)]
     pub name: String,
 }
 model!(Amenity, "Amenity", "amenities");
 
-#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, FromRow, ToSchema)]
 pub struct User {
+    #[schema(schema_with = schema::id)]
     pub id: String,
     #[serde(serialize_with = "serialize_timestamp")]
+    #[schema(schema_with = schema::timestamp)]
     pub created_at: NaiveDateTime,
     #[serde(serialize_with = "serialize_timestamp")]
+    #[schema(schema_with = schema::timestamp)]
     pub updated_at: NaiveDateTime,
+    #[schema(schema_with = schema::name)]
     pub email: String,
     /// The argon2id PHC string. Never serialized.
     #[serde(skip_serializing)]
+    #[schema(ignore)]
     pub password: String,
+    #[schema(schema_with = schema::nullable_name, required)]
     pub first_name: Option<String>,
+    #[schema(schema_with = schema::nullable_name, required)]
     pub last_name: Option<String>,
 }
 model!(User, "User", "users");
 
-#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, FromRow, ToSchema)]
 pub struct Place {
+    #[schema(schema_with = schema::id)]
     pub id: String,
     #[serde(serialize_with = "serialize_timestamp")]
+    #[schema(schema_with = schema::timestamp)]
     pub created_at: NaiveDateTime,
     #[serde(serialize_with = "serialize_timestamp")]
+    #[schema(schema_with = schema::timestamp)]
     pub updated_at: NaiveDateTime,
+    #[schema(schema_with = schema::id)]
     pub city_id: String,
+    #[schema(schema_with = schema::id)]
     pub user_id: String,
+    #[schema(schema_with = schema::name)]
     pub name: String,
+    #[schema(schema_with = schema::nullable_text, required)]
     pub description: Option<String>,
     pub number_rooms: i32,
     pub number_bathrooms: i32,
     pub max_guest: i32,
     pub price_by_night: i32,
+    #[schema(required)]
     pub latitude: Option<f64>,
+    #[schema(required)]
     pub longitude: Option<f64>,
 }
 model!(Place, "Place", "places");
 
-#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, FromRow, ToSchema)]
 pub struct Review {
+    #[schema(schema_with = schema::id)]
     pub id: String,
     #[serde(serialize_with = "serialize_timestamp")]
+    #[schema(schema_with = schema::timestamp)]
     pub created_at: NaiveDateTime,
     #[serde(serialize_with = "serialize_timestamp")]
+    #[schema(schema_with = schema::timestamp)]
     pub updated_at: NaiveDateTime,
+    #[schema(schema_with = schema::id)]
     pub place_id: String,
+    #[schema(schema_with = schema::id)]
     pub user_id: String,
+    #[schema(schema_with = schema::text)]
     pub text: String,
 }
 model!(Review, "Review", "reviews");

@@ -16,7 +16,7 @@ pub enum LinkOutcome {
 }
 
 /// `GET /api/v1/stats`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Stats {
     pub amenities: i64,
     pub cities: i64,

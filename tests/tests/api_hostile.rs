@@ -534,3 +534,175 @@ async fn concurrent_writes(engine: Engine) {
 }
 
 hbnb_tests::both_engines!(malformed_requests, concurrent_writes);
+
+/// Each body is checked field after field in a fixed order, each field completely, so the answer
+/// names the first problem in that order, whatever order the keys were sent in; keys a body does
+/// not declare are ignored; and null is refused or taken exactly where the document says.
+async fn body_checks_answer_the_first_problem_in_field_order(engine: Engine) {
+    use hbnb_tests::api::{assert_error, put};
+    let api = Api::start(engine).await;
+    let c = hbnb_tests::client();
+    let ids = seed(&api, &c).await;
+    let (user, city, place) = (&ids.user, &ids.city, &ids.place);
+    let long = "n".repeat(129);
+    let cases: Vec<(&str, String, Value, u16, &str)> = vec![
+        // A missing required field comes before a later field's bad type or size.
+        (
+            "POST",
+            "/users".into(),
+            json!({"password": 5}),
+            400,
+            "Missing email",
+        ),
+        (
+            "POST",
+            "/users".into(),
+            json!({"email": "e", "first_name": 5}),
+            400,
+            "Missing password",
+        ),
+        (
+            "POST",
+            "/users".into(),
+            json!({"last_name": 5, "email": long, "password": "p"}),
+            400,
+            "email is too long (at most 128 characters)",
+        ),
+        (
+            "POST",
+            "/users".into(),
+            json!({"email": "e", "password": "p", "last_name": 5, "first_name": [1]}),
+            400,
+            "first_name must be a string or null",
+        ),
+        // user_id, then the unknown user, then the place's name, then the other columns.
+        (
+            "POST",
+            format!("/cities/{city}/places"),
+            json!({"name": 5, "user_id": 7}),
+            400,
+            "user_id must be a string",
+        ),
+        (
+            "POST",
+            format!("/cities/{city}/places"),
+            json!({"name": 5, "user_id": "00000000-0000-4000-8000-000000000000"}),
+            404,
+            "Not found",
+        ),
+        (
+            "POST",
+            format!("/cities/{city}/places"),
+            json!({"user_id": user, "description": 5}),
+            400,
+            "Missing name",
+        ),
+        (
+            "POST",
+            format!("/cities/{city}/places"),
+            json!({"user_id": user, "name": "x", "longitude": "w", "number_rooms": 1.5}),
+            400,
+            "number_rooms must be an integer between -2147483648 and 2147483647",
+        ),
+        (
+            "POST",
+            format!("/places/{place}/reviews"),
+            json!({"text": 5, "user_id": user}),
+            400,
+            "text must be a string",
+        ),
+        // PUT: a column that is not nullable refuses null; one left out is fine.
+        (
+            "PUT",
+            format!("/states/{}", ids.state),
+            json!({"name": null}),
+            400,
+            "name must be a string",
+        ),
+        (
+            "PUT",
+            format!("/places/{place}"),
+            json!({"price_by_night": null}),
+            400,
+            "price_by_night must be an integer between -2147483648 and 2147483647",
+        ),
+        (
+            "PUT",
+            format!("/users/{user}"),
+            json!({"password": null}),
+            400,
+            "password must be a string",
+        ),
+        (
+            "PUT",
+            format!("/places/{place}"),
+            json!({"max_guest": 3, "description": 5}),
+            400,
+            "description must be a string or null",
+        ),
+        (
+            "POST",
+            "/places_search".into(),
+            json!({"amenities": 1, "states": [2]}),
+            400,
+            "states must be a list of ids",
+        ),
+    ];
+    for (method, path, body, status, message) in cases {
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        let got = hbnb_tests::api::call(&c, method.clone(), &api.api(&path), Some(&body)).await;
+        assert_eq!(got.0.as_u16(), status, "{method} {path} {body}: {}", got.1);
+        assert_eq!(got.1, json!({ "error": message }), "{method} {path} {body}");
+    }
+    // Nullable columns take null; ignored keys are ignored; a number without a fractional part
+    // is that integer.
+    let url = api.api(&format!("/places/{place}"));
+    let (status, body) = put(
+        &c,
+        &url,
+        &json!({"description": null, "latitude": null, "number_rooms": 3.0, "max_guest": 4e1,
+                "id": "x", "user_id": "y", "city_id": 5, "colour": [1]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["description"], Value::Null);
+    assert_eq!(body["latitude"], Value::Null);
+    assert_eq!(body["number_rooms"], 3);
+    assert_eq!(body["max_guest"], 40);
+    assert_eq!(body["id"], place.as_str());
+    assert_eq!(body["user_id"], user.as_str());
+    assert!(body.get("colour").is_none(), "{body}");
+    let (status, body) = put(
+        &c,
+        &api.api(&format!("/users/{user}")),
+        &json!({"first_name": "Ann", "last_name": null}),
+    )
+    .await;
+    assert_eq!(
+        (status.as_u16(), &body["first_name"], &body["last_name"]),
+        (200, &json!("Ann"), &Value::Null)
+    );
+    let (status, all) = post(
+        &c,
+        &api.api("/places_search"),
+        &json!({"states": null, "cities": null}),
+    )
+    .await;
+    assert_eq!(
+        (status.as_u16(), all.as_array().map(Vec::len)),
+        (200, Some(1)),
+        "{all}"
+    );
+    assert_error(
+        &post(
+            &c,
+            &api.api(&format!("/cities/{city}/places")),
+            &json!({"user_id": user, "name": "x", "max_guest": 3.5}),
+        )
+        .await,
+        400,
+        "max_guest must be an integer between -2147483648 and 2147483647",
+    );
+}
+
+hbnb_tests::both_engines!(body_checks_answer_the_first_problem_in_field_order);

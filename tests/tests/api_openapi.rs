@@ -194,3 +194,347 @@ async fn the_docs_page_is_served_from_the_binary() {
         );
     }
 }
+
+/// The methods each path answers, from spec §4 (`HEAD` wherever `GET` is, `OPTIONS` everywhere).
+fn spec_methods(path: &str) -> String {
+    let mut methods: BTreeSet<String> = SPEC_OPERATIONS
+        .iter()
+        .filter(|(_, p)| *p == path)
+        .map(|(m, _)| m.to_uppercase())
+        .collect();
+    if methods.contains("GET") {
+        methods.insert("HEAD".to_owned());
+    }
+    methods.insert("OPTIONS".to_owned());
+    methods.into_iter().collect::<Vec<_>>().join(", ")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn options_and_405_list_exactly_the_methods_each_path_answers() {
+    let api = Api::start(Engine::Sqlite).await;
+    let doc = document(&api).await;
+    let http = client();
+    let nobody = "00000000-0000-4000-8000-000000000000";
+    let paths: BTreeSet<&str> = SPEC_OPERATIONS.iter().map(|(_, p)| *p).collect();
+    for path in paths {
+        let expected = spec_methods(path);
+        let mut documented: BTreeSet<String> = doc["paths"][path]
+            .as_object()
+            .unwrap_or_else(|| panic!("{path} is documented"))
+            .keys()
+            .map(|m| m.to_uppercase())
+            .collect();
+        if documented.contains("GET") {
+            documented.insert("HEAD".to_owned());
+        }
+        documented.insert("OPTIONS".to_owned());
+        assert_eq!(
+            documented.into_iter().collect::<Vec<_>>().join(", "),
+            expected,
+            "{path}: the document's methods"
+        );
+        let concrete = path
+            .split('/')
+            .map(|s| if s.starts_with('{') { nobody } else { s })
+            .collect::<Vec<_>>()
+            .join("/");
+        for url in [api.url(&concrete), api.url(&format!("{concrete}/"))] {
+            let r = http
+                .request(reqwest::Method::OPTIONS, &url)
+                .header("Origin", "http://web.example:5003")
+                .header("Access-Control-Request-Method", "GET")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "OPTIONS {url}");
+            for name in ["allow", "access-control-allow-methods"] {
+                assert_eq!(
+                    r.headers().get(name).and_then(|v| v.to_str().ok()),
+                    Some(expected.as_str()),
+                    "OPTIONS {url}: {name}"
+                );
+            }
+            assert_eq!(
+                r.headers()["access-control-allow-origin"],
+                "http://web.example:5003",
+                "OPTIONS {url}"
+            );
+            // A method the path does not answer: 405 with the same list.
+            let r = http
+                .request(reqwest::Method::PATCH, &url)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 405, "PATCH {url}");
+            assert_eq!(
+                r.headers()["allow"],
+                expected.as_str(),
+                "PATCH {url}: allow"
+            );
+        }
+    }
+    // A path that is no resource: OPTIONS answers 404 like every other method there.
+    for path in ["/api/v1/nope", "/api/v1/states/x/y/z", "/api/v1/"] {
+        let r = http
+            .request(reqwest::Method::OPTIONS, api.url(path))
+            .header("Access-Control-Request-Method", "GET")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "OPTIONS {path}");
+        assert!(
+            r.headers().get("allow").is_none(),
+            "OPTIONS {path}: no Allow"
+        );
+        assert_eq!(r.headers()["access-control-allow-origin"], "*");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body, json!({"error": "Not found"}), "OPTIONS {path}");
+    }
+}
+
+/// The schema `reference` points at (`#/components/schemas/<name>`), or the schema itself.
+fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema["$ref"].as_str() {
+        Some(reference) => {
+            let name = reference
+                .strip_prefix("#/components/schemas/")
+                .unwrap_or_else(|| panic!("a component reference: {reference}"));
+            let target = &doc["components"]["schemas"][name];
+            assert!(target.is_object(), "{reference} resolves");
+            resolve(doc, target)
+        }
+        None => schema,
+    }
+}
+
+/// Whether a property's schema admits null (`type: [.., "null"]` or a `oneOf` with null).
+fn nullable(doc: &Value, schema: &Value) -> bool {
+    let schema = resolve(doc, schema);
+    let by_type = schema["type"]
+        .as_array()
+        .is_some_and(|types| types.contains(&json!("null")));
+    let by_one_of = schema["oneOf"]
+        .as_array()
+        .is_some_and(|options| options.iter().any(|o| nullable(doc, o)));
+    by_type || by_one_of || schema["type"] == "null"
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_document_says_what_each_body_takes_and_what_each_operation_answers() {
+    let api = Api::start(Engine::Sqlite).await;
+    let doc = document(&api).await;
+    let text = doc.to_string();
+    for reference in text.split("\"$ref\":\"").skip(1) {
+        let reference = &reference[..reference.find('"').unwrap()];
+        resolve(&doc, &json!({ "$ref": reference }));
+    }
+    let body = |method: &str, path: &str| -> Value {
+        resolve(
+            &doc,
+            &doc["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"],
+        )
+        .clone()
+    };
+    // (operation, required keys, keys that refuse null, keys that take null, key: maxLength)
+    let place_numbers = [
+        "number_rooms",
+        "number_bathrooms",
+        "max_guest",
+        "price_by_night",
+    ];
+    type Expect<'a> = (
+        &'a str,
+        &'a str,
+        Vec<&'a str>,
+        Vec<&'a str>,
+        Vec<&'a str>,
+        Vec<(&'a str, u64)>,
+    );
+    let expectations: Vec<Expect> = vec![
+        (
+            "post",
+            "/api/v1/states",
+            vec!["name"],
+            vec!["name"],
+            vec![],
+            vec![("name", 128)],
+        ),
+        (
+            "put",
+            "/api/v1/states/{id}",
+            vec![],
+            vec!["name"],
+            vec![],
+            vec![("name", 128)],
+        ),
+        (
+            "put",
+            "/api/v1/cities/{id}",
+            vec![],
+            vec!["name"],
+            vec![],
+            vec![("name", 128)],
+        ),
+        (
+            "put",
+            "/api/v1/amenities/{id}",
+            vec![],
+            vec!["name"],
+            vec![],
+            vec![("name", 128)],
+        ),
+        (
+            "post",
+            "/api/v1/users",
+            vec!["email", "password"],
+            vec!["email", "password"],
+            vec!["first_name", "last_name"],
+            vec![("email", 128), ("password", 128)],
+        ),
+        (
+            "put",
+            "/api/v1/users/{id}",
+            vec![],
+            vec!["password"],
+            vec!["first_name", "last_name"],
+            vec![("password", 128), ("first_name", 128)],
+        ),
+        (
+            "post",
+            "/api/v1/cities/{city_id}/places",
+            vec!["user_id", "name"],
+            [vec!["user_id", "name"], place_numbers.to_vec()].concat(),
+            vec!["description", "latitude", "longitude"],
+            vec![("name", 128), ("description", 1024)],
+        ),
+        (
+            "put",
+            "/api/v1/places/{id}",
+            vec![],
+            [vec!["name"], place_numbers.to_vec()].concat(),
+            vec!["description", "latitude", "longitude"],
+            vec![("description", 1024)],
+        ),
+        (
+            "post",
+            "/api/v1/places/{place_id}/reviews",
+            vec!["user_id", "text"],
+            vec!["user_id", "text"],
+            vec![],
+            vec![("text", 1024)],
+        ),
+        (
+            "put",
+            "/api/v1/reviews/{id}",
+            vec![],
+            vec!["text"],
+            vec![],
+            vec![("text", 1024)],
+        ),
+        (
+            "post",
+            "/api/v1/places_search",
+            vec![],
+            vec![],
+            vec!["states", "cities", "amenities"],
+            vec![],
+        ),
+    ];
+    for (method, path, required, not_null, null, lengths) in expectations {
+        let schema = body(method, path);
+        let what = format!("{method} {path}");
+        let mut got: Vec<&str> = schema["required"]
+            .as_array()
+            .map(|r| r.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        got.sort_unstable();
+        let mut want = required.clone();
+        want.sort_unstable();
+        assert_eq!(got, want, "{what}: required");
+        assert_ne!(
+            schema["additionalProperties"],
+            json!(false),
+            "{what}: other keys are ignored, so allowed"
+        );
+        let properties = &schema["properties"];
+        for key in not_null {
+            assert!(
+                !nullable(&doc, &properties[key]),
+                "{what}: {key} refuses null"
+            );
+        }
+        for key in null {
+            assert!(nullable(&doc, &properties[key]), "{what}: {key} takes null");
+        }
+        for (key, max) in lengths {
+            let text = resolve(&doc, &properties[key]);
+            let text = text["oneOf"]
+                .as_array()
+                .and_then(|o| o.iter().find(|s| s.get("$ref").is_some()))
+                .map_or(text, |s| resolve(&doc, s));
+            assert_eq!(text["maxLength"], max, "{what}: {key} maxLength");
+        }
+        for number in place_numbers
+            .iter()
+            .filter(|n| properties.get(**n).is_some())
+        {
+            let int = resolve(&doc, &properties[*number]);
+            assert_eq!(
+                (int["minimum"].as_i64(), int["maximum"].as_i64()),
+                (Some(i32::MIN.into()), Some(i32::MAX.into())),
+                "{what}: {number}"
+            );
+        }
+        let answers = doc["paths"][path][method]["responses"].as_object().unwrap();
+        for status in ["400", "413", "503"] {
+            assert!(answers.contains_key(status), "{what} documents {status}");
+        }
+    }
+    // Every operation: its statuses, each answered in JSON; 503 wherever the database is used.
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let answers = operation["responses"].as_object().unwrap();
+            for (status, answer) in answers {
+                assert!(
+                    answer["content"]["application/json"]["schema"].is_object(),
+                    "{method} {path} {status}: JSON"
+                );
+            }
+            let by_id = path.contains('{');
+            assert_eq!(
+                answers.contains_key("404"),
+                by_id,
+                "{method} {path}: 404 exactly when the URL names an object"
+            );
+            assert_eq!(
+                answers.contains_key("503"),
+                path != "/api/v1/status",
+                "{method} {path}: 503"
+            );
+        }
+    }
+    // The answers' shape: __class__ and every column, always present, nothing else (no password).
+    let user = &doc["components"]["schemas"]["User"];
+    assert_eq!(user["additionalProperties"], json!(false));
+    assert_eq!(user["properties"]["__class__"]["enum"], json!(["User"]));
+    assert!(user["properties"].get("password").is_none());
+    let mut keys: Vec<&str> = user["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "__class__",
+            "created_at",
+            "email",
+            "first_name",
+            "id",
+            "last_name",
+            "updated_at"
+        ]
+    );
+}
