@@ -194,6 +194,8 @@ async fn forward(
         // A pooled connection that turns out closed is not the instance's fault: take a fresh
         // one and try again, within a small bound.
         let mut stale_retries = 0;
+        // A fresh connection the upstream closed without answering: once (see below).
+        let mut fresh_replayed = false;
         loop {
             let attempt = match pool.take_idle(&authority).await {
                 Some(sender) => Attempt {
@@ -277,6 +279,16 @@ async fn forward(
                         body = Some(RequestBody::Empty);
                         continue;
                     }
+                    if !attempt.reused && replayable && !fresh_replayed && closed_unanswered(&error)
+                    {
+                        // A new connection closed with no answer: a server that stopped as it
+                        // accepted it (a single instance being restarted under systemd, whose
+                        // socket queues the retry for its next process). Idempotent and
+                        // bodiless, so replaying it once is safe.
+                        fresh_replayed = true;
+                        body = Some(RequestBody::Empty);
+                        continue;
+                    }
                     return finish(
                         Err(ProxyError::Upstream {
                             upstream: instance.url.clone(),
@@ -293,6 +305,18 @@ async fn forward(
     }
     let error = last_error.unwrap_or_else(|| ProxyError::Internal("no upstream instance".into()));
     finish(Err(error), record)
+}
+
+/// The connection ended (closed or reset) before any response: nothing came back to relay.
+fn closed_unanswered(error: &hyper::Error) -> bool {
+    if error.is_incomplete_message() {
+        return true;
+    }
+    let io = std::error::Error::source(error).and_then(|e| e.downcast_ref::<std::io::Error>());
+    matches!(
+        io.map(std::io::Error::kind),
+        Some(std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe)
+    )
 }
 
 fn split_try_send_error(
