@@ -8,7 +8,7 @@
 pub mod models;
 mod queries;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -32,6 +32,11 @@ pub enum StorageError {
     UnsupportedUrl(String),
     #[error("cannot create the data directory {path}: {source}")]
     DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot lock {path} to apply the migrations: {source}")]
+    MigrationLock {
         path: String,
         source: std::io::Error,
     },
@@ -98,7 +103,7 @@ impl Database {
     /// Opens a pool on `url` (`sqlite://path[?mode=rwc]`, `sqlite::memory:`, `postgres://...`)
     /// and applies the migrations.
     pub async fn connect(url: &str) -> Result<Self> {
-        let db = if url.starts_with("sqlite:") {
+        let (db, lock_path) = if url.starts_with("sqlite:") {
             Self::connect_sqlite(url).await?
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pool = PgPoolOptions::new()
@@ -106,15 +111,24 @@ impl Database {
                 .acquire_timeout(Duration::from_secs(30))
                 .connect(url)
                 .await?;
-            Database::Postgres(pool)
+            (Database::Postgres(pool), None)
         } else {
             return Err(StorageError::UnsupportedUrl(redact(url)));
+        };
+        // sqlx locks the migrations on PostgreSQL (an advisory lock) but not on SQLite: services
+        // started together on a new file (systemd starts units in parallel) each applied them, and
+        // all but one failed ("table states already exists"). A lock file beside the database
+        // serializes them; the next one finds them applied.
+        let _lock = match lock_path {
+            Some(path) => Some(lock_exclusive(path).await?),
+            None => None,
         };
         db.migrate().await?;
         Ok(db)
     }
 
-    async fn connect_sqlite(url: &str) -> Result<Self> {
+    /// The pool, and for a database file the lock file its migrations are serialized on.
+    async fn connect_sqlite(url: &str) -> Result<(Self, Option<PathBuf>)> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -123,10 +137,14 @@ impl Database {
             .busy_timeout(Duration::from_secs(30));
         let filename = options.get_filename();
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let mut lock_path = None;
         if !in_memory {
             if let Some(dir) = filename.parent().filter(|d| !d.as_os_str().is_empty()) {
                 create_dir(dir)?;
             }
+            let mut name = filename.as_os_str().to_owned();
+            name.push(".migrate-lock");
+            lock_path = Some(PathBuf::from(name));
         }
         let pool = SqlitePoolOptions::new()
             // An in-memory database exists once per connection: keep a single one.
@@ -134,7 +152,7 @@ impl Database {
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options)
             .await?;
-        Ok(Database::Sqlite(pool))
+        Ok((Database::Sqlite(pool), lock_path))
     }
 
     pub fn engine(&self) -> Engine {
@@ -171,6 +189,33 @@ impl Database {
     pub async fn close(&self) {
         on_pool!(self, |pool| pool.close().await)
     }
+}
+
+/// Waits for an exclusive `flock(2)` on `path` (created if missing), held until the file is
+/// dropped; the kernel releases it if the process dies. Never on the database file itself: closing
+/// another descriptor of it would drop SQLite's own POSIX locks.
+async fn lock_exclusive(path: PathBuf) -> Result<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    let error_path = path.display().to_string();
+    let locked = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)?;
+        // SAFETY: flock on a descriptor we own, for as long as `file` lives.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(file)
+    })
+    .await
+    .map_err(|join| std::io::Error::other(join.to_string()))
+    .and_then(|result| result);
+    locked.map_err(|source| StorageError::MigrationLock {
+        path: error_path,
+        source,
+    })
 }
 
 fn create_dir(dir: &Path) -> Result<()> {
