@@ -133,8 +133,12 @@ echo "ok: a connection to hbnb-hello-service.socket started hbnb-hello-service (
 # ---------------------------------------------------------------- 2. the whole stack
 t0=$(now_ms)
 dx systemctl start hbnb.target
+# Each started at its first try: Restart=on-failure must not be what makes the boot work.
 for s in "${SERVICES[@]}"; do
-  [ "$(prop "$s" ActiveState)" = active ] || fail "hbnb-$s is $(prop "$s" ActiveState) after systemctl start hbnb.target"
+  st=$(prop "$s" ActiveState)
+  [ "$st" = active ] || fail "hbnb-$s is $st after systemctl start hbnb.target"
+  n=$(prop "$s" NRestarts)
+  [ "$n" = 0 ] || fail "hbnb-$s failed and was restarted $n time(s) during systemctl start hbnb.target"
 done
 ready() {
   local port
@@ -410,7 +414,12 @@ t0=$(now_ms)
 dx systemctl stop hbnb.target
 wait_for "every HBNB service to stop after systemctl stop hbnb.target" all_stopped
 for s in "${SERVICES[@]}"; do
-  [ "$(prop "$s" Result)" = success ] || fail "hbnb-$s stopped with result $(prop "$s" Result)"
+  r=$(prop "$s" Result)
+  [ "$r" = success ] || fail "hbnb-$s stopped with result $r"
+  n=$(prop "$s" NRestarts)
+  expected=0
+  [ "$s" = api-service ] && expected=1 # the kill -9
+  [ "$n" = "$expected" ] || fail "hbnb-$s was restarted $n time(s) by systemd (expected $expected)"
 done
 [ "$(dq systemctl show -p ActiveState --value hbnb-gateway.socket)" = inactive ] || fail "hbnb-gateway.socket still listens after systemctl stop hbnb.target"
 figure "systemctl stop hbnb.target (all exit 0)" "$(secs_since "$t0") s"
