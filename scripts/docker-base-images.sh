@@ -12,6 +12,8 @@
 # The Debian mirror is the one this host's apt uses (read from /etc/apt at run time; DEBIAN_MIRROR
 # and DEBIAN_SECURITY_MIRROR override it). The root is made under target/docker-base/ (removed
 # after the import unless KEEP_ROOTFS=1). Needs root (debootstrap, chroot). Prints what it runs.
+#
+#   scripts/docker-base-images.sh [debian] [postgres]   only the named ones (default: both)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 run() { echo "+ $*" >&2; "$@"; }
@@ -103,8 +105,15 @@ build_postgres() {
   run docker build -q --build-arg "BASE=$DEBIAN_IMAGE" -t "$POSTGRES_IMAGE" scripts/docker-base/postgres
 }
 
-build_debian
-build_postgres
+wanted=("$@")
+[ ${#wanted[@]} -gt 0 ] || wanted=(debian postgres)
+for name in "${wanted[@]}"; do
+  case $name in
+    debian) build_debian ;;
+    postgres) build_debian; build_postgres ;;
+    *) echo "error: unknown base image '$name' (debian or postgres)" >&2; exit 2 ;;
+  esac
+done
 echo "base images ready in $((SECONDS - started)) s:" >&2
 docker image ls --format '{{.Repository}}:{{.Tag}}\t{{.Size}}' |
   grep -E "^(${DEBIAN_IMAGE}|${POSTGRES_IMAGE})"$'\t' | sed 's/^/  /' >&2 || true

@@ -2,7 +2,7 @@
 # Runs every test: builds the binaries the black-box tests start, prepares PostgreSQL for the
 # tests that use it, then runs the whole workspace's tests in parallel with cargo-nextest, then
 # Schemathesis against the api-service's OpenAPI document, then the docker-compose end-to-end
-# test when a Docker engine answers.
+# test and the systemd boot test when a Docker engine answers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 run() { echo "+ $*" >&2; "$@"; }
@@ -42,5 +42,20 @@ if [ $# -eq 0 ] && [ "${DOCKER_E2E:-}" != 0 ]; then
     exit 1
   else
     echo "no Docker engine (docker info failed): skipping tests/docker/compose-e2e.sh" >&2
+  fi
+fi
+
+# The systemd units booted for real (README, "systemd"): a container whose PID 1 is systemd, the
+# units installed as an operator would, then the stack under load. It publishes no port, so it
+# does not depend on the compose test's ports. SYSTEMD_E2E: unset = run it when a Docker engine
+# answers, 1 = required (CI), 0 = skip. Test filters skip it too.
+if [ $# -eq 0 ] && [ "${SYSTEMD_E2E:-}" != 0 ]; then
+  if docker info >/dev/null 2>&1; then
+    run tests/systemd/boot-test.sh
+  elif [ "${SYSTEMD_E2E:-}" = 1 ]; then
+    echo "error: SYSTEMD_E2E=1 but no Docker engine answers (docker info failed)" >&2
+    exit 1
+  else
+    echo "no Docker engine (docker info failed): skipping tests/systemd/boot-test.sh" >&2
   fi
 fi

@@ -2,13 +2,13 @@
 # Checks the systemd units in deploy/systemd/ with `systemd-analyze verify`: every binary has a
 # .service and a .socket, and the units parse cleanly. verify refuses an ExecStart binary that does
 # not exist, so the check runs on copies whose /usr/local/bin/<binary> points at the built one
-# (target/debug, or BIN_DIR): build first (`cargo build --workspace --bins`). verify only warns
+# (${CARGO_TARGET_DIR:-target}/debug, or BIN_DIR): build first (`cargo build --workspace --bins`). verify only warns
 # (exit 0) about unknown keys or bad values, so any output at all fails the check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BINARIES=(gateway hello-service number-service api-service web-dynamic db-backup)
-bin_dir=$(realpath "${BIN_DIR:-target/debug}")
+bin_dir=$(realpath "${BIN_DIR:-${CARGO_TARGET_DIR:-target}/debug}")
 
 command -v systemd-analyze >/dev/null || {
   echo "error: systemd-analyze is missing (Debian: apt-get install systemd)" >&2
@@ -36,7 +36,7 @@ for name in "${BINARIES[@]}"; do
 done
 
 units=()
-for unit in deploy/systemd/*.service deploy/systemd/*.socket; do
+for unit in deploy/systemd/*.service deploy/systemd/*.socket deploy/systemd/*.target; do
   sed "s#/usr/local/bin/#$bin_dir/#g" "$unit" >"$work/$(basename "$unit")"
   units+=("$work/$(basename "$unit")")
 done

@@ -118,7 +118,7 @@ impl TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         if let Some(path) = &self.sqlite_path {
-            for suffix in ["", "-wal", "-shm"] {
+            for suffix in ["", "-wal", "-shm", ".migrate-lock"] {
                 let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
             }
         }

@@ -175,6 +175,66 @@ async fn gateway_retries_refused_connection_on_next_instance() {
     }
 }
 
+/// A raw upstream that closes every odd-numbered connection (1st, 3rd, ...) once it has read a
+/// request head, without answering, and answers the others `200 ok`: what a server that stops
+/// just as it accepts a connection does. Returns its URL and the count of connections it took.
+fn closing_upstream() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+            let mut head = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(len) => head.extend_from_slice(&buf[..len]),
+                }
+            }
+            if n % 2 == 1 {
+                continue; // dropped: closed unanswered
+            }
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+        }
+    });
+    (url, accepted)
+}
+
+#[tokio::test]
+async fn gateway_replays_an_idempotent_request_once_when_a_fresh_connection_closes_unanswered() {
+    use std::sync::atomic::Ordering;
+    let (url, accepted) = closing_upstream();
+    // No health probes: they would take connections from the script.
+    let gateway = gateway_to(&url, &[("HEALTH_INTERVAL", "0s")]).await;
+    let response = client().get(gateway.url("/x")).send().await.unwrap();
+    assert_eq!(
+        response.status(),
+        200,
+        "the GET is replayed on a second connection"
+    );
+    assert_eq!(response.text().await.unwrap(), "ok");
+    assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    // A POST may have been acted on: never replayed.
+    let response = client()
+        .post(gateway.url("/x"))
+        .body("data")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 502, "the POST is not replayed");
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        3,
+        "one connection for the POST"
+    );
+}
+
 #[tokio::test]
 async fn gateway_balances_round_robin_over_instances() {
     let a = TestUpstream::start("a");

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use hbnb_tests::db::{Engine, TestDb};
 use hbnb_tests::{client, Service};
 
 #[tokio::test]
@@ -108,4 +109,30 @@ async fn a_service_serves_on_an_inherited_socket() {
     let _ = child.kill();
     let _ = child.wait();
     assert_eq!(body, "Hello HBNB!");
+}
+
+/// What systemd does at boot: the services that share the SQLite file start at the same time on a
+/// new one. Each must apply the migrations or find them applied; none may fail.
+#[test]
+fn services_started_together_on_a_new_sqlite_file_all_start() {
+    for _round in 0..3 {
+        let db = TestDb::new(Engine::Sqlite);
+        let env = [("DATABASE_URL", db.url.as_str())];
+        let names = ["api-service", "web-dynamic", "api-service", "web-dynamic"];
+        let services: Vec<Service> = std::thread::scope(|scope| {
+            let starting: Vec<_> = names
+                .iter()
+                .map(|name| scope.spawn(|| Service::spawn(name, &[], &env)))
+                .collect();
+            starting
+                .into_iter()
+                .map(|handle| {
+                    handle
+                        .join()
+                        .expect("a service started together with others failed")
+                })
+                .collect()
+        });
+        assert_eq!(services.len(), names.len());
+    }
 }
