@@ -321,7 +321,9 @@ impl Control {
 
     async fn stop(self, signal: &'static str) {
         self.readiness.begin_shutdown();
-        if !self.drain_delay.is_zero() {
+        // A person at a terminal (Ctrl-C) wants the process gone; an orchestrator's SIGTERM
+        // wants no request lost.
+        if signal == "SIGTERM" && !self.drain_delay.is_zero() {
             tracing::info!(
                 signal,
                 drain_delay = ?self.drain_delay,

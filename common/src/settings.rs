@@ -30,9 +30,10 @@ pub struct ServerSettings {
         default_value_t = 10
     )]
     pub shutdown_timeout_secs: u64,
-    /// After SIGTERM, keep serving this long with /readyz answering 503 before closing the
-    /// listener, so load balancers (the gateway's probe) stop sending new requests first.
-    #[arg(long, env = "DRAIN_DELAY", default_value = "0s", value_parser = humantime::parse_duration)]
+    /// After SIGTERM, keep serving this long with /readyz answering 503 (and every answer closing
+    /// its connection) before closing the listener, so load balancers stop sending new requests
+    /// first: above the gateway's HEALTH_INTERVAL (1 s). Ctrl-C (SIGINT) does not wait.
+    #[arg(long, env = "DRAIN_DELAY", default_value = "1500ms", value_parser = humantime::parse_duration)]
     pub drain_delay: Duration,
     /// Write the process id here (atomically) once serving, so an operator (`scripts/hbnb-ctl`)
     /// finds the process, and sees the successor's pid after a SIGUSR2 upgrade.
