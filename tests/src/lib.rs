@@ -92,7 +92,8 @@ impl Service {
             .env("HOST", "127.0.0.1")
             .env("WORKERS", "2")
             .env("LOG_FORMAT", "json")
-            .env("RUST_LOG", "info")
+            // The binaries' own default filter, as a user gets it (RUST_LOG in `env` overrides).
+            .env_remove("RUST_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

@@ -46,9 +46,12 @@ impl TestUpstream {
                         .route("/upload", web::post().to(upload))
                         .route("/download", web::get().to(download))
                         .route("/slow", web::get().to(slow))
+                        .route("/trickle", web::get().to(trickle))
                         .default_service(web::to(echo))
                 })
                 .workers(1)
+                // Its own writes must not wait for ACKs: the tests time the gateway's.
+                .tcp_nodelay(true)
                 .disable_signals()
                 .bind("127.0.0.1:0")
                 .expect("bind test upstream");
@@ -139,4 +142,15 @@ async fn slow(query: web::Query<std::collections::HashMap<String, u64>>) -> Http
     let ms = query.get("ms").copied().unwrap_or(1000);
     tokio::time::sleep(Duration::from_millis(ms)).await;
     HttpResponse::Ok().body("finally")
+}
+
+/// The head at once, then a small body 10 ms later: whoever forwards it writes twice.
+async fn trickle() -> HttpResponse {
+    let chunk = futures_util::stream::once(async {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        Ok::<_, actix_web::Error>(Bytes::from_static(b"late"))
+    });
+    HttpResponse::Ok()
+        .content_type("text/plain")
+        .body(actix_web::body::SizedStream::new(4, chunk))
 }

@@ -111,14 +111,21 @@ async fn a_service_serves_on_an_inherited_socket() {
     assert_eq!(body, "Hello HBNB!");
 }
 
-/// What systemd does at boot: the services that share the SQLite file start at the same time on a
-/// new one. Each must apply the migrations or find them applied; none may fail.
-#[test]
-fn services_started_together_on_a_new_sqlite_file_all_start() {
-    for _round in 0..3 {
-        let db = TestDb::new(Engine::Sqlite);
-        let env = [("DATABASE_URL", db.url.as_str())];
-        let names = ["api-service", "web-dynamic", "api-service", "web-dynamic"];
+/// What systemd and compose do at boot: the services that share a new database start at the
+/// same moment. Each must apply the migrations or find them applied; none may fail (20 rounds).
+fn services_started_together_on_a_new_database_all_start(engine: Engine) {
+    for round in 0..20 {
+        let db = TestDb::new(engine);
+        let backups = std::env::temp_dir().join(format!(
+            "hbnb-lifecycle-backups-{}-{round}-{engine:?}",
+            std::process::id()
+        ));
+        let backups = backups.display().to_string();
+        let env = [
+            ("DATABASE_URL", db.url.as_str()),
+            ("BACKUP_DIR", backups.as_str()),
+        ];
+        let names = ["api-service", "web-dynamic", "db-backup"];
         let services: Vec<Service> = std::thread::scope(|scope| {
             let starting: Vec<_> = names
                 .iter()
@@ -127,12 +134,24 @@ fn services_started_together_on_a_new_sqlite_file_all_start() {
             starting
                 .into_iter()
                 .map(|handle| {
-                    handle
-                        .join()
-                        .expect("a service started together with others failed")
+                    handle.join().unwrap_or_else(|_| {
+                        panic!("round {round}: a service started together with others failed")
+                    })
                 })
                 .collect()
         });
         assert_eq!(services.len(), names.len());
+        drop(services);
+        let _ = std::fs::remove_dir_all(&backups);
     }
+}
+
+#[test]
+fn services_started_together_on_a_new_sqlite_file_all_start() {
+    services_started_together_on_a_new_database_all_start(Engine::Sqlite);
+}
+
+#[test]
+fn services_started_together_on_a_new_postgres_database_all_start() {
+    services_started_together_on_a_new_database_all_start(Engine::Postgres);
 }
