@@ -117,6 +117,9 @@ impl Application {
         let header = options.response_header.clone();
         let connections = Arc::new(AtomicUsize::new(0));
         let counter = connections.clone();
+        // The most connections open at once since the allocator last handed memory back.
+        let peak = Arc::new(AtomicUsize::new(0));
+        let peak_seen = peak.clone();
         let server = HttpServer::new(move || {
             let headers = match &header {
                 Some((name, value)) => DefaultHeaders::new().add((name.clone(), value.clone())),
@@ -160,12 +163,14 @@ impl Application {
         .shutdown_timeout(settings.shutdown_timeout().as_secs())
         .disable_signals()
         .on_connect(move |_, extensions| {
-            counter.fetch_add(1, Ordering::Relaxed);
+            let open = counter.fetch_add(1, Ordering::Relaxed) + 1;
+            peak_seen.fetch_max(open, Ordering::Relaxed);
             extensions.insert(ConnectionGuard(counter.clone()));
         })
         .listen(listener)?
         .run();
         tracing::info!(addr = %local_addr, port = local_addr.port(), "listening");
+        crate::process::trim_after_connections_close(connections.clone(), peak);
         let control = Control {
             handle: server.handle(),
             readiness,
