@@ -93,20 +93,21 @@ wrk.body = "{}"
 wrk.headers["Content-Type"] = "application/json"
 LUA
 cat >"$WORK/cycle.lua" <<'LUA'
--- Alternates POST /api/v1/states and DELETE of the state just created (per connection).
-local pending = nil
+-- POST /api/v1/states, then DELETE each state created. wrk runs one Lua state per thread for
+-- all of that thread's connections, so the ids wait in a queue: every state created is deleted
+-- (but the last few), and the table does not grow from one round to the next.
+local created = {}
 request = function()
-    if pending then
-        local id = pending
-        pending = nil
-        return wrk.format("DELETE", "/api/v1/states/" .. id)
-    end
-    return wrk.format("POST", "/api/v1/states", {["Content-Type"] = "application/json"}, '{"name": "cycle"}')
+  local id = table.remove(created, 1)
+  if id then
+    return wrk.format("DELETE", "/api/v1/states/" .. id)
+  end
+  return wrk.format("POST", "/api/v1/states", {["Content-Type"] = "application/json"}, '{"name": "cycle"}')
 end
 response = function(status, headers, body)
-    if status == 201 then
-        pending = string.match(body, '"id"%s*:%s*"([0-9a-f%-]+)"')
-    end
+  if status == 201 then
+    table.insert(created, string.match(body, '"id"%s*:%s*"([0-9a-f%-]+)"'))
+  end
 end
 LUA
 cat >"$WORK/report.lua" <<'LUA'

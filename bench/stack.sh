@@ -5,7 +5,7 @@
 # reported. Beside it, in the same run, Debian's nginx serves the same static folder (`alias`).
 # "ceiling" = GET /airbnb-onepage/ through the gateway in the same run; every other case is given
 # as a share of it, since this machine is shared and noisy. Memory: every binary's PSS at rest,
-# after seeding, after the load and after a burst of user creations.
+# after seeding, after a burst of user creations, and after the load.
 #
 # Env: ENGINES ("sqlite postgres"), DURATION (6), ROUNDS (3), CONNECTIONS (32), THREADS (2),
 #      TEST_DATABASE_URL (PostgreSQL admin URL; scripts/start-postgres.sh starts one),
@@ -93,18 +93,21 @@ wrk.body = "{}"
 wrk.headers["Content-Type"] = "application/json"
 LUA
 cat >"$work/cycle.lua" <<'LUA'
--- Alternates POST /api/v1/states and DELETE of the state just created (per connection).
-local pending = nil
+-- POST /api/v1/states, then DELETE each state created. wrk runs one Lua state per thread for
+-- all of that thread's connections, so the ids wait in a queue: every state created is deleted
+-- (but the last few), and the table does not grow from one round to the next.
+local created = {}
 request = function()
-  if pending then
-    local id = pending
-    pending = nil
+  local id = table.remove(created, 1)
+  if id then
     return wrk.format("DELETE", "/api/v1/states/" .. id)
   end
   return wrk.format("POST", "/api/v1/states", {["Content-Type"] = "application/json"}, '{"name": "cycle"}')
 end
 response = function(status, headers, body)
-  if status == 201 then pending = string.match(body, '"id"%s*:%s*"([0-9a-f%-]+)"') end
+  if status == 201 then
+    table.insert(created, string.match(body, '"id"%s*:%s*"([0-9a-f%-]+)"'))
+  end
 end
 LUA
 cat >"$work/signup.lua" <<'LUA'
@@ -145,6 +148,7 @@ median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 printf '| engine | moment | %s | whole stack PSS |\n|---|---|%s---:|\n' \
   "$(printf '%s RSS / PSS MiB | ' "${BINARIES[@]}" | sed 's/ | $//')" "$(printf -- '---:|%.0s' "${BINARIES[@]}")" >"$work/memory.md"
 : >"$work/results.md"
+: >"$work/burst.md"
 
 for engine in $ENGINES; do
   echo "== $engine" >&2
@@ -192,6 +196,30 @@ CONF
   sleep 1
   record_memory "$engine" "after seeding"
 
+  # A burst of sign-ups (argon2 hashing), then memory once it has settled.
+  cat "$work/signup.lua" "$work/report.lua" >"$work/case.lua"
+  # Meanwhile a request that does not hash, /api/v1/status, and the api-service's peak RSS.
+  wrk -t1 -c2 -d"${BURST_SECONDS}s" --latency "$gw/api/v1/status" >"$work/status.txt" &
+  status_wrk=$!
+  api_rest=$(rss_kib "${pid[api-service]}"); api_peak=$api_rest
+  wrk -t"$THREADS" -c"$BURST_CONNECTIONS" -d"${BURST_SECONDS}s" --timeout 10s -s "$work/case.lua" \
+    "$gw/api/v1/users" >"$work/burst.out" &
+  burst_wrk=$!
+  while kill -0 "$burst_wrk" 2>/dev/null; do
+    now=$(rss_kib "${pid[api-service]}"); [ "$now" -gt "$api_peak" ] && api_peak=$now
+    sleep 0.2
+  done
+  wait "$burst_wrk" || true
+  wait "$status_wrk" || true
+  burst=$(grep '^RESULT' "$work/burst.out" || echo "RESULT ? ? ? ?")
+  status_p99=$(awk '$1=="99%" {print $2}' "$work/status.txt")
+  sleep 2
+  api_after=$(rss_kib "${pid[api-service]}")
+  echo "sign-up burst ($BURST_CONNECTIONS clients, ${BURST_SECONDS}s): $burst; /status p99 $status_p99" >&2
+  printf '| %s | api-service RSS at rest %s MiB, peak %s MiB (target < 100), after %s MiB (target within 10 of rest); /api/v1/status p99 during it: %s (target < 20 ms) |\n' \
+    "$engine" $((api_rest / 1024)) $((api_peak / 1024)) $((api_after / 1024)) "$status_p99" >>"$work/burst.md"
+  record_memory "$engine" "after a sign-up burst"
+
   declare -A samples=()
   for round in $(seq "$ROUNDS"); do
     for entry in "${CASES[@]}"; do
@@ -204,13 +232,8 @@ CONF
     done
   done
   record_memory "$engine" "after the load"
+  echo "$engine, after the load: $(curl -fs "$gw/api/v1/stats")" >&2
 
-  # A burst of sign-ups (argon2 hashing), then memory once it has settled.
-  cat "$work/signup.lua" "$work/report.lua" >"$work/case.lua"
-  burst=$(wrk -t"$THREADS" -c"$BURST_CONNECTIONS" -d"${BURST_SECONDS}s" --timeout 10s -s "$work/case.lua" "$gw/api/v1/users" | grep '^RESULT')
-  echo "sign-up burst ($BURST_CONNECTIONS clients, ${BURST_SECONDS}s): $burst" >&2
-  sleep 2
-  record_memory "$engine" "after a sign-up burst"
 
   ceiling=$(tr ';' '\n' <<<"${samples[hello (ceiling)]}" | awk 'NF {print $1}' | median)
   nginx_rps=$(tr ';' '\n' <<<"${samples[nginx: same file (alias)]}" | awk 'NF {print $1}' | median)
@@ -244,6 +267,10 @@ echo
 echo "| engine | case | req/s | p99 ms | errors | share of ceiling | target |"
 echo "|---|---|---:|---:|---:|---:|---|"
 cat "$work/results.md"
+echo
+echo "Sign-up burst, $BURST_CONNECTIONS clients for ${BURST_SECONDS}s (wrk does not honour Retry-After):"
+echo
+cat "$work/burst.md"
 echo
 cat "$work/memory.md"
 for engine in $ENGINES; do
