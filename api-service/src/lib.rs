@@ -49,21 +49,12 @@ pub struct Settings {
 /// Connects to the database (running the migrations), then binds and builds the server.
 pub async fn build(settings: &Settings) -> std::io::Result<Application> {
     password::start(&settings.hashing).map_err(std::io::Error::other)?;
-    let db = settings
+    let (db, version) = settings
         .database
-        .connect()
+        .open()
         .await
         .map_err(|e| std::io::Error::other(format!("cannot open the database: {e}")))?;
-    tracing::info!(engine = ?db.engine(), "database open, migrations applied");
-    let check = db.clone();
-    let readiness = Readiness::new().with_check(move || {
-        let db = check.clone();
-        Box::pin(async move { db.check_ready().await.map_err(|e| e.to_string()) })
-    });
-    let version = db
-        .data_version(settings.database.url())
-        .await
-        .map_err(|e| std::io::Error::other(format!("cannot open the database: {e}")))?;
+    let readiness = Readiness::new().with_check(db.readiness_check());
     let cache = web::Data::new(ResponseCache::new(
         version.map(|v| Arc::new(v.into_check()) as _),
         settings.cache.max_bytes,
@@ -75,10 +66,7 @@ pub async fn build(settings: &Settings) -> std::io::Result<Application> {
         &settings.server,
         DEFAULT_PORT,
         readiness,
-        AppOptions {
-            access_log: true,
-            ..AppOptions::default()
-        },
+        AppOptions::default(),
         move |cfg| {
             cfg.app_data(cache.clone());
             routes(cfg, data.clone(), document.clone())

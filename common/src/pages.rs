@@ -1,5 +1,6 @@
-//! The short HTML error pages the course's Flask apps answer with (Werkzeug's wording), shared by
-//! the HTML services so every 404/405 looks the same and leaks nothing.
+//! What the HTML services share: the short error pages the course's Flask apps answer with
+//! (Werkzeug's wording, so every 404/405 looks the same and leaks nothing), page routes, and
+//! rendering a tera template as a page.
 
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
@@ -39,20 +40,30 @@ pub async fn get_only() -> HttpResponse {
     response
 }
 
-/// Escapes text for an HTML body (the course reflects path text unescaped; we do not).
-pub fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
+/// A 200 HTML page.
+pub fn html(body: String) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(body)
+}
+
+/// `template` rendered as a page. A failure is a bug in a template: logged, answered with the
+/// 500 page.
+pub fn render(tera: &tera::Tera, template: &str, context: &tera::Context) -> HttpResponse {
+    match tera.render(template, context) {
+        Ok(body) => html(body),
+        Err(error) => {
+            tracing::error!(error = ?error, template, "template failed to render");
+            html_error(StatusCode::INTERNAL_SERVER_ERROR)
         }
     }
-    out
+}
+
+/// A page route and its trailing-slash twin (Flask's `strict_slashes=False`: both served, no
+/// redirect); other methods get 405.
+pub fn page(path: &str) -> actix_web::Resource {
+    actix_web::web::resource([path.to_owned(), format!("{path}/")])
+        .default_service(actix_web::web::to(get_only))
 }
 
 /// GET and HEAD: the guard for every page route (actix's `web::get()` alone does not take HEAD).

@@ -30,13 +30,22 @@ use crate::health::{self, Readiness};
 use crate::settings::ServerSettings;
 use crate::telemetry::AccessLog;
 
-/// What differs between binaries in the common App wrapper.
-#[derive(Clone, Default)]
+/// What differs between binaries in the common App wrapper; the default is a service's.
+#[derive(Clone)]
 pub struct AppOptions {
     /// Log one line per request through `tracing-actix-web` (the gateway writes its own).
     pub access_log: bool,
     /// A header added to every response, e.g. the gateway's `X-Served-By`.
     pub response_header: Option<(HeaderName, HeaderValue)>,
+}
+
+impl Default for AppOptions {
+    fn default() -> Self {
+        Self {
+            access_log: true,
+            response_header: None,
+        }
+    }
 }
 
 /// How long an idle keep-alive connection stays open (actix's default, set explicitly because the
@@ -190,14 +199,6 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.local_addr.port()
-    }
-
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
-    }
-
-    pub fn handle(&self) -> actix_web::dev::ServerHandle {
-        self.server.handle()
     }
 
     /// Serves until SIGTERM or SIGINT, then shuts down gracefully; on SIGUSR2, hands over to a

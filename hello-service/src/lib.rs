@@ -22,10 +22,7 @@ pub fn build(settings: &Settings) -> std::io::Result<Application> {
         &settings.server,
         DEFAULT_PORT,
         Readiness::new(),
-        AppOptions {
-            access_log: true,
-            ..AppOptions::default()
-        },
+        AppOptions::default(),
         routes,
     )
 }

@@ -2,9 +2,8 @@
 //! carries (web_flask tasks 0–6). `<int:n>` is any run of decimal digits, of any length: numbers
 //! are handled as digit strings, so a 30-digit number works without overflow.
 
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
-use hbnb_common::pages::{escape_html, get_only, get_or_head, html_error, not_found};
+use hbnb_common::pages::{get_only, get_or_head, html, not_found, page, render};
 use hbnb_common::{AppOptions, Application, Readiness, ServerSettings};
 
 pub const DEFAULT_PORT: u16 = 5001;
@@ -25,10 +24,7 @@ pub fn build(settings: &Settings) -> std::io::Result<Application> {
         &settings.server,
         DEFAULT_PORT,
         Readiness::new(),
-        AppOptions {
-            access_log: true,
-            ..AppOptions::default()
-        },
+        AppOptions::default(),
         move |cfg| {
             cfg.app_data(templates.clone());
             routes(cfg);
@@ -50,21 +46,17 @@ fn templates() -> Result<tera::Tera, tera::Error> {
 }
 
 /// A route and its trailing-slash twin (Flask's `strict_slashes=False` serves both, no redirect).
-fn page(path: &str) -> actix_web::Resource {
-    web::resource([path.to_owned(), format!("{path}/")]).default_service(web::to(get_only))
-}
-
 pub fn routes(cfg: &mut web::ServiceConfig) {
     const N: &str = "{n:[0-9]+}";
     cfg.service(
         web::resource("/")
-            .route(get_or_head().to(|| async { text("Hello HBNB!".to_owned()) }))
+            .route(get_or_head().to(|| async { html("Hello HBNB!".to_owned()) }))
             .default_service(web::to(get_only)),
     )
-    .service(page("/hbnb").route(get_or_head().to(|| async { text("HBNB".to_owned()) })))
+    .service(page("/hbnb").route(get_or_head().to(|| async { html("HBNB".to_owned()) })))
     .service(page("/c/{text}").route(get_or_head().to(c_route)))
     .service(
-        page("/python").route(get_or_head().to(|| async { text("Python is cool".to_owned()) })),
+        page("/python").route(get_or_head().to(|| async { html("Python is cool".to_owned()) })),
     )
     .service(page("/python/{text}").route(get_or_head().to(python_route)))
     .service(page(&format!("/number/{N}")).route(get_or_head().to(number)))
@@ -73,19 +65,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .default_service(web::to(not_found));
 }
 
-fn text(body: String) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(body)
-}
-
 /// `C ` + the text with underscores as spaces (escaped: the course reflects it raw into HTML).
 async fn c_route(path: web::Path<String>) -> HttpResponse {
-    text(format!("C {}", escape_html(&path.replace('_', " "))))
+    html(format!("C {}", tera::escape_html(&path.replace('_', " "))))
 }
 
 async fn python_route(path: web::Path<String>) -> HttpResponse {
-    text(format!("Python {}", escape_html(&path.replace('_', " "))))
+    html(format!(
+        "Python {}",
+        tera::escape_html(&path.replace('_', " "))
+    ))
 }
 
 /// `007` → `7`, `000` → `0`: what Python's `int()` makes of the digits.
@@ -106,7 +95,7 @@ fn is_even(digits: &str) -> bool {
 }
 
 async fn number(path: web::Path<String>) -> HttpResponse {
-    text(format!("{} is a number", normalize(&path)))
+    html(format!("{} is a number", normalize(&path)))
 }
 
 async fn number_template(tera: web::Data<tera::Tera>, path: web::Path<String>) -> HttpResponse {
@@ -121,16 +110,6 @@ async fn number_odd_or_even(tera: web::Data<tera::Tera>, path: web::Path<String>
     context.insert("n", n);
     context.insert("parity", if is_even(n) { "even" } else { "odd" });
     render(&tera, "6-number_odd_or_even.html", &context)
-}
-
-fn render(tera: &tera::Tera, template: &str, context: &tera::Context) -> HttpResponse {
-    match tera.render(template, context) {
-        Ok(body) => text(body),
-        Err(error) => {
-            tracing::error!(%error, template, "template failed to render");
-            html_error(StatusCode::INTERNAL_SERVER_ERROR)
-        }
-    }
 }
 
 #[cfg(test)]

@@ -162,6 +162,15 @@ impl DatabaseSettings {
     pub async fn connect(&self) -> Result<Database> {
         Database::connect_with(self.url(), self.sqlite_synchronous).await
     }
+
+    /// What a service that serves from the database opens at start: the database (migrated) and
+    /// its data-version source (None where there is none, e.g. in memory).
+    pub async fn open(&self) -> Result<(Database, Option<DataVersion>)> {
+        let db = self.connect().await?;
+        tracing::info!(engine = ?db.engine(), "database open, migrations applied");
+        let version = db.data_version(self.url()).await?;
+        Ok((db, version))
+    }
 }
 
 impl Database {
@@ -256,6 +265,20 @@ impl Database {
             return Err(StorageError::NotMigrated { applied, expected });
         }
         Ok(())
+    }
+
+    /// The readiness check as a shareable closure (what `hbnb_common::Readiness` takes).
+    pub fn readiness_check(
+        &self,
+    ) -> impl Fn() -> futures_util::future::BoxFuture<'static, std::result::Result<(), String>>
+           + Send
+           + Sync
+           + 'static {
+        let db = self.clone();
+        move || {
+            let db = db.clone();
+            Box::pin(async move { db.check_ready().await.map_err(|e| e.to_string()) })
+        }
     }
 
     pub async fn close(&self) {

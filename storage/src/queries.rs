@@ -99,13 +99,6 @@ impl Database {
             .await)?)
     }
 
-    pub async fn count<M: Model>(&self) -> Result<i64> {
-        let sql = format!("SELECT COUNT(*) FROM {}", M::TABLE);
-        Ok(on_pool!(self, |pool| sqlx::query_scalar(&sql)
-            .fetch_one(pool)
-            .await)?)
-    }
-
     pub async fn stats(&self) -> Result<Stats> {
         let sql = "SELECT (SELECT COUNT(*) FROM amenities) AS amenities, \
                           (SELECT COUNT(*) FROM cities) AS cities, \

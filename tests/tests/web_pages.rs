@@ -157,6 +157,15 @@ async fn pages_differ_as_in_the_course() {
         assert!(has(page, "data-type=\"state\""), "{page}");
         assert!(has(page, "data-type=\"city\""), "{page}");
     }
+    // 101 alone carries the Reviews block (each place's copy is made from it in the browser).
+    let reviews = "<h2>Reviews</h2> <span>show</span>";
+    assert!(
+        has("/101-hbnb", reviews),
+        "101-hbnb's HTML has no Reviews block"
+    );
+    for page in ["/0-hbnb", "/2-hbnb", "/100-hbnb"] {
+        assert!(!has(page, "<h2>Reviews</h2>"), "{page}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use actix_web::http::StatusCode;
 use actix_web::middleware::{from_fn, Compress};
 use actix_web::{web, HttpRequest, HttpResponse};
-use hbnb_common::pages::{get_only, get_or_head, html_error, not_found};
+use hbnb_common::pages::{get_or_head, html_error, not_found, page, render};
 use hbnb_common::response_cache::{self, CacheSettings, ResponseCache};
 use hbnb_common::{AppOptions, Application, Readiness, ServerSettings};
 use hbnb_storage::{Database, DatabaseSettings, State, StorageError};
@@ -59,21 +59,12 @@ pub async fn build(settings: &Settings) -> std::io::Result<Application> {
     let assets = Arc::new(StaticFiles::load(&static_dir)?);
     tracing::info!(dir = %static_dir.display(), files = ?assets.listing(), "static files fingerprinted");
     let tera = templates(assets.clone()).map_err(|e| std::io::Error::other(format!("{e:?}")))?;
-    let db = settings
+    let (db, version) = settings
         .database
-        .connect()
+        .open()
         .await
         .map_err(|e| std::io::Error::other(format!("cannot open the database: {e}")))?;
-    tracing::info!(engine = ?db.engine(), "database open, migrations applied");
-    let check = db.clone();
-    let readiness = Readiness::new().with_check(move || {
-        let db = check.clone();
-        Box::pin(async move { db.check_ready().await.map_err(|e| e.to_string()) })
-    });
-    let version = db
-        .data_version(settings.database.url())
-        .await
-        .map_err(|e| std::io::Error::other(format!("cannot open the database: {e}")))?;
+    let readiness = Readiness::new().with_check(db.readiness_check());
     let cache = web::Data::new(ResponseCache::new(
         version.map(|v| Arc::new(v.into_check()) as _),
         settings.cache.max_bytes,
@@ -93,10 +84,7 @@ pub async fn build(settings: &Settings) -> std::io::Result<Application> {
         &settings.server,
         DEFAULT_PORT,
         readiness,
-        AppOptions {
-            access_log: true,
-            ..AppOptions::default()
-        },
+        AppOptions::default(),
         move |cfg| {
             cfg.app_data(cache.clone());
             routes(cfg, site.clone(), assets.clone())
@@ -136,6 +124,8 @@ pub struct PageKind {
     /// Places rendered on the server (0–2, /hbnb).
     pub server_places: bool,
     pub places_section: bool,
+    /// The Reviews block each place gets (101): `<h2>Reviews</h2>` and a `show` toggle.
+    pub reviews: bool,
 }
 
 const FILTER_STYLES: &[&str] = &[
@@ -152,23 +142,24 @@ const ALL_STYLES: &[&str] = &[
     "8-places.css",
 ];
 
-const fn page_kind(
-    script: Option<&'static str>,
-    api_status: bool,
-    amenity_checkboxes: bool,
-    location_checkboxes: bool,
-    server_places: bool,
-) -> PageKind {
-    PageKind {
-        styles: ALL_STYLES,
-        script,
-        api_status,
-        amenity_checkboxes,
-        location_checkboxes,
-        server_places,
-        places_section: true,
-    }
-}
+/// 0-hbnb (web_flask's 100-hbnb): the page every later one changes.
+const PLACES_PAGE: PageKind = PageKind {
+    styles: ALL_STYLES,
+    script: None,
+    api_status: false,
+    amenity_checkboxes: false,
+    location_checkboxes: false,
+    server_places: true,
+    places_section: true,
+    reviews: false,
+};
+/// 3-hbnb on: the places come from the API, in the browser.
+const SEARCH_PAGE: PageKind = PageKind {
+    api_status: true,
+    amenity_checkboxes: true,
+    server_places: false,
+    ..PLACES_PAGE
+};
 
 /// Path → page, in the course's order.
 pub const PAGES: &[(&str, PageKind)] = &[
@@ -176,46 +167,70 @@ pub const PAGES: &[(&str, PageKind)] = &[
         "/hbnb_filters",
         PageKind {
             styles: FILTER_STYLES,
-            script: None,
-            api_status: false,
-            amenity_checkboxes: false,
-            location_checkboxes: false,
             server_places: false,
             places_section: false,
+            ..PLACES_PAGE
         },
     ),
-    ("/hbnb", page_kind(None, false, false, false, true)),
-    ("/0-hbnb", page_kind(None, false, false, false, true)),
+    ("/hbnb", PLACES_PAGE),
+    ("/0-hbnb", PLACES_PAGE),
     (
         "/1-hbnb",
-        page_kind(Some("1-hbnb.js"), false, true, false, true),
+        PageKind {
+            script: Some("1-hbnb.js"),
+            amenity_checkboxes: true,
+            ..PLACES_PAGE
+        },
     ),
     (
         "/2-hbnb",
-        page_kind(Some("2-hbnb.js"), true, true, false, true),
+        PageKind {
+            script: Some("2-hbnb.js"),
+            api_status: true,
+            amenity_checkboxes: true,
+            ..PLACES_PAGE
+        },
     ),
     (
         "/3-hbnb",
-        page_kind(Some("3-hbnb.js"), true, true, false, false),
+        PageKind {
+            script: Some("3-hbnb.js"),
+            ..SEARCH_PAGE
+        },
     ),
     (
         "/4-hbnb",
-        page_kind(Some("4-hbnb.js"), true, true, false, false),
+        PageKind {
+            script: Some("4-hbnb.js"),
+            ..SEARCH_PAGE
+        },
     ),
     (
         "/100-hbnb",
-        page_kind(Some("100-hbnb.js"), true, true, true, false),
+        PageKind {
+            script: Some("100-hbnb.js"),
+            location_checkboxes: true,
+            ..SEARCH_PAGE
+        },
     ),
     (
         "/101-hbnb",
-        page_kind(Some("101-hbnb.js"), true, true, true, false),
+        PageKind {
+            script: Some("101-hbnb.js"),
+            location_checkboxes: true,
+            reviews: true,
+            ..SEARCH_PAGE
+        },
     ),
 ];
 
-/// A route and its trailing-slash twin (Flask's `strict_slashes=False`: both served, no redirect).
-fn page(path: &str) -> actix_web::Resource {
-    web::resource([path.to_owned(), format!("{path}/")]).default_service(web::to(get_only))
-}
+/// The web_flask pages that list states (spec §3 rows 7–9): template, and whether 9-states'
+/// template shows the list.
+const STATE_LISTS: &[(&str, &str, bool)] = &[
+    ("/states_list", "7-states_list.html", false),
+    ("/cities_by_states", "8-cities_by_states.html", false),
+    ("/states", "9-states.html", true),
+];
 
 pub fn routes(cfg: &mut web::ServiceConfig, site: web::Data<Site>, assets: web::Data<StaticFiles>) {
     cfg.app_data(site)
@@ -226,10 +241,12 @@ pub fn routes(cfg: &mut web::ServiceConfig, site: web::Data<Site>, assets: web::
     let mut pages = web::scope("")
         .wrap(from_fn(response_cache::read_through))
         .wrap(Compress::default())
-        .service(page("/states_list").route(get_or_head().to(states_list)))
-        .service(page("/cities_by_states").route(get_or_head().to(cities_by_states)))
-        .service(page("/states").route(get_or_head().to(states)))
         .service(page("/states/{id}").route(get_or_head().to(state)));
+    for &(path, template, list) in STATE_LISTS {
+        pages = pages.service(page(path).route(get_or_head().to(
+            move |site: web::Data<Site>| async move { states_page(&site, template, list).await },
+        )));
+    }
     for (path, kind) in PAGES {
         let kind = *kind;
         pages = pages.service(page(path).route(
@@ -245,45 +262,11 @@ async fn static_file(req: HttpRequest, files: web::Data<StaticFiles>) -> HttpRes
     files.serve(&req, raw).await
 }
 
-fn html(body: String) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(body)
-}
-
-fn storage_failure(error: &StorageError) -> HttpResponse {
-    tracing::error!(%error, "storage read failed");
-    if error.is_unavailable() {
-        html_error(StatusCode::SERVICE_UNAVAILABLE)
-    } else {
-        html_error(StatusCode::INTERNAL_SERVER_ERROR)
-    }
-}
-
-fn render(site: &Site, template: &str, context: &tera::Context) -> HttpResponse {
-    match site.tera.render(template, context) {
-        Ok(body) => html(body),
-        Err(error) => {
-            tracing::error!(error = ?error, template, "template failed to render");
-            html_error(StatusCode::INTERNAL_SERVER_ERROR)
-        }
-    }
-}
-
-async fn hbnb(site: &Site, kind: PageKind) -> HttpResponse {
-    let states = match site.db.states_with_cities().await {
-        Ok(states) => states,
-        Err(error) => return storage_failure(&error),
-    };
-    let amenities = match site.db.amenities_sorted().await {
-        Ok(amenities) => amenities,
-        Err(error) => return storage_failure(&error),
-    };
+async fn hbnb(site: &Site, kind: PageKind) -> Result<HttpResponse, PageError> {
+    let states = site.db.states_with_cities().await?;
+    let amenities = site.db.amenities_sorted().await?;
     let places = if kind.server_places {
-        match site.db.places_with_owner().await {
-            Ok(places) => places,
-            Err(error) => return storage_failure(&error),
-        }
+        site.db.places_with_owner().await?
     } else {
         Vec::new()
     };
@@ -293,60 +276,51 @@ async fn hbnb(site: &Site, kind: PageKind) -> HttpResponse {
     context.insert("states", &states);
     context.insert("amenities", &amenities);
     context.insert("places", &places);
-    render(site, "hbnb.html", &context)
+    Ok(render(&site.tera, "hbnb.html", &context))
 }
 
-async fn states_list(site: web::Data<Site>) -> HttpResponse {
-    match site.db.states_with_cities().await {
-        Ok(states) => {
-            let mut context = tera::Context::new();
-            context.insert("states", &states);
-            render(&site, "7-states_list.html", &context)
-        }
-        Err(error) => storage_failure(&error),
-    }
-}
-
-async fn cities_by_states(site: web::Data<Site>) -> HttpResponse {
-    match site.db.states_with_cities().await {
-        Ok(states) => {
-            let mut context = tera::Context::new();
-            context.insert("states", &states);
-            render(&site, "8-cities_by_states.html", &context)
-        }
-        Err(error) => storage_failure(&error),
-    }
-}
-
-/// `/states`: the list of 7-states_list under 9-states' template.
-async fn states(site: web::Data<Site>) -> HttpResponse {
-    match site.db.states_with_cities().await {
-        Ok(states) => {
-            let mut context = tera::Context::new();
-            context.insert("states", &states);
-            context.insert("list", &true);
-            render(&site, "9-states.html", &context)
-        }
-        Err(error) => storage_failure(&error),
-    }
+/// `/states_list`, `/cities_by_states`, `/states`: the states sorted, each with its cities.
+async fn states_page(
+    site: &Site,
+    template: &'static str,
+    list: bool,
+) -> Result<HttpResponse, PageError> {
+    let mut context = tera::Context::new();
+    context.insert("states", &site.db.states_with_cities().await?);
+    context.insert("list", &list);
+    Ok(render(&site.tera, template, &context))
 }
 
 /// `/states/<id>`: the state and its sorted cities, or `Not found!` (status 200, as the course).
-async fn state(site: web::Data<Site>, id: web::Path<String>) -> HttpResponse {
-    let state = match site.db.get::<State>(&id).await {
-        Ok(state) => state,
-        Err(error) => return storage_failure(&error),
-    };
+async fn state(site: web::Data<Site>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
     let mut context = tera::Context::new();
     context.insert("list", &false);
-    if let Some(state) = state {
-        let mut cities = match site.db.cities_of_state(&state.id).await {
-            Ok(cities) => cities,
-            Err(error) => return storage_failure(&error),
-        };
+    if let Some(state) = site.db.get::<State>(&id).await? {
+        let mut cities = site.db.cities_of_state(&state.id).await?;
         cities.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
         context.insert("state", &state);
         context.insert("cities", &cities);
     }
-    render(&site, "9-states.html", &context)
+    Ok(render(&site.tera, "9-states.html", &context))
+}
+
+/// What a page can fail with: the database (503 when unreachable, else 500), logged here with
+/// its cause; the client gets the short HTML error page.
+#[derive(Debug, thiserror::Error)]
+#[error("storage read failed: {0}")]
+pub struct PageError(#[from] StorageError);
+
+impl actix_web::ResponseError for PageError {
+    fn status_code(&self) -> StatusCode {
+        if self.0.is_unavailable() {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        tracing::error!(error = %self.0, "storage read failed");
+        html_error(self.status_code())
+    }
 }

@@ -50,11 +50,8 @@ $(function () {
         $('<div class="number_rooms">').text(plural(place.number_rooms, 'Bedroom')),
         $('<div class="number_bathrooms">').text(plural(place.number_bathrooms, 'Bathroom'))),
       $('<div class="description">').text(place.description || ''),
-      $('<div class="reviews">').append(
-        $('<div class="reviews_header">').append(
-          $('<h2>').text('Reviews'),
-          $('<span>').attr('data-id', place.id).text('show')),
-        $('<ul>')));
+      // The page's Reviews block (<h2>Reviews</h2> and its "show" toggle), one per place.
+      $($.parseHTML($('#place-reviews').html().trim())).find('span').attr('data-id', place.id).end());
   }
 
   function search (filters) {
