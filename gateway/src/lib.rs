@@ -3,7 +3,6 @@
 //! directories are served from memory (`hbnb_common::static_files`).
 
 pub mod access;
-pub mod body;
 pub mod config;
 pub mod edge;
 pub mod error;
@@ -11,6 +10,8 @@ pub mod headers;
 pub mod health;
 pub mod pool;
 pub mod proxy;
+pub mod request_body;
+pub mod upstream_body;
 
 use std::path::PathBuf;
 use std::rc::Rc;

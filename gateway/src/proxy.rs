@@ -16,11 +16,12 @@ use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use hyper::client::conn::TrySendError;
 
 use crate::access::AccessRecord;
-use crate::body::{BodyError, BodyLimits, RequestBody, UpstreamBody};
 use crate::config::{Action, Upstream};
 use crate::error::{ProxyError, Side};
 use crate::headers::{self, X_REQUEST_ID};
 use crate::pool::{ConnectError, Pool, PooledConnection};
+use crate::request_body::{BodyError, BodyLimits, RequestBody};
+use crate::upstream_body::UpstreamBody;
 use crate::Shared;
 
 /// Attempts per request, like Nginx's `proxy_next_upstream_tries`: enough for a stale pooled
