@@ -16,13 +16,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use hbnb_common::static_files::StaticFiles;
 use regex::Regex;
 
 use crate::health::InstanceHealth;
+use crate::upstream::{Source, Upstream};
 use serde::Deserialize;
 
 #[derive(Debug, thiserror::Error)]
@@ -180,38 +180,6 @@ impl FileConfig {
     }
 }
 
-/// One instance of an upstream: where to connect and what it is called in logs.
-#[derive(Debug)]
-pub struct Instance {
-    /// `host:port`, what we connect to (and the pool key).
-    pub authority: Arc<str>,
-    /// The URL as configured, for logs.
-    pub url: Arc<str>,
-    /// Shared with the same instance in the previous table, so a reload keeps what the probes
-    /// and failures learnt.
-    pub health: Arc<InstanceHealth>,
-}
-
-#[derive(Debug)]
-pub struct Upstream {
-    pub name: String,
-    pub instances: Vec<Instance>,
-    next: AtomicUsize,
-}
-
-impl Upstream {
-    /// Instances in the order to try them for one request: round-robin start, then the rest.
-    /// Healthy instances come first; the others only as a last resort.
-    pub fn rotation(&self) -> impl Iterator<Item = &Instance> + Clone {
-        let len = self.instances.len();
-        let start = self.next.fetch_add(1, Ordering::Relaxed) % len.max(1);
-        let ordered = move || (0..len).map(move |i| &self.instances[(start + i) % len]);
-        ordered()
-            .filter(|i| i.health.is_available())
-            .chain(ordered().filter(|i| !i.health.is_available()))
-    }
-}
-
 #[derive(Debug)]
 pub enum Action {
     Proxy(Arc<Upstream>),
@@ -265,13 +233,7 @@ impl RouteTable {
         config: &FileConfig,
         previous: Option<&RouteTable>,
     ) -> Result<RouteTable, ConfigError> {
-        let known: HashMap<Arc<str>, Arc<InstanceHealth>> = previous
-            .map(RouteTable::upstreams)
-            .unwrap_or_default()
-            .iter()
-            .flat_map(|u| u.instances.iter())
-            .map(|i| (i.url.clone(), i.health.clone()))
-            .collect();
+        let known = previous.map(RouteTable::health_by_url).unwrap_or_default();
         let mut upstreams = BTreeMap::new();
         for (name, urls) in &config.upstreams {
             let upstream = compile_upstream(name, urls, |url| {
@@ -355,6 +317,20 @@ impl RouteTable {
             routes,
             search_order,
         })
+    }
+
+    /// Every instance's health, by URL: what a table replacing this one keeps.
+    pub fn health_by_url(&self) -> HashMap<Arc<str>, Arc<InstanceHealth>> {
+        let mut known = HashMap::new();
+        for upstream in self.upstreams() {
+            known.extend(
+                upstream
+                    .instances()
+                    .iter()
+                    .map(|i| (i.url.clone(), i.health.clone())),
+            );
+        }
+        known
     }
 
     /// Every upstream some route proxies to, once each.
@@ -511,7 +487,7 @@ fn compile_upstream(
     if urls.is_empty() {
         return Err(problem("no instance listed".into()));
     }
-    let mut instances = Vec::with_capacity(urls.len());
+    let mut sources = Vec::with_capacity(urls.len());
     for url in urls {
         let uri: http::Uri = url
             .parse()
@@ -529,18 +505,13 @@ fn compile_upstream(
         let authority = uri
             .authority()
             .ok_or_else(|| problem(format!("{url:?} has no host")))?;
-        let port = authority.port_u16().unwrap_or(80);
-        instances.push(Instance {
-            authority: Arc::from(format!("{}:{port}", authority.host())),
+        sources.push(Source {
             url: Arc::from(url.as_str()),
-            health: health(url),
+            host: authority.host().to_owned(),
+            port: authority.port_u16().unwrap_or(80),
         });
     }
-    Ok(Upstream {
-        name: name.to_owned(),
-        instances,
-        next: AtomicUsize::new(0),
-    })
+    Ok(Upstream::new(name, sources, health))
 }
 
 #[cfg(test)]
@@ -724,10 +695,17 @@ mod tests {
         let Action::Proxy(upstream) = &t.resolve("/airbnb-onepage/").unwrap().route.action else {
             panic!("not a proxy route")
         };
-        let authorities: Vec<_> = upstream.instances.iter().map(|i| &*i.authority).collect();
+        let instances = upstream.instances();
+        let authorities: Vec<_> = instances.iter().map(|i| &*i.authority).collect();
         assert_eq!(authorities, ["127.0.0.1:1", "localhost:2"]);
-        let first: Vec<_> = upstream.rotation().map(|i| i.authority.clone()).collect();
-        let second: Vec<_> = upstream.rotation().map(|i| i.authority.clone()).collect();
+        let first: Vec<_> = upstream
+            .rotation(&instances)
+            .map(|i| i.authority.clone())
+            .collect();
+        let second: Vec<_> = upstream
+            .rotation(&instances)
+            .map(|i| i.authority.clone())
+            .collect();
         assert_ne!(
             first[0], second[0],
             "round-robin starts on the next instance"
