@@ -191,6 +191,23 @@ pub fn build(settings: &Settings) -> std::io::Result<Application> {
     )
 }
 
+/// Runs `round` every `interval` on this thread (the first at once; a slow round delays the
+/// next instead of piling up), until the process ends.
+pub(crate) fn every<F, Fut>(interval: Duration, mut round: F)
+where
+    F: FnMut() -> Fut + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
+    actix_web::rt::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            round().await;
+        }
+    });
+}
+
 /// SIGHUP: re-read and validate the configuration; a valid one replaces the table for new
 /// requests (in-flight ones keep the table they started with), an invalid one is logged and the
 /// old table stays.

@@ -39,12 +39,8 @@ pub fn spawn_resolver(shared: Arc<Shared>, interval: Duration) {
     if interval.is_zero() {
         return;
     }
-    actix_web::rt::spawn(async move {
-        let mut ticker = tokio::time::interval(interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticker.tick().await;
-            refresh_table(&shared.table(), None).await;
-        }
+    crate::every(interval, move || {
+        let table = shared.table();
+        async move { refresh_table(&table, None).await }
     });
 }

@@ -77,21 +77,13 @@ healthy_ms=$((($(date +%s%N) - t0) / 1000000))
 echo "stack up $((healthy_ms / 1000)).$((healthy_ms % 1000 / 100)) s after 'docker stack deploy' began" >&2
 docker service ls --filter "label=com.docker.stack.namespace=$STACK" >&2
 
-checks=0
-expect_body() {
-  local body
-  echo "+ curl -sS 127.0.0.1$1" >&2
-  body=$(curl -sS --max-time 10 "127.0.0.1$1") || fail "curl $1 failed"
-  [[ $body == *"$2"* ]] || fail "GET $1: expected the body to contain '$2', got: ${body:0:300}"
-  checks=$((checks + 1))
-}
-expect_body /airbnb-onepage/ "Hello HBNB!"
-expect_body /airbnb-dynamic/number_odd_or_even/6 "<H1>Number: 6 is even</H1>"
-expect_body /api/v1/status '{"status":"OK"}'
-expect_body /api/v1/stats '"states":'
-expect_body / "<title>HBnB</title>"
-expect_body /static/styles/4-common.css "body"
-[ "$(code /airbnb-dynamic/number_odd_or_even/abc)" = 404 ] || fail "expected 404 for a non-number"
+expect_body 127.0.0.1/airbnb-onepage/ "Hello HBNB!"
+expect_body 127.0.0.1/airbnb-dynamic/number_odd_or_even/6 "<H1>Number: 6 is even</H1>"
+expect_body 127.0.0.1/api/v1/status '{"status":"OK"}'
+expect_body 127.0.0.1/api/v1/stats '"states":'
+expect_body 127.0.0.1/ "<title>HBnB</title>"
+expect_body 127.0.0.1/static/styles/4-common.css "body"
+expect_status 127.0.0.1/airbnb-dynamic/number_odd_or_even/abc 404
 echo "ok: $checks course URLs through the gateway on the swarm" >&2
 
 # Distinct api-service instances the gateway sent /api/v1/status to since $1.
