@@ -232,6 +232,8 @@ pub struct Route {
     matcher: Matcher,
     rewrite: Option<String>,
     pub action: Action,
+    /// The route's `route` label in the metrics: its match kind and path (`prefix /api/`).
+    pub label: Arc<str>,
 }
 
 /// What a request path resolved to.
@@ -246,6 +248,8 @@ pub struct Resolved<'a> {
 #[derive(Debug)]
 pub struct RouteTable {
     routes: Vec<Route>,
+    /// A fingerprint of the configuration compiled (after environment overrides).
+    pub hash: u64,
 }
 
 impl RouteTable {
@@ -331,10 +335,16 @@ impl RouteTable {
                     return Err(problem("a static route cannot rewrite".into()));
                 }
             }
+            let kind = match route.kind {
+                MatchKind::Exact => "exact",
+                MatchKind::Prefix => "prefix",
+                MatchKind::Regex => "regex",
+            };
             routes.push(Route {
                 matcher,
                 rewrite: route.rewrite.clone(),
                 action,
+                label: format!("{kind} {}", route.path).into(),
             });
         }
         if routes.is_empty() {
@@ -344,7 +354,8 @@ impl RouteTable {
                 problem: "the configuration has no [[route]]".into(),
             });
         }
-        Ok(RouteTable { routes })
+        let hash = crate::metrics::fingerprint(format!("{config:?}").as_bytes());
+        Ok(RouteTable { routes, hash })
     }
 
     /// Every upstream some route proxies to, once each.
