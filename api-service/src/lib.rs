@@ -60,6 +60,12 @@ pub async fn build(settings: &Settings) -> std::io::Result<Application> {
         settings.cache.max_bytes,
         UNCACHED,
     ));
+    let pooled = db.clone();
+    hbnb_common::metrics::watch_pool(move || {
+        let stats = pooled.pool_stats();
+        (stats.open, stats.idle, stats.max)
+    });
+    password::watch_queue(&settings.hashing);
     let data = web::Data::new(db);
     let document = web::Data::new(openapi::Document::build());
     Application::build(

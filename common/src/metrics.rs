@@ -43,6 +43,20 @@ pub const UNMATCHED: &str = "unmatched";
 
 type Hook = Box<dyn Fn() + Send + Sync>;
 
+/// Whether requests are recorded at all (the gateway turns it off with `METRICS_PORT=off`:
+/// nobody could read them). Process and build families are computed at scrape time anyway.
+static RECORDING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Turns request recording on or off, for the whole process.
+pub fn set_recording(on: bool) {
+    RECORDING.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether request metrics are recorded.
+pub fn recording() -> bool {
+    RECORDING.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// The HTTP families every server records.
 pub struct HttpMetrics {
     pub requests: IntCounterVec,
@@ -140,6 +154,38 @@ pub fn on_scrape(hook: impl Fn() + Send + Sync + 'static) {
     if let Ok(mut hooks) = METRICS.hooks.lock() {
         hooks.push(Box::new(hook));
     }
+}
+
+/// `db_pool_connections{state="open"|"idle"}` and `db_pool_max_connections`, read from `stats`
+/// (open, idle, max) at each scrape.
+pub fn watch_pool(stats: impl Fn() -> (u32, u32, u32) + Send + Sync + 'static) {
+    let connections = register(
+        IntGaugeVec::new(
+            Opts::new(
+                "db_pool_connections",
+                "Database pool connections: open (idle or in use), and idle of those.",
+            ),
+            &["state"],
+        )
+        .unwrap_or_else(|_| unreachable!("valid metric options")),
+    );
+    let max = register(
+        IntGauge::new(
+            "db_pool_max_connections",
+            "The database pool's connection limit.",
+        )
+        .unwrap_or_else(|_| unreachable!("valid metric options")),
+    );
+    on_scrape(move || {
+        let (open, idle, limit) = stats();
+        connections
+            .with_label_values(&["open"])
+            .set(i64::from(open));
+        connections
+            .with_label_values(&["idle"])
+            .set(i64::from(idle));
+        max.set(i64::from(limit));
+    });
 }
 
 /// Every family in Prometheus' text format.
@@ -274,6 +320,9 @@ where
     actix_web::dev::forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
+        if !recording() {
+            return Box::pin(self.service.call(req));
+        }
         let in_flight = InFlight::start();
         let record = self.record;
         let started = Instant::now();

@@ -183,6 +183,8 @@ pub fn build(settings: &Settings) -> std::io::Result<Application> {
     access::set_format(settings.access_log_format);
     metrics::config_loaded(Some(shared.table().hash), None);
     metrics::watch_health(shared.clone().into_inner());
+    // With no listener nobody can read the request families: do not record them.
+    hbnb_common::metrics::set_recording(settings.metrics_port.0.is_some());
     if let MetricsPort(Some(port)) = settings.metrics_port {
         let addr = std::net::SocketAddr::new(settings.metrics_host, port);
         hbnb_common::metrics::serve(addr)

@@ -106,6 +106,9 @@ pub static METRICS: LazyLock<GatewayMetrics> = LazyLock::new(|| {
 
 /// Records a finished request (called once, with its access-log line).
 pub fn record(record: &AccessRecord, bytes: u64, elapsed: Duration) {
+    if !metrics::recording() {
+        return;
+    }
     let http = metrics::http();
     let route = record.route.as_deref().unwrap_or(metrics::UNMATCHED);
     let method = metrics::method_label(&record.method);

@@ -168,7 +168,7 @@ impl Exchange<'_> {
             let connecting = Instant::now();
             let mut connection = match self.pool.acquire(&instance.authority, careful).await {
                 Ok(connection) => {
-                    if !connection.reused {
+                    if !connection.reused && hbnb_common::metrics::recording() {
                         crate::metrics::METRICS
                             .upstream_connect
                             .with_label_values(&[&instance.url])

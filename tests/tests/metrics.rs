@@ -48,6 +48,17 @@ fn assert_common(name: &str, scrape: &Scrape) {
     assert!(in_flight >= least, "{name}: {in_flight} in flight");
 }
 
+/// The database pool's gauges: some connection open, idle ones among them, a limit.
+fn assert_pool(name: &str, scrape: &Scrape) {
+    let open = scrape.value("db_pool_connections", &[("state", "open")]);
+    let idle = scrape.value("db_pool_connections", &[("state", "idle")]);
+    let max = scrape.value("db_pool_max_connections", &[]);
+    assert!(
+        open >= 1.0 && idle <= open && open <= max,
+        "{name}: pool open {open}, idle {idle}, max {max}"
+    );
+}
+
 async fn get_status(url: &str) -> u16 {
     client()
         .get(url)
@@ -163,12 +174,17 @@ async fn services_count_requests_by_route_pattern_method_and_status_class() {
         deltas(&before, &after, "/api/v1/states", "GET", "2xx"),
         (1.0, 1.0)
     );
+    assert_pool("api-service", &after);
+    assert_eq!(after.value("password_hash_queue_capacity", &[]), 32.0);
+    assert_eq!(after.value("password_hash_queue_depth", &[]), 0.0);
+    assert!(after.has_family("password_hash_queue_depth"));
 
     // web-dynamic: 2 pages.
     let before = scrape(&web.url("/metrics")).await;
     hit(&web, "/2-hbnb/", 2, 200).await;
     let after = scrape(&web.url("/metrics")).await;
     assert_common("web-dynamic", &after);
+    assert_pool("web-dynamic", &after);
     let web_2xx = after.sum(
         "http_requests_total",
         &[("status", "2xx"), ("method", "GET")],
