@@ -425,3 +425,161 @@ async fn gateway_counts_config_reloads_and_shows_the_config_hash() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The metric names a PromQL expression reads: identifiers that are not functions (followed by
+/// `(`), keywords, label names (inside `{}` or `by (...)`), or ranges.
+fn promql_metric_names(expr: &str) -> Vec<String> {
+    let strings = regex::Regex::new(r#""[^"]*""#).unwrap();
+    let matchers = regex::Regex::new(r"\{[^}]*\}").unwrap();
+    let grouping = regex::Regex::new(
+        r"(?-u:\b)(by|without|on|ignoring|group_left|group_right)[ \t]*\([^)]*\)",
+    )
+    .unwrap();
+    let ranges = regex::Regex::new(r"\[[^\]]*\]").unwrap();
+    let identifier = regex::Regex::new(r"[A-Za-z_:][A-Za-z0-9_:]*").unwrap();
+    let text = strings.replace_all(expr, "");
+    let text = matchers.replace_all(&text, " ");
+    let text = grouping.replace_all(&text, " ");
+    let text = ranges.replace_all(&text, " ");
+    let keywords = ["and", "or", "unless", "offset", "bool"];
+    let mut names = Vec::new();
+    for found in identifier.find_iter(&text) {
+        let rest = text[found.end()..].trim_start();
+        let name = found.as_str();
+        let number_part = found.start() > 0
+            && text[..found.start()]
+                .chars()
+                .last()
+                .is_some_and(|c| c.is_ascii_digit() || c == '.');
+        if rest.starts_with('(') || keywords.contains(&name) || number_part {
+            continue;
+        }
+        names.push(name.to_owned());
+    }
+    names
+}
+
+#[test]
+fn promql_names_are_found_and_functions_labels_and_ranges_are_not() {
+    assert_eq!(
+        promql_metric_names(
+            r#"histogram_quantile(0.99, sum by (job, le) (rate(a_bucket{status="5xx", x=~"y"}[5m]))) / b_total"#
+        ),
+        ["a_bucket", "b_total"]
+    );
+    assert_eq!(promql_metric_names("time() - c_seconds"), ["c_seconds"]);
+}
+
+/// Every binary, after traffic that creates each family's series, scraped: the sample names.
+async fn exported_sample_names() -> std::collections::BTreeSet<String> {
+    let hello = Service::start("hello-service", &[]).await;
+    let number = Service::start("number-service", &[]).await;
+    let api = Api::start(Engine::Sqlite).await;
+    let web = Service::start("web-dynamic", &[("DATABASE_URL", api.db.url.as_str())]).await;
+    let dir = hbnb_tests::backup::BackupDir::new();
+    let backup = Service::start(
+        "db-backup",
+        &[
+            ("DATABASE_URL", api.db.url.as_str()),
+            ("BACKUP_DIR", dir.as_str()),
+        ],
+    )
+    .await;
+    let dead = format!("http://127.0.0.1:{}", closed_port());
+    let gateway = Service::start(
+        "gateway",
+        &[
+            ("HELLO_UPSTREAM", hello.base_url().as_str()),
+            ("NUMBER_UPSTREAM", dead.as_str()),
+            ("API_UPSTREAM", api.service.base_url().as_str()),
+            ("WEB_UPSTREAM", web.base_url().as_str()),
+        ],
+    )
+    .await;
+    hit(&gateway, "/airbnb-onepage/", 1, 200).await;
+    hit(&gateway, "/airbnb-dynamic/number_odd_or_even/2", 1, 502).await;
+    let created = client()
+        .post(gateway.url("/api/v1/states"))
+        .json(&serde_json::json!({"name": "Metrics"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    hit(&gateway, "/2-hbnb/", 1, 200).await;
+    hit(&number, "/number/3", 1, 200).await;
+    let mut names = std::collections::BTreeSet::new();
+    for url in [
+        hello.url("/metrics"),
+        number.url("/metrics"),
+        api.url("/metrics"),
+        web.url("/metrics"),
+        backup.url("/metrics"),
+        gateway.metrics_url().await,
+    ] {
+        let scraped = scrape(&url).await;
+        names.extend(scraped.samples.iter().map(|s| s.name.clone()));
+    }
+    names
+}
+
+#[tokio::test]
+async fn the_dashboard_queries_only_metrics_the_binaries_export() {
+    let root = hbnb_tests::workspace_root();
+    let path = root.join("deploy/grafana/dashboards/hbnb.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: not JSON: {e}", path.display()));
+    let panels = dashboard["panels"].as_array().expect("panels");
+    let mut used = std::collections::BTreeSet::new();
+    for panel in panels {
+        let targets = panel["targets"]
+            .as_array()
+            .expect("every panel has targets");
+        assert!(!targets.is_empty(), "panel {} has no query", panel["title"]);
+        for target in targets {
+            let expr = target["expr"].as_str().expect("a PromQL expr");
+            let names = promql_metric_names(expr);
+            assert!(!names.is_empty(), "{expr}: names no metric");
+            used.extend(names);
+        }
+    }
+    let exported = exported_sample_names().await;
+    let missing: Vec<&String> = used.iter().filter(|n| !exported.contains(*n)).collect();
+    assert!(
+        missing.is_empty(),
+        "the dashboard queries metrics no binary exports: {missing:?}\nexported: {exported:?}"
+    );
+    // And it shows what an operator needs: requests, errors, latency per route and upstream,
+    // instance health, the database pool, the hash queue, the backup's age.
+    for needed in [
+        "http_requests_total",
+        "http_request_duration_seconds_bucket",
+        "gateway_upstream_response_seconds_bucket",
+        "gateway_upstream_healthy",
+        "db_pool_connections",
+        "password_hash_queue_depth",
+        "db_backup_last_success_timestamp_seconds",
+    ] {
+        assert!(
+            used.contains(needed),
+            "the dashboard does not show {needed}"
+        );
+    }
+
+    // The scrape configuration names every binary, each at its port (the gateway's metrics port).
+    let config = std::fs::read_to_string(root.join("deploy/prometheus/prometheus.yml")).unwrap();
+    for (job, target) in [
+        ("gateway", "gateway:9180"),
+        ("hello-service", "hello-service:5000"),
+        ("number-service", "number-service:5001"),
+        ("api-service", "api-service:5002"),
+        ("web-dynamic", "web-dynamic:5003"),
+        ("db-backup", "db-backup:5004"),
+    ] {
+        assert!(
+            config.contains(&format!("job_name: {job}\n"))
+                && config.contains(&format!("\"{target}\"")),
+            "prometheus.yml: no job {job} scraping {target}"
+        );
+    }
+}
