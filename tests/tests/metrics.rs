@@ -583,3 +583,82 @@ async fn the_dashboard_queries_only_metrics_the_binaries_export() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_upgraded_gateway_serves_metrics_on_the_same_port() {
+    let scratch = std::env::temp_dir().join(format!("hbnb_metrics_upgrade_{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).unwrap();
+    let pid_file = scratch.join("gateway.pid");
+    let port = closed_port().to_string();
+    let hello = Service::start("hello-service", &[]).await;
+    let gateway = Service::start(
+        "gateway",
+        &[
+            ("HELLO_UPSTREAM", hello.base_url().as_str()),
+            ("METRICS_PORT", port.as_str()),
+            ("PID_FILE", pid_file.to_str().unwrap()),
+        ],
+    )
+    .await;
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let first = gateway.pid();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while gateway.current_pid() != Some(first) {
+        assert!(Instant::now() < deadline, "no pid file");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    hit(&gateway, "/airbnb-onepage/", 1, 200).await;
+    gateway.signal("USR2");
+    // The successor binds the same metrics port beside its predecessor (SO_REUSEPORT), writes
+    // the pid file once ready, and the predecessor exits.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let successor = loop {
+        if let Some(pid) = gateway.current_pid().filter(|&pid| pid != first) {
+            if !hbnb_tests::process_alive(first) {
+                break pid;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no upgrade; output:\n{}",
+            gateway.logs().join("\n")
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(hbnb_tests::process_alive(successor));
+    let listening = gateway
+        .logs()
+        .iter()
+        .filter(|l| {
+            l.contains("\"metrics listening\"") && l.contains(&format!("\"metrics_port\":{port}"))
+        })
+        .count();
+    assert_eq!(listening, 2, "both processes listened on {port}");
+    // Only the successor answers now: its counters start from zero.
+    let scraped = scrape(&url).await;
+    assert_eq!(
+        scraped.value(
+            "http_requests_total",
+            &[
+                ("route", "regex ^/airbnb-onepage(/.*)?$"),
+                ("method", "GET"),
+                ("status", "2xx")
+            ]
+        ),
+        0.0
+    );
+    hit(&gateway, "/airbnb-onepage/", 2, 200).await;
+    let scraped = scrape(&url).await;
+    assert_eq!(
+        scraped.value(
+            "http_requests_total",
+            &[
+                ("route", "regex ^/airbnb-onepage(/.*)?$"),
+                ("method", "GET"),
+                ("status", "2xx")
+            ]
+        ),
+        2.0
+    );
+    let _ = std::fs::remove_dir_all(&scratch);
+}
