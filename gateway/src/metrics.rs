@@ -22,6 +22,7 @@ pub struct GatewayMetrics {
     pub errors: IntCounterVec,
     pub healthy: IntGaugeVec,
     pub reloads: IntCounterVec,
+    pub connections: IntGaugeVec,
     pub config: IntGaugeVec,
 }
 
@@ -90,6 +91,11 @@ pub static METRICS: LazyLock<GatewayMetrics> = LazyLock::new(|| {
         "gateway_upstream_healthy",
         "1 while an upstream instance is taken (probes and failures say ready), else 0.",
         &["upstream_name", "upstream"],
+    ),
+    connections: gauge(
+        "gateway_upstream_connections",
+        "Connections to an upstream authority (host:port): open (in use or idle), and idle in the pools (an idle one past UPSTREAM_IDLE_TIMEOUT counts until a request finds and drops it).",
+        &["authority", "state"],
     ),
     reloads: counter(
         "gateway_config_reloads_total",

@@ -362,6 +362,22 @@ async fn gateway_counts_by_route_and_upstream_on_its_own_port_only() {
     let hello_bytes = delta("gateway_response_bytes_total", &[("route", hello_route)]);
     assert_eq!(hello_bytes, 2.0 * "Hello HBNB!".len() as f64);
     assert_eq!(after.sum("gateway_config_info", &[]), 1.0);
+    // The pools: connections to hello are open, and idle once their exchanges are over (one
+    // pool per worker: one or two connections).
+    let authority = hello.base_url().trim_start_matches("http://").to_owned();
+    let pooled = wait_for(&metrics, "hello's connections idle in the pools", |s| {
+        let open = s.value(
+            "gateway_upstream_connections",
+            &[("authority", &authority), ("state", "open")],
+        );
+        let idle = s.value(
+            "gateway_upstream_connections",
+            &[("authority", &authority), ("state", "idle")],
+        );
+        (1.0..=2.0).contains(&open) && idle == open
+    })
+    .await;
+    assert!(pooled.has_family("gateway_upstream_connections"));
     for result in ["success", "failure"] {
         assert!(
             after
