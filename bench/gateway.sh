@@ -3,6 +3,9 @@
 #   1. by hello-service directly,
 #   2. through our gateway,
 #   3. through Debian's nginx configured as the course's task 2 (plus upstream keep-alive),
+#   4. through a second gateway with metrics off (METRICS_PORT=off records nothing), alternated
+#      with the first (metrics on, scraped every second) METRICS_ROUNDS times (default 3): the
+#      cost of metrics on the hot path as the ratio of their throughputs,
 # all in one run, with wrk on core 0 and proxy + backend sharing core 1 (so the figures compare
 # the proxies, not the scheduler). Also reports CPU seconds per 100k requests for each proxy.
 # Loopback only; each case runs DURATION seconds (default 10).
@@ -40,12 +43,17 @@ wait_http() {
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 hello_port=$(free_port); gateway_port=$(free_port); nginx_port=$(free_port)
+metrics_port=$(free_port); bare_port=$(free_port)
 HOST=127.0.0.1 PORT=$hello_port WORKERS=1 LOG_FORMAT=json taskset -c 1 target/release/hello-service >"$work/hello.log" 2>&1 &
 pids+=($!)
 HOST=127.0.0.1 PORT=$gateway_port WORKERS=1 LOG_FORMAT=json HELLO_UPSTREAM=http://127.0.0.1:$hello_port \
-  taskset -c 1 target/release/gateway >"$work/gateway.log" 2>&1 &
+  METRICS_PORT=$metrics_port taskset -c 1 target/release/gateway >"$work/gateway.log" 2>&1 &
 gateway_pid=$!
 pids+=($gateway_pid)
+HOST=127.0.0.1 PORT=$bare_port WORKERS=1 LOG_FORMAT=json HELLO_UPSTREAM=http://127.0.0.1:$hello_port \
+  METRICS_PORT=off taskset -c 1 target/release/gateway >"$work/gateway-bare.log" 2>&1 &
+bare_pid=$!
+pids+=($bare_pid)
 
 cat >"$work/nginx.conf" <<CONF
 worker_processes 1;
@@ -70,6 +78,12 @@ run taskset -c 1 nginx -c "$work/nginx.conf"
 wait_http "http://127.0.0.1:$hello_port/airbnb-onepage/"
 wait_http "http://127.0.0.1:$gateway_port/airbnb-onepage/"
 wait_http "http://127.0.0.1:$nginx_port/airbnb-onepage/"
+wait_http "http://127.0.0.1:$bare_port/airbnb-onepage/"
+wait_http "http://127.0.0.1:$metrics_port/metrics"
+# A scraper, as Prometheus would be (every second: 15 times its default rate).
+( while sleep 1; do python3 -c "import urllib.request,sys; urllib.request.urlopen(sys.argv[1], timeout=1).read()" \
+    "http://127.0.0.1:$metrics_port/metrics" 2>/dev/null || true; done ) &
+pids+=($!)
 nginx_worker=$(pgrep -P "$(cat "$work/nginx.pid")" | head -1)
 
 declare -A rps p50 p99 cpu
@@ -99,8 +113,25 @@ echo "== hello-service direct" >&2; bench hello "$hello_port"
 echo "== gateway" >&2; bench gateway "$gateway_port" "$gateway_pid"
 echo "== nginx" >&2; bench nginx "$nginx_port" "$nginx_worker"
 
+# Metrics on vs off, alternated so that a slower phase of the machine hits both alike.
+METRICS_ROUNDS=${METRICS_ROUNDS:-3}
+on_total=0; off_total=0
+for round in $(seq "$METRICS_ROUNDS"); do
+  echo "== gateway, metrics on (round $round)" >&2; bench "on$round" "$gateway_port" "$gateway_pid"
+  echo "== gateway, metrics off (round $round)" >&2; bench "off$round" "$bare_port" "$bare_pid"
+  on_total=$(awk -v a="$on_total" -v b="${rps[on$round]}" 'BEGIN {print a + b}')
+  off_total=$(awk -v a="$off_total" -v b="${rps[off$round]}" 'BEGIN {print a + b}')
+done
+requests_total=$(python3 -c "import urllib.request,sys,re; t=urllib.request.urlopen(sys.argv[1]).read().decode(); print(int(sum(float(l.split()[-1]) for l in t.splitlines() if l.startswith('http_requests_total{'))))" \
+  "http://127.0.0.1:$metrics_port/metrics")
+
 printf '\n| case | requests/s | p50 | p99 | proxy CPU s / 100k req |\n|---|---|---|---|---|\n'
-for name in hello gateway nginx; do
+names="hello gateway nginx"
+for round in $(seq "$METRICS_ROUNDS"); do names="$names on$round off$round"; done
+for name in $names; do
   printf '| %s | %s | %s | %s | %s |\n' "$name" "${rps[$name]}" "${p50[$name]}" "${p99[$name]}" "${cpu[$name]}"
 done
 awk -v g="${rps[gateway]}" -v n="${rps[nginx]}" 'BEGIN {printf "\ngateway/nginx throughput: %.2fx\n", g / n}'
+awk -v on="$on_total" -v off="$off_total" -v n="$METRICS_ROUNDS" \
+  'BEGIN {printf "gateway metrics on/off throughput: %.3f (mean %.0f vs %.0f req/s over %d rounds)\n", on / off, on / n, off / n, n}'
+echo "requests counted by the metrics-on gateway's http_requests_total: $requests_total"

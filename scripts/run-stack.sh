@@ -5,11 +5,22 @@
 # if any service cannot start or dies, everything is stopped and the script fails.
 # Each process writes its pid file under run/ (RUN_DIR), so scripts/hbnb-ctl can reload, upgrade
 # or restart it while the stack runs, e.g. `scripts/hbnb-ctl restart run/api-service.pid:5002`.
+# `--demo` (or DEMO_DATA=1): an empty database gets the demo data set (11 states, 32 cities, 47
+# amenities, 30 users, 154 places, 718 reviews); a database holding anything is left as it is.
+# Metrics: every service's /metrics on its port, the gateway's on 127.0.0.1:9180 (METRICS_PORT).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 run() { echo "+ $*" >&2; "$@"; }
 
 # name:port of every service that exists so far, in start order; the gateway comes last.
+for arg in "$@"; do
+  case $arg in
+    --demo) export DEMO_DATA=1 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    *) echo "error: unknown argument $arg (only --demo)" >&2; exit 2 ;;
+  esac
+done
+
 SERVICES=(hello-service:5000 number-service:5001 api-service:5002 web-dynamic:5003 db-backup:5004)
 GATEWAY_PORT=${GATEWAY_PORT:-80}
 PROFILE=${PROFILE:-release}

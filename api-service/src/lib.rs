@@ -8,6 +8,7 @@
 
 pub mod body;
 pub mod cors;
+pub mod demo;
 pub mod error;
 pub mod handlers;
 pub mod openapi;
@@ -44,6 +45,9 @@ pub struct Settings {
     pub hashing: password::HashSettings,
     #[command(flatten)]
     pub cache: CacheSettings,
+    /// Load the demo data set (11 states, ..., 718 reviews) when the database is empty.
+    #[arg(long, env = "DEMO_DATA", default_value_t = false, value_parser = clap::builder::BoolishValueParser::new())]
+    pub demo_data: bool,
 }
 
 /// Connects to the database (running the migrations), then binds and builds the server.
@@ -54,12 +58,26 @@ pub async fn build(settings: &Settings) -> std::io::Result<Application> {
         .open()
         .await
         .map_err(|e| std::io::Error::other(format!("cannot open the database: {e}")))?;
+    if settings.demo_data {
+        let hash = password::hash(demo::PASSWORD.to_owned())
+            .await
+            .map_err(|e| std::io::Error::other(format!("DEMO_DATA: {e}")))?;
+        demo::load_if_empty(&db, &hash)
+            .await
+            .map_err(|e| std::io::Error::other(format!("DEMO_DATA: cannot load: {e}")))?;
+    }
     let readiness = Readiness::new().with_check(db.readiness_check());
     let cache = web::Data::new(ResponseCache::new(
         version.map(|v| Arc::new(v.into_check()) as _),
         settings.cache.max_bytes,
         UNCACHED,
     ));
+    let pooled = db.clone();
+    hbnb_common::metrics::watch_pool(move || {
+        let stats = pooled.pool_stats();
+        (stats.open, stats.idle, stats.max)
+    });
+    password::watch_queue(&settings.hashing);
     let data = web::Data::new(db);
     let document = web::Data::new(openapi::Document::build());
     Application::build(

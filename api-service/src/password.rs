@@ -78,6 +78,31 @@ pub fn start(settings: &HashSettings) -> Result<&'static Hasher, String> {
     Ok(HASHER.get_or_init(|| Hasher::spawn(settings, params)))
 }
 
+/// `password_hash_queue_depth` (sign-ups queued or being hashed) and
+/// `password_hash_queue_capacity` (`HASH_QUEUE`), read at each scrape.
+pub fn watch_queue(settings: &HashSettings) {
+    use hbnb_common::metrics::register;
+    use prometheus::IntGauge;
+    let depth = register(
+        IntGauge::new(
+            "password_hash_queue_depth",
+            "Password hashes queued or running now; at capacity plus the hashing threads, sign-ups are answered 503.",
+        )
+        .unwrap_or_else(|_| unreachable!("valid metric options")),
+    );
+    let capacity = register(
+        IntGauge::new(
+            "password_hash_queue_capacity",
+            "HASH_QUEUE: hashes that may wait for a hashing thread.",
+        )
+        .unwrap_or_else(|_| unreachable!("valid metric options")),
+    );
+    capacity.set(i64::try_from(settings.queue).unwrap_or(i64::MAX));
+    hbnb_common::metrics::on_scrape(move || {
+        depth.set(i64::try_from(hasher().pending()).unwrap_or(i64::MAX));
+    });
+}
+
 fn hasher() -> &'static Hasher {
     HASHER.get_or_init(|| {
         let settings = HashSettings::default();

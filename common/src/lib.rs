@@ -3,6 +3,7 @@
 //! upgrade (SIGUSR2), and the `/healthz` and `/readyz` endpoints.
 
 pub mod health;
+pub mod metrics;
 pub mod pages;
 pub mod process;
 pub mod response_cache;

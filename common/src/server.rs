@@ -37,6 +37,11 @@ pub struct AppOptions {
     pub access_log: bool,
     /// A header added to every response, e.g. the gateway's `X-Served-By`.
     pub response_header: Option<(HeaderName, HeaderValue)>,
+    /// Count requests by route pattern in `http_requests_total` and its latency histogram (the
+    /// gateway records its own, by its route table). In-flight requests are counted either way.
+    pub request_metrics: bool,
+    /// Answer `GET /metrics` on this listener (the gateway serves it on `METRICS_PORT` only).
+    pub metrics_route: bool,
 }
 
 impl Default for AppOptions {
@@ -44,6 +49,8 @@ impl Default for AppOptions {
         Self {
             access_log: true,
             response_header: None,
+            request_metrics: true,
+            metrics_route: true,
         }
     }
 }
@@ -135,6 +142,7 @@ impl Application {
                 None => DefaultHeaders::new(),
             };
             let draining = readiness_data.clone();
+            let metrics_route = options.metrics_route;
             App::new()
                 .wrap(Condition::new(header.is_some(), headers))
                 .wrap(Condition::new(
@@ -158,8 +166,17 @@ impl Application {
                         Ok(response)
                     }
                 })
+                // Outermost: its time and in-flight count include every other layer.
+                .wrap(crate::metrics::RequestMetrics {
+                    record: options.request_metrics,
+                })
                 .app_data(readiness_data.clone())
                 .configure(health::configure)
+                .configure(move |cfg| {
+                    if metrics_route {
+                        cfg.route("/metrics", web::get().to(crate::metrics::handler));
+                    }
+                })
                 .configure(configure.clone())
         })
         .workers(settings.workers())

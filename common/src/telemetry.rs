@@ -65,6 +65,7 @@ pub fn init_to(format: Option<LogFormat>, output: LogOutput) -> LogGuard {
         .buffered_lines_limit(QUEUED_LINES)
         .thread_name("log-writer")
         .finish(std::io::BufWriter::with_capacity(64 * 1024, sink));
+    let _ = RAW.set(writer.clone());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer);
@@ -79,6 +80,23 @@ pub fn init_to(format: Option<LogFormat>, output: LogOutput) -> LogGuard {
     };
     LogGuard {
         _writer: installed.ok().map(|()| guard),
+    }
+}
+
+/// The log writer, for lines written as they are (the gateway's `combined` access lines).
+static RAW: std::sync::OnceLock<tracing_appender::non_blocking::NonBlocking> =
+    std::sync::OnceLock::new();
+
+/// Writes `line` (ending in a newline) as it is to the log's output, through the log's writer
+/// thread: one write, so it never interleaves with another line.
+pub fn write_line(line: &str) {
+    use std::io::Write as _;
+    let result = match RAW.get() {
+        Some(writer) => writer.clone().write_all(line.as_bytes()),
+        None => std::io::stdout().write_all(line.as_bytes()),
+    };
+    if let Err(error) = result {
+        tracing::debug!(%error, "cannot write a log line");
     }
 }
 
@@ -132,10 +150,25 @@ impl RootSpanBuilder for AccessLog {
                     actix_web::body::BodySize::Sized(n) => Some(n),
                     _ => None,
                 };
+                let path = response.request().path();
+                // Probes (the gateway's every second, an orchestrator's) would be most of the
+                // log: at debug (`RUST_LOG=info,access=debug` shows them), unless they fail.
+                if is_probe(path) && response.status().is_success() {
+                    tracing::debug!(
+                        target: "access",
+                        method = %response.request().method(),
+                        path,
+                        status = response.status().as_u16(),
+                        bytes,
+                        elapsed_ms,
+                        "request"
+                    );
+                    return;
+                }
                 tracing::info!(
                     target: "access",
                     method = %response.request().method(),
-                    path = %response.request().path(),
+                    path,
                     status = response.status().as_u16(),
                     bytes,
                     elapsed_ms,
@@ -145,4 +178,9 @@ impl RootSpanBuilder for AccessLog {
             Err(error) => tracing::warn!(target: "access", %error, "request failed"),
         }
     }
+}
+
+/// Health probes, logged at debug level when they succeed.
+pub fn is_probe(path: &str) -> bool {
+    matches!(path, "/healthz" | "/readyz")
 }

@@ -1,11 +1,12 @@
 //! `serve`: backups on a schedule that survives restarts, HTTP `/healthz` (unhealthy when the last
-//! good backup is older than twice the interval) and `/metrics` (Prometheus text).
+//! good backup is older than twice the interval) and `/metrics` (Prometheus text, through the
+//! shared registry of `hbnb_common::metrics`).
 
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix_web::{web, HttpResponse};
+use actix_web::web;
 use chrono::{DateTime, Utc};
 use futures_util::FutureExt;
 use hbnb_common::{AppOptions, Application, Readiness, ServerSettings};
@@ -96,70 +97,61 @@ impl State {
         }
     }
 
-    pub fn metrics(&self) -> String {
-        let stats = self.stats();
-        let mut out = String::new();
-        let mut metric = |name: &str, kind: &str, help: &str, value: String| {
-            let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} {kind}");
-            let _ = writeln!(out, "{name} {value}");
+    /// Registers the backup families in the shared registry (`hbnb_common::metrics`), refreshed
+    /// from the stats before each scrape. Names and meanings are the hand-written exporter's.
+    fn register_metrics(self: &Arc<Self>) {
+        use hbnb_common::metrics::register;
+        use prometheus::{Gauge, IntCounter};
+        let gauge = |name: &str, help: &str| {
+            register(Gauge::new(name, help).unwrap_or_else(|_| unreachable!("valid metric")))
         };
-        let timestamp = |t: Option<DateTime<Utc>>| {
-            t.map(|t| format!("{:.3}", t.timestamp_millis() as f64 / 1000.0))
-                .unwrap_or_else(|| "0".to_owned())
+        let counter = |name: &str, help: &str| {
+            register(IntCounter::new(name, help).unwrap_or_else(|_| unreachable!("valid metric")))
         };
-        metric(
+        let last_success = gauge(
             "db_backup_last_success_timestamp_seconds",
-            "gauge",
             "When the newest verified backup finished (Unix time; 0: never).",
-            timestamp(stats.last_success),
         );
-        metric(
+        let last_duration = gauge(
             "db_backup_last_duration_seconds",
-            "gauge",
             "How long the newest verified backup took, dump and verification.",
-            format!(
-                "{:.3}",
-                stats.last_duration.map(|d| d.as_secs_f64()).unwrap_or(0.0)
-            ),
         );
-        metric(
+        let last_size = gauge(
             "db_backup_last_size_bytes",
-            "gauge",
             "Size of the newest verified backup.",
-            stats.last_size.unwrap_or(0).to_string(),
         );
-        metric(
+        let successes = counter(
             "db_backup_success_total",
-            "counter",
             "Backups taken and verified by this process.",
-            stats.successes.to_string(),
         );
-        metric(
+        let failures = counter(
             "db_backup_failure_total",
-            "counter",
             "Backup runs of this process that failed (dump, verification or I/O).",
-            stats.failures.to_string(),
         );
-        metric(
-            "db_backup_running",
-            "gauge",
-            "1 while a backup runs.",
-            u8::from(stats.running).to_string(),
-        );
-        metric(
+        let running = gauge("db_backup_running", "1 while a backup runs.");
+        let next_run = gauge(
             "db_backup_next_run_timestamp_seconds",
-            "gauge",
             "When the next scheduled backup starts (Unix time).",
-            timestamp(stats.next_run),
         );
-        metric(
-            "db_backup_interval_seconds",
-            "gauge",
-            "BACKUP_INTERVAL.",
-            self.settings.interval().as_secs_f64().to_string(),
-        );
-        out
+        let interval = gauge("db_backup_interval_seconds", "BACKUP_INTERVAL.");
+        let state = Arc::downgrade(self);
+        hbnb_common::metrics::on_scrape(move || {
+            let Some(state) = state.upgrade() else {
+                return;
+            };
+            let stats = state.stats();
+            let timestamp =
+                |t: Option<DateTime<Utc>>| t.map_or(0.0, |t| t.timestamp_millis() as f64 / 1000.0);
+            last_success.set(timestamp(stats.last_success));
+            last_duration.set(stats.last_duration.map_or(0.0, |d| d.as_secs_f64()));
+            last_size.set(stats.last_size.unwrap_or(0) as f64);
+            // Counters only go up: add what the stats counted since the last scrape.
+            successes.inc_by(stats.successes.saturating_sub(successes.get()));
+            failures.inc_by(stats.failures.saturating_sub(failures.get()));
+            running.set(f64::from(u8::from(stats.running)));
+            next_run.set(timestamp(stats.next_run));
+            interval.set(state.settings.interval().as_secs_f64());
+        });
     }
 }
 
@@ -179,6 +171,7 @@ pub async fn serve(server: &ServerSettings, settings: BackupSettings) -> std::pr
         stats: Mutex::new(Stats::default()),
     });
     state.refresh_from_disk().await;
+    state.register_metrics();
 
     let health_state = state.clone();
     let ready_state = state.clone();
@@ -207,8 +200,7 @@ pub async fn serve(server: &ServerSettings, settings: BackupSettings) -> std::pr
             ..AppOptions::default()
         },
         move |cfg| {
-            cfg.app_data(data.clone())
-                .route("/metrics", web::get().to(metrics));
+            cfg.app_data(data.clone());
         },
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -222,12 +214,6 @@ pub async fn serve(server: &ServerSettings, settings: BackupSettings) -> std::pr
         tracing::warn!("the scheduler did not stop in time");
     }
     code
-}
-
-async fn metrics(state: web::Data<State>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.metrics())
 }
 
 /// The schedule: the next run is one interval after the later of the newest verified backup and

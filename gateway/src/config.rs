@@ -204,6 +204,8 @@ pub struct Route {
     matcher: Matcher,
     rewrite: Option<String>,
     pub action: Action,
+    /// The route's `route` label in the metrics: its match kind and path (`prefix /api/`).
+    pub label: Arc<str>,
 }
 
 /// What a request path resolved to.
@@ -221,6 +223,8 @@ pub struct RouteTable {
     routes: Vec<Route>,
     /// Indexes into `routes`, in the order `resolve` tries them (`search_order`).
     search_order: Vec<usize>,
+    /// A fingerprint of the configuration compiled (after environment overrides).
+    pub hash: u64,
 }
 
 impl RouteTable {
@@ -299,10 +303,16 @@ impl RouteTable {
                     return Err(problem("a static route cannot rewrite".into()));
                 }
             }
+            let kind = match route.kind {
+                MatchKind::Exact => "exact",
+                MatchKind::Prefix => "prefix",
+                MatchKind::Regex => "regex",
+            };
             routes.push(Route {
                 matcher,
                 rewrite: route.rewrite.clone(),
                 action,
+                label: format!("{kind} {}", route.path).into(),
             });
         }
         if routes.is_empty() {
@@ -313,9 +323,11 @@ impl RouteTable {
             });
         }
         let search_order = search_order(&routes);
+        let hash = crate::metrics::fingerprint(format!("{config:?}").as_bytes());
         Ok(RouteTable {
             routes,
             search_order,
+            hash,
         })
     }
 

@@ -8,6 +8,7 @@ pub mod edge;
 pub mod error;
 pub mod headers;
 pub mod health;
+pub mod metrics;
 pub mod pool;
 pub mod proxy;
 pub mod request_body;
@@ -86,6 +87,32 @@ pub struct Settings {
     /// Largest header section in bytes (431 beyond; Nginx: 4 x 8 KiB).
     #[arg(long, env = "MAX_HEADERS_SIZE", default_value_t = 32 * 1024)]
     pub max_headers_size: usize,
+    /// Port of the gateway's own `/metrics` listener (never the public port); `off` for none.
+    #[arg(long, env = "METRICS_PORT", default_value = "9180", value_parser = parse_metrics_port)]
+    pub metrics_port: MetricsPort,
+    /// Address of the `/metrics` listener: loopback unless a scraper elsewhere needs it.
+    #[arg(long, env = "METRICS_HOST", default_value = "127.0.0.1")]
+    pub metrics_host: std::net::IpAddr,
+    /// Let `/metrics` through to the routes (the services' metrics on the public port).
+    #[arg(long, env = "PROXY_METRICS", default_value_t = false)]
+    pub proxy_metrics: bool,
+    /// `json` (one structured line per request, like every log line) or `combined` (Nginx's).
+    #[arg(long, env = "ACCESS_LOG_FORMAT", value_enum, default_value = "json")]
+    pub access_log_format: access::AccessLogFormat,
+}
+
+/// `METRICS_PORT`: a port, or `off` (no metrics listener).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricsPort(pub Option<u16>);
+
+fn parse_metrics_port(value: &str) -> Result<MetricsPort, String> {
+    match value {
+        "off" | "" => Ok(MetricsPort(None)),
+        port => port
+            .parse()
+            .map(|port| MetricsPort(Some(port)))
+            .map_err(|_| format!("{port:?} is neither a port nor `off`")),
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -96,6 +123,8 @@ pub struct Limits {
     pub client_body_timeout: Duration,
     pub health: health::HealthPolicy,
     pub edge: edge::EdgeLimits,
+    /// `PROXY_METRICS`: `/metrics` is routed like any path instead of answered 404.
+    pub proxy_metrics: bool,
 }
 
 /// What all workers share: the current route table (swapped whole on reload) and the limits.
@@ -155,8 +184,19 @@ pub fn build(settings: &Settings) -> std::io::Result<Application> {
                 max_header_line: settings.max_header_line,
                 max_headers_size: settings.max_headers_size,
             },
+            proxy_metrics: settings.proxy_metrics,
         },
     });
+    access::set_format(settings.access_log_format);
+    metrics::config_loaded(Some(shared.table().hash), None);
+    metrics::watch_health(shared.clone().into_inner());
+    // With no listener nobody can read the request families: do not record them.
+    hbnb_common::metrics::set_recording(settings.metrics_port.0.is_some());
+    if let MetricsPort(Some(port)) = settings.metrics_port {
+        let addr = std::net::SocketAddr::new(settings.metrics_host, port);
+        hbnb_common::metrics::serve(addr)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("METRICS_PORT: {e}")))?;
+    }
     health::spawn_prober(shared.clone().into_inner(), settings.health_interval);
     resolver::spawn_resolver(
         shared.clone().into_inner(),
@@ -179,6 +219,8 @@ pub fn build(settings: &Settings) -> std::io::Result<Application> {
         AppOptions {
             access_log: false,
             response_header: Some((HeaderName::from_static("x-served-by"), served_by)),
+            request_metrics: false,
+            metrics_route: false,
         },
         move |cfg| {
             // This closure runs once per worker: each worker gets its own upstream pool.
@@ -235,10 +277,12 @@ fn spawn_reloader(shared: Arc<Shared>, settings: Settings) {
                     if !settings.upstream_resolve_interval.is_zero() {
                         resolver::refresh_table(&table, Some(&shared.table())).await;
                     }
+                    metrics::config_loaded(Some(table.hash), Some(true));
                     shared.replace_table(table);
                     tracing::info!(config = ?settings.config, "configuration reloaded");
                 }
                 Err(error) => {
+                    metrics::config_loaded(None, Some(false));
                     tracing::error!(%error, "configuration reload refused; keeping the running configuration")
                 }
             }

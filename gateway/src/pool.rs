@@ -25,6 +25,9 @@ struct IdleConnection {
 
 pub struct Pool {
     idle: RefCell<HashMap<Arc<str>, Vec<IdleConnection>>>,
+    /// Per upstream authority: the `gateway_upstream_connections` gauges (open, idle), looked up
+    /// once per worker so that counting costs an atomic add.
+    gauges: RefCell<HashMap<Arc<str>, Gauges>>,
     idle_timeout: Duration,
     connect_timeout: Duration,
     max_idle_per_upstream: usize,
@@ -54,6 +57,7 @@ impl Pool {
     pub fn new(idle_timeout: Duration, connect_timeout: Duration) -> Self {
         Self {
             idle: RefCell::new(HashMap::new()),
+            gauges: RefCell::new(HashMap::new()),
             idle_timeout,
             connect_timeout,
             max_idle_per_upstream: 256,
@@ -93,12 +97,24 @@ impl Pool {
         })
     }
 
-    async fn take_idle(&self, authority: &str) -> Option<Sender> {
+    /// Runs `f` on `authority`'s gauges (found, or made, without cloning them).
+    fn with_gauges<R>(&self, authority: &Arc<str>, f: impl FnOnce(&Gauges) -> R) -> R {
+        let mut gauges = self.gauges.borrow_mut();
+        if let Some(found) = gauges.get(authority) {
+            return f(found);
+        }
+        f(gauges
+            .entry(authority.clone())
+            .or_insert_with(|| Gauges::new(authority)))
+    }
+
+    async fn take_idle(&self, authority: &Arc<str>) -> Option<Sender> {
         loop {
             let candidate = {
                 let mut idle = self.idle.borrow_mut();
                 idle.get_mut(authority)?.pop()?
             };
+            self.with_gauges(authority, |g| g.idle.dec());
             if candidate.since.elapsed() >= self.idle_timeout || candidate.sender.is_closed() {
                 continue; // dropping it closes the connection
             }
@@ -110,8 +126,8 @@ impl Pool {
         }
     }
 
-    async fn connect(&self, authority: &str) -> Result<Sender, ConnectError> {
-        let stream = tokio::time::timeout(self.connect_timeout, TcpStream::connect(authority))
+    async fn connect(&self, authority: &Arc<str>) -> Result<Sender, ConnectError> {
+        let stream = tokio::time::timeout(self.connect_timeout, TcpStream::connect(&**authority))
             .await
             .map_err(|_| ConnectError::TimedOut)?
             .map_err(ConnectError::Io)?;
@@ -120,19 +136,27 @@ impl Pool {
             .handshake(TokioIo::new(stream))
             .await
             .map_err(ConnectError::Handshake)?;
-        // The connection task lives on this worker's thread, like the pool.
+        // The connection task lives on this worker's thread, like the pool; the connection is
+        // open until it ends.
+        let open = self.with_gauges(authority, |g| g.open.clone());
+        open.inc();
         actix_web::rt::spawn(async move {
             if let Err(error) = connection.await {
                 tracing::debug!(%error, "upstream connection closed with an error");
             }
+            open.dec();
         });
         Ok(sender)
     }
 
     /// Drops every idle connection to `authority`: one of them just failed, so the others (as
     /// old or older) are suspect too, e.g. the instance restarted.
-    pub fn discard_idle(&self, authority: &str) {
-        self.idle.borrow_mut().remove(authority);
+    pub fn discard_idle(&self, authority: &Arc<str>) {
+        let dropped = self.idle.borrow_mut().remove(authority);
+        if let Some(dropped) = dropped {
+            let count = i64::try_from(dropped.len()).unwrap_or(i64::MAX);
+            self.with_gauges(authority, |g| g.idle.sub(count));
+        }
     }
 
     fn put_back(&self, authority: Arc<str>, sender: Sender) {
@@ -140,12 +164,30 @@ impl Pool {
             return;
         }
         let mut idle = self.idle.borrow_mut();
-        let list = idle.entry(authority).or_default();
+        let list = idle.entry(authority.clone()).or_default();
         if list.len() < self.max_idle_per_upstream {
             list.push(IdleConnection {
                 sender,
                 since: Instant::now(),
             });
+            drop(idle);
+            self.with_gauges(&authority, |g| g.idle.inc());
+        }
+    }
+}
+
+/// `gateway_upstream_connections{authority, state}` of one upstream authority.
+struct Gauges {
+    open: prometheus::IntGauge,
+    idle: prometheus::IntGauge,
+}
+
+impl Gauges {
+    fn new(authority: &str) -> Self {
+        let family = &crate::metrics::METRICS.connections;
+        Self {
+            open: family.with_label_values(&[authority, "open"]),
+            idle: family.with_label_values(&[authority, "idle"]),
         }
     }
 }

@@ -43,38 +43,46 @@ pub async fn handle(
         Some(id) if !id.is_empty() && id.len() <= 200 => id.to_owned(),
         _ => uuid::Uuid::new_v4().to_string(),
     };
-    let mut record = AccessRecord::new(req.method().clone(), req.path(), request_id.clone());
+    let mut record = AccessRecord::new(&req, request_id.clone());
     let table = shared.table();
     let outcome = match crate::edge::check(&req, &shared.limits.edge) {
         Err(error) => Err(error),
+        // /metrics of the services behind us is not for the public port (the gateway's own
+        // families are on METRICS_PORT); a route of the table cannot open it either.
+        Ok(()) if req.path() == "/metrics" && !shared.limits.proxy_metrics => {
+            Err(ProxyError::NotFound)
+        }
         Ok(()) => match table.resolve(req.path()) {
             None => Err(ProxyError::NotFound),
-            Some(resolved) => match &resolved.route.action {
-                Action::Status(status) => Err(ProxyError::Status(
-                    StatusCode::from_u16(*status).unwrap_or(StatusCode::NOT_FOUND),
-                )),
-                Action::Static(files) => Ok(files.serve(&req, resolved.rest).await),
-                Action::Proxy(upstream) => {
-                    let exchange = Exchange {
-                        req: &req,
-                        shared: &shared,
-                        pool: pool.get_ref(),
-                        rewritten: resolved.rewritten.as_deref(),
-                        request_id: &request_id,
-                    };
-                    match exchange
-                        .forward(upstream, payload.into_inner(), &mut record)
-                        .await
-                    {
-                        Ok((response, connection)) => {
-                            let mut response = respond(&req, response, connection, record);
-                            headers::set_request_id(response.headers_mut(), &request_id);
-                            return response;
+            Some(resolved) => {
+                record.route = Some(resolved.route.label.clone());
+                match &resolved.route.action {
+                    Action::Status(status) => Err(ProxyError::Status(
+                        StatusCode::from_u16(*status).unwrap_or(StatusCode::NOT_FOUND),
+                    )),
+                    Action::Static(files) => Ok(files.serve(&req, resolved.rest).await),
+                    Action::Proxy(upstream) => {
+                        let exchange = Exchange {
+                            req: &req,
+                            shared: &shared,
+                            pool: pool.get_ref(),
+                            rewritten: resolved.rewritten.as_deref(),
+                            request_id: &request_id,
+                        };
+                        match exchange
+                            .forward(upstream, payload.into_inner(), &mut record)
+                            .await
+                        {
+                            Ok((response, connection)) => {
+                                let mut response = respond(&req, response, connection, record);
+                                headers::set_request_id(response.headers_mut(), &request_id);
+                                return response;
+                            }
+                            Err(error) => Err(error),
                         }
-                        Err(error) => Err(error),
                     }
                 }
-            },
+            }
         },
     };
     let mut response = match outcome {
@@ -160,9 +168,22 @@ impl Exchange<'_> {
                 None
             };
             let careful = kept.is_none();
+            let connecting = Instant::now();
             let mut connection = match self.pool.acquire(&instance.authority, careful).await {
-                Ok(connection) => connection,
+                Ok(connection) => {
+                    if !connection.reused && hbnb_common::metrics::recording() {
+                        crate::metrics::METRICS
+                            .upstream_connect
+                            .with_label_values(&[&instance.url])
+                            .observe(connecting.elapsed().as_secs_f64());
+                    }
+                    connection
+                }
                 Err(error) => {
+                    crate::metrics::METRICS
+                        .upstream_connect_failures
+                        .with_label_values(&[&instance.url])
+                        .inc();
                     instance.health.record_failure(limits.health);
                     tracing::warn!(upstream = %instance.url, %error, "upstream connect failed");
                     last_error = Some(connect_error(error, &instance.url, limits.connect_timeout));

@@ -28,6 +28,9 @@ pub async fn refresh_table(table: &RouteTable, previous: Option<&RouteTable>) {
             continue;
         }
         let (added, removed) = upstream.refresh(&lookup, &known);
+        for url in &removed {
+            crate::metrics::forget_instance(url);
+        }
         if !added.is_empty() || !removed.is_empty() {
             tracing::info!(upstream = %upstream.name, ?added, ?removed, "upstream instances changed");
         }

@@ -28,8 +28,14 @@ pub fn build(settings: &Settings) -> std::io::Result<Application> {
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    // Two resources, not one with three paths: a resource's metrics label is its first pattern.
     cfg.service(
-        web::resource(["/", "/airbnb-onepage", "/airbnb-onepage/"])
+        web::resource(["/airbnb-onepage/", "/airbnb-onepage"])
+            .route(get_or_head().to(hello))
+            .default_service(web::to(get_only)),
+    )
+    .service(
+        web::resource("/")
             .route(get_or_head().to(hello))
             .default_service(web::to(get_only)),
     )

@@ -9,6 +9,7 @@ pub mod upstream;
 pub mod api;
 pub mod backup;
 pub mod db;
+pub mod metrics;
 pub mod web;
 
 use std::io::{BufRead, BufReader};
@@ -89,6 +90,9 @@ impl Service {
         command
             .args(args)
             .env("PORT", "0")
+            // The gateway's own /metrics listener (9180 by default): any free port, so that
+            // gateways of tests running in parallel do not collide.
+            .env("METRICS_PORT", "0")
             .env("HOST", "127.0.0.1")
             .env("WORKERS", "2")
             .env("LOG_FORMAT", "json")
@@ -153,6 +157,17 @@ impl Service {
 
     pub fn base_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The gateway's `/metrics` URL, from its `metrics listening` log line.
+    pub async fn metrics_url(&self) -> String {
+        let line = self
+            .wait_for_log(START_DEADLINE, |v| v["message"] == "metrics listening")
+            .await;
+        let port = line["metrics_port"]
+            .as_u64()
+            .expect("metrics_port in the log line");
+        format!("http://127.0.0.1:{port}/metrics")
     }
 
     pub fn pid(&self) -> u32 {

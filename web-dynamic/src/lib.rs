@@ -70,6 +70,11 @@ pub async fn build(settings: &Settings) -> std::io::Result<Application> {
         settings.cache.max_bytes,
         &[],
     ));
+    let pooled = db.clone();
+    hbnb_common::metrics::watch_pool(move || {
+        let stats = pooled.pool_stats();
+        (stats.open, stats.idle, stats.max)
+    });
     let site = web::Data::new(Site {
         db,
         tera,
