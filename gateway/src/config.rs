@@ -45,6 +45,10 @@ pub enum ConfigError {
     },
     #[error("upstream {name:?}: {problem}")]
     Upstream { name: String, problem: String },
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    #[error("{name}: {problem}")]
+    Setting { name: &'static str, problem: String },
     #[error("{0}")]
     Internal(String),
 }
@@ -64,6 +68,9 @@ pub struct FileConfig {
     pub upstreams: BTreeMap<String, Vec<String>>,
     #[serde(rename = "route", default)]
     pub routes: Vec<RouteConfig>,
+    /// HTTPS: the certificate and key (`TLS_CERT`/`TLS_KEY` override them).
+    #[serde(default)]
+    pub tls: Option<crate::tls::TlsFiles>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -80,6 +87,9 @@ pub struct RouteConfig {
     pub static_dir: Option<PathBuf>,
     #[serde(default)]
     pub status: Option<u16>,
+    /// Per-client request rate on this route (Nginx's `limit_req`): `{ rate = 10, burst = 20 }`.
+    #[serde(default)]
+    pub rate_limit: Option<crate::limits::RateLimit>,
 }
 
 /// The four upstreams the built-in table names, with the environment variables that override them.
@@ -101,6 +111,7 @@ impl FileConfig {
             upstream: Some(name.to_owned()),
             static_dir: None,
             status: None,
+            rate_limit: None,
         };
         let routes = vec![
             RouteConfig {
@@ -151,7 +162,11 @@ impl FileConfig {
             .iter()
             .map(|(name, _, port)| ((*name).to_owned(), vec![format!("http://127.0.0.1:{port}")]))
             .collect();
-        FileConfig { upstreams, routes }
+        FileConfig {
+            upstreams,
+            routes,
+            tls: None,
+        }
     }
 
     pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -163,6 +178,28 @@ impl FileConfig {
             path: path.to_path_buf(),
             source: Box::new(source),
         })
+    }
+
+    /// `RATE_LIMIT` (`10/s,burst=20`): the limit of every proxied route that has none of its
+    /// own.
+    pub fn apply_default_rate_limit(&mut self, value: Option<&str>) -> Result<(), ConfigError> {
+        let Some(value) = value
+            .map(str::trim)
+            .filter(|v| !v.is_empty() && *v != "off")
+        else {
+            return Ok(());
+        };
+        let limit =
+            crate::limits::RateLimit::parse(value).map_err(|problem| ConfigError::Setting {
+                name: "RATE_LIMIT",
+                problem,
+            })?;
+        for route in &mut self.routes {
+            if route.upstream.is_some() && route.rate_limit.is_none() {
+                route.rate_limit = Some(limit);
+            }
+        }
+        Ok(())
     }
 
     /// `HELLO_UPSTREAM` & co. replace the named upstream's instance list.
@@ -232,6 +269,8 @@ pub struct Route {
     matcher: Matcher,
     rewrite: Option<String>,
     pub action: Action,
+    /// Its per-client rate limit, if it has one (buckets start full again after a reload).
+    pub limiter: Option<crate::limits::RateLimiter>,
 }
 
 /// What a request path resolved to.
@@ -323,6 +362,13 @@ impl RouteTable {
                     ))
                 }
             };
+            let limiter = match route.rate_limit {
+                Some(limit) => {
+                    limit.validate().map_err(&problem)?;
+                    Some(crate::limits::RateLimiter::new(limit))
+                }
+                None => None,
+            };
             if let Some(rewrite) = &route.rewrite {
                 if !rewrite.starts_with('/') {
                     return Err(problem("rewrite must start with '/'".into()));
@@ -335,6 +381,7 @@ impl RouteTable {
                 matcher,
                 rewrite: route.rewrite.clone(),
                 action,
+                limiter,
             });
         }
         if routes.is_empty() {

@@ -112,7 +112,22 @@ pub fn upstream_request(
     if !forwarded_for.is_empty() {
         headers.insert("x-forwarded-for", value(&forwarded_for)?);
     }
-    headers.insert("x-forwarded-proto", http::HeaderValue::from_static("http"));
+    // The listener it came in on: the TLS one is actix's "secure" socket.
+    let proto = if req.app_config().secure() {
+        "https"
+    } else {
+        "http"
+    };
+    headers.insert("x-forwarded-proto", http::HeaderValue::from_static(proto));
+    // HTTP/2 carries the host in the `:authority` pseudo-header, not in `Host`: the upstream
+    // (HTTP/1.1) gets it as `Host`, as an HTTP/1.1 client would have sent it.
+    if host.is_none() {
+        if let Some(authority) = req.uri().authority() {
+            let authority = authority.as_str();
+            headers.insert(http::header::HOST, value(authority)?);
+            host = Some(authority.as_bytes());
+        }
+    }
     match host {
         Some(host) => {
             let host =

@@ -43,11 +43,17 @@ pub async fn handle(
     };
     let mut record = AccessRecord::new(req.method().clone(), req.path(), request_id.clone());
     let table = shared.table();
-    let outcome = match crate::edge::check(&req, &shared.limits.edge) {
+    let outcome = match crate::limits::admit_connection(&req, &shared.limits.per_client)
+        .and_then(|()| crate::edge::check(&req, &shared.limits.edge))
+    {
         Err(error) => Err(error),
-        Ok(()) => match table.resolve(req.path()) {
+        Ok(()) => match table
+            .resolve(req.path())
+            .map(|resolved| crate::limits::admit(&req, resolved))
+        {
             None => Err(ProxyError::NotFound),
-            Some(resolved) => match &resolved.route.action {
+            Some(Err(limited)) => Err(limited),
+            Some(Ok(resolved)) => match &resolved.route.action {
                 Action::Status(status) => Err(ProxyError::Status(
                     StatusCode::from_u16(*status).unwrap_or(StatusCode::NOT_FOUND),
                 )),
@@ -134,7 +140,10 @@ impl Exchange<'_> {
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        let chunked = request.contains_key(header::TRANSFER_ENCODING);
+        // An HTTP/2 body has no framing headers: without a length it is read like a chunked one
+        // (an empty one ends at once).
+        let chunked = request.contains_key(header::TRANSFER_ENCODING)
+            || (self.req.version() == actix_web::http::Version::HTTP_2 && length.is_none());
         let body_limits = BodyLimits {
             max_size: limits.max_body_size,
             idle_timeout: limits.client_body_timeout,
