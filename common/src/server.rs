@@ -92,6 +92,7 @@ pub const KEEP_ALIVE: Duration = Duration::from_secs(5);
 pub struct Application {
     server: Server,
     local_addr: SocketAddr,
+    tls_addr: Option<SocketAddr>,
     /// What the signal-handling task needs once the server runs.
     control: Control,
     /// Set when this process was started by an upgrading predecessor, to tell it we are ready.
@@ -284,6 +285,7 @@ impl Application {
         Ok(Self {
             server,
             local_addr,
+            tls_addr,
             control,
             predecessor,
         })
@@ -291,6 +293,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.local_addr.port()
+    }
+
+    /// The TLS listener's port, if there is one.
+    pub fn tls_port(&self) -> Option<u16> {
+        self.tls_addr.map(|addr| addr.port())
     }
 
     /// Serves until SIGTERM or SIGINT, then shuts down gracefully; on SIGUSR2, hands over to a

@@ -106,6 +106,13 @@ pub struct Settings {
     /// default there); 0: no limit. A browser opens 6 per host over HTTP/1.1, 1 over h2.
     #[arg(long, env = "MAX_CONNECTIONS_PER_IP", default_value_t = 512)]
     pub max_connections_per_ip: usize,
+    /// Answer plain HTTP with 308 to HTTPS (except ACME challenges); needs a certificate.
+    #[arg(long, env = "HTTPS_REDIRECT", action = clap::ArgAction::Set, default_value_t = false, value_parser = clap::builder::BoolishValueParser::new())]
+    pub https_redirect: bool,
+    /// Where an ACME client (certbot --webroot -w DIR, files under
+    /// DIR/.well-known/acme-challenge/) puts its HTTP-01 tokens: give that acme-challenge folder.
+    #[arg(long, env = "ACME_DIR")]
+    pub acme_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -124,6 +131,8 @@ pub struct Limits {
 pub struct Shared {
     table: RwLock<Arc<RouteTable>>,
     pub limits: Limits,
+    /// `HTTPS_REDIRECT`: plain HTTP sent to HTTPS.
+    pub redirect: tls::Redirect,
 }
 
 impl Shared {
@@ -218,7 +227,17 @@ pub fn build(settings: &Settings) -> std::io::Result<Application> {
             },
             per_client: limits::ConnectionLimit::new(settings.max_connections_per_ip),
         },
+        redirect: tls::Redirect {
+            enabled: settings.https_redirect,
+            acme_dir: settings.acme_dir.clone(),
+            https_port: std::sync::atomic::AtomicU16::new(tls::DEFAULT_TLS_PORT),
+        },
     });
+    if settings.https_redirect && tls_listen.is_none() {
+        return Err(std::io::Error::other(
+            "configuration: HTTPS_REDIRECT=1 needs a TLS certificate (TLS_CERT/TLS_KEY or [tls])",
+        ));
+    }
     health::spawn_prober(shared.clone().into_inner(), settings.health_interval);
     spawn_reloader(shared.clone().into_inner(), settings.clone(), certificates);
     let served_by = settings
@@ -230,7 +249,8 @@ pub fn build(settings: &Settings) -> std::io::Result<Application> {
     })?;
     let (idle_timeout, connect_timeout) =
         (settings.upstream_idle_timeout, settings.connect_timeout);
-    Application::build(
+    let redirect_to = shared.clone();
+    let application = Application::build(
         &settings.server,
         DEFAULT_PORT,
         Readiness::new(),
@@ -252,7 +272,14 @@ pub fn build(settings: &Settings) -> std::io::Result<Application> {
                 .app_data(web::PayloadConfig::new(usize::MAX))
                 .default_service(web::to(proxy::handle));
         },
-    )
+    )?;
+    if let Some(port) = application.tls_port() {
+        redirect_to
+            .redirect
+            .https_port
+            .store(port, std::sync::atomic::Ordering::Relaxed);
+    }
+    Ok(application)
 }
 
 /// SIGHUP: re-read and validate the configuration and the TLS certificate; a valid one replaces

@@ -47,6 +47,7 @@ pub async fn handle(
         .and_then(|()| crate::edge::check(&req, &shared.limits.edge))
     {
         Err(error) => Err(error),
+        Ok(()) if shared.redirect.applies(&req) => shared.redirect.answer(&req).await,
         Ok(()) => match table
             .resolve(req.path())
             .map(|resolved| crate::limits::admit(&req, resolved))

@@ -168,3 +168,71 @@ pub fn files(
     }
     Ok(files)
 }
+
+/// `HTTPS_REDIRECT=1`: plain HTTP answers 308 to the same URL over HTTPS, except ACME's
+/// HTTP-01 challenges (`/.well-known/acme-challenge/<token>`), served from `acme_dir` (when set,
+/// with or without the redirect) so an external client (certbot's webroot mode) can renew the
+/// certificate.
+#[derive(Debug)]
+pub struct Redirect {
+    pub enabled: bool,
+    pub acme_dir: Option<PathBuf>,
+    /// The HTTPS port the redirect names (the listener's real one, set once bound).
+    pub https_port: std::sync::atomic::AtomicU16,
+}
+
+const ACME_PREFIX: &str = "/.well-known/acme-challenge/";
+
+impl Redirect {
+    /// Whether this request is answered here rather than routed.
+    pub fn applies(&self, req: &actix_web::HttpRequest) -> bool {
+        !req.app_config().secure()
+            && (self.enabled || (self.acme_dir.is_some() && req.path().starts_with(ACME_PREFIX)))
+    }
+
+    pub async fn answer(
+        &self,
+        req: &actix_web::HttpRequest,
+    ) -> Result<actix_web::HttpResponse, crate::error::ProxyError> {
+        use crate::error::ProxyError;
+        use actix_web::http::header;
+        use actix_web::HttpResponse;
+        if let Some(token) = req.path().strip_prefix(ACME_PREFIX) {
+            // Tokens are base64url (RFC 8555 §8.3): nothing that could leave the folder.
+            let valid = !token.is_empty()
+                && token
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            let Some(dir) = self.acme_dir.as_ref().filter(|_| valid) else {
+                return Err(ProxyError::NotFound);
+            };
+            return match tokio::fs::read(dir.join(token)).await {
+                Ok(content) => Ok(HttpResponse::Ok()
+                    .content_type("application/octet-stream")
+                    .body(content)),
+                Err(_) => Err(ProxyError::NotFound),
+            };
+        }
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .ok_or(ProxyError::BadRequest("missing Host header"))?;
+        // The name without its port (a bracketed IPv6 literal keeps its brackets).
+        let name = match host.rfind(':') {
+            Some(colon) if !host[colon..].contains(']') => &host[..colon],
+            _ => host,
+        };
+        let port = self.https_port.load(std::sync::atomic::Ordering::Relaxed);
+        let target = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
+        let location = if port == 443 {
+            format!("https://{name}{target}")
+        } else {
+            format!("https://{name}:{port}{target}")
+        };
+        // 308 keeps the method and body (301 would turn a POST into a GET in some clients).
+        Ok(HttpResponse::PermanentRedirect()
+            .insert_header((header::LOCATION, location))
+            .finish())
+    }
+}

@@ -234,6 +234,14 @@ async fn https_and_h2_reach_every_route_with_the_forwarded_proto() {
         .unwrap();
     assert_eq!(posted["method"], "POST");
     assert_eq!(posted["body_len"], 12);
+    // The edge's header limits hold over h2 too (431, like Nginx's large_client_header_buffers).
+    let too_large = h2
+        .get(https(port, "/api/v1/states"))
+        .header("x-big", "a".repeat(9 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(too_large.status(), 431);
     // A client that trusts another CA is refused.
     let stranger = https_client(&Ca::new("another CA"), Protocol::Alpn);
     assert!(stranger.get(https(port, "/")).send().await.is_err());
@@ -664,4 +672,76 @@ async fn the_tls_socket_is_handed_over_on_a_binary_upgrade() {
         .await
         .unwrap();
     assert_eq!(plain.status(), 200, "and plain HTTP");
+}
+
+#[tokio::test]
+async fn https_redirect_sends_plain_http_to_https_except_acme_challenges() {
+    let upstream = TestUpstream::start("web");
+    let ca = Ca::new("redirect CA");
+    let dir = Scratch::new("redirect");
+    let (cert, key) = ca.leaf();
+    let (cert, key) = (dir.write("cert.pem", &cert), dir.write("key.pem", &key));
+    let acme = dir.path("acme-challenge");
+    std::fs::create_dir_all(&acme).unwrap();
+    std::fs::write(acme.join("tok_EN-123"), "tok_EN-123.thumbprint").unwrap();
+    let (gateway, port) = tls_gateway(
+        None,
+        &upstream.base_url(),
+        &cert,
+        &key,
+        &[
+            ("HTTPS_REDIRECT", "1"),
+            ("ACME_DIR", acme.to_str().unwrap()),
+        ],
+    )
+    .await;
+    let plain = hbnb_tests::client();
+    for (method, path) in [
+        (reqwest::Method::GET, "/api/v1/states?x=1"),
+        (reqwest::Method::POST, "/api/v1/states"),
+        (reqwest::Method::GET, "/"),
+    ] {
+        let response = plain
+            .request(method.clone(), gateway.url(path))
+            .header("Host", format!("localhost:{}", gateway.port))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 308, "{method} {path}");
+        assert_eq!(
+            response.headers()["location"],
+            format!("https://localhost:{port}{path}").as_str()
+        );
+        assert!(
+            response.headers().get("x-upstream-name").is_none(),
+            "redirected, not proxied"
+        );
+    }
+    let challenge = plain
+        .get(gateway.url("/.well-known/acme-challenge/tok_EN-123"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(challenge.status(), 200);
+    assert_eq!(challenge.text().await.unwrap(), "tok_EN-123.thumbprint");
+    for missing in [
+        "/.well-known/acme-challenge/nope",
+        "/.well-known/acme-challenge/",
+    ] {
+        let response = plain.get(gateway.url(missing)).send().await.unwrap();
+        assert_eq!(response.status(), 404, "{missing}");
+    }
+    assert_eq!(
+        hbnb_tests::raw_get_status(gateway.port, "/.well-known/acme-challenge/..%2Fcert.pem"),
+        404
+    );
+    // HTTPS itself is served, and the health endpoints stay on plain HTTP.
+    let response = https_client(&ca, Protocol::Alpn)
+        .get(https(port, "/api/v1/states"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let ready = plain.get(gateway.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
 }
