@@ -90,6 +90,11 @@ pub struct RouteConfig {
     /// Per-client request rate on this route (Nginx's `limit_req`): `{ rate = 10, burst = 20 }`.
     #[serde(default)]
     pub rate_limit: Option<crate::limits::RateLimit>,
+    /// Response headers this route sets (Nginx's `add_header ... always`), replacing the
+    /// upstream's: e.g. `{ "Strict-Transport-Security" = "max-age=31536000" }` (sent over
+    /// HTTPS only, as RFC 6797 asks). Static routes get `X-Content-Type-Options: nosniff`.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
 }
 
 /// The four upstreams the built-in table names, with the environment variables that override them.
@@ -112,6 +117,7 @@ impl FileConfig {
             static_dir: None,
             status: None,
             rate_limit: None,
+            headers: BTreeMap::new(),
         };
         let routes = vec![
             RouteConfig {
@@ -271,6 +277,11 @@ pub struct Route {
     pub action: Action,
     /// Its per-client rate limit, if it has one (buckets start full again after a reload).
     pub limiter: Option<crate::limits::RateLimiter>,
+    /// Response headers it sets.
+    pub headers: Vec<(
+        actix_web::http::header::HeaderName,
+        actix_web::http::header::HeaderValue,
+    )>,
 }
 
 /// What a request path resolved to.
@@ -369,6 +380,22 @@ impl RouteTable {
                 }
                 None => None,
             };
+            let mut headers = Vec::new();
+            for (name, value) in &route.headers {
+                let name = actix_web::http::header::HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|_| problem(format!("{name:?} is not a header name")))?;
+                let value = actix_web::http::header::HeaderValue::from_str(value)
+                    .map_err(|_| problem(format!("{value:?} is not a header value")))?;
+                headers.push((name, value));
+            }
+            if matches!(action, Action::Static(_))
+                && !headers.iter().any(|(n, _)| n == "x-content-type-options")
+            {
+                headers.push((
+                    actix_web::http::header::X_CONTENT_TYPE_OPTIONS,
+                    actix_web::http::header::HeaderValue::from_static("nosniff"),
+                ));
+            }
             if let Some(rewrite) = &route.rewrite {
                 if !rewrite.starts_with('/') {
                     return Err(problem("rewrite must start with '/'".into()));
@@ -382,6 +409,7 @@ impl RouteTable {
                 rewrite: route.rewrite.clone(),
                 action,
                 limiter,
+                headers,
             });
         }
         if routes.is_empty() {

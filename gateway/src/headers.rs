@@ -184,3 +184,22 @@ pub fn set_request_id(headers: &mut actix_web::http::header::HeaderMap, request_
         headers.insert(AxName::from_static(X_REQUEST_ID), value);
     }
 }
+
+/// The headers the request's route sets on its responses; `Strict-Transport-Security` only on
+/// the TLS listener.
+pub fn set_route_headers(
+    headers: &mut actix_web::http::header::HeaderMap,
+    table: &crate::config::RouteTable,
+    req: &HttpRequest,
+) {
+    let Some(resolved) = table.resolve(req.path()) else {
+        return;
+    };
+    let secure = req.app_config().secure();
+    for (name, value) in &resolved.route.headers {
+        if name == actix_web::http::header::STRICT_TRANSPORT_SECURITY && !secure {
+            continue;
+        }
+        headers.insert(name.clone(), value.clone());
+    }
+}

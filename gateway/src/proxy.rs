@@ -74,6 +74,7 @@ pub async fn handle(
                         Ok((response, connection)) => {
                             let mut response = respond(&req, response, connection, record);
                             headers::set_request_id(response.headers_mut(), &request_id);
+                            headers::set_route_headers(response.headers_mut(), &table, &req);
                             return response;
                         }
                         Err(error) => Err(error),
@@ -95,6 +96,7 @@ pub async fn handle(
         _ => 0,
     };
     headers::set_request_id(response.headers_mut(), &request_id);
+    headers::set_route_headers(response.headers_mut(), &table, &req);
     record.log(bytes, true);
     response
 }

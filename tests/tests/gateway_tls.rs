@@ -745,3 +745,110 @@ async fn https_redirect_sends_plain_http_to_https_except_acme_challenges() {
     let ready = plain.get(gateway.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
 }
+
+#[tokio::test]
+async fn security_headers_are_set_per_route_and_hsts_only_over_https() {
+    let upstream = TestUpstream::start("api");
+    let ca = Ca::new("headers CA");
+    let dir = Scratch::new("headers");
+    let (cert, key) = ca.leaf();
+    let (cert, key) = (dir.write("cert.pem", &cert), dir.write("key.pem", &key));
+    let static_dir = dir.path("static");
+    std::fs::create_dir_all(&static_dir).unwrap();
+    std::fs::write(static_dir.join("a.css"), "body {}").unwrap();
+    let config = dir.write(
+        "gateway.toml",
+        &format!(
+            r#"
+[upstreams]
+api = ["{}"]
+
+[[route]]
+match = "prefix"
+path = "/static/"
+static_dir = "{}"
+
+[[route]]
+match = "prefix"
+path = "/api/"
+upstream = "api"
+headers = {{ "Strict-Transport-Security" = "max-age=31536000", "X-Frame-Options" = "DENY" }}
+
+[[route]]
+match = "prefix"
+path = "/"
+upstream = "api"
+"#,
+            upstream.base_url(),
+            static_dir.display()
+        ),
+    );
+    let (gateway, port) = tls_gateway(
+        None,
+        &upstream.base_url(),
+        &cert,
+        &key,
+        &[("GATEWAY_CONFIG", config.to_str().unwrap())],
+    )
+    .await;
+    let secure = https_client(&ca, Protocol::Alpn);
+    let plain = hbnb_tests::client();
+    let api = secure
+        .get(https(port, "/api/v1/states"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), 200);
+    assert_eq!(
+        api.headers()["strict-transport-security"],
+        "max-age=31536000"
+    );
+    assert_eq!(api.headers()["x-frame-options"], "DENY");
+    let api = plain
+        .get(gateway.url("/api/v1/states"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        api.headers().get("strict-transport-security").is_none(),
+        "HSTS over plain HTTP"
+    );
+    assert_eq!(api.headers()["x-frame-options"], "DENY");
+    let missing = secure
+        .get(https(port, "/api/nope/404"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        missing.headers()["x-frame-options"],
+        "DENY",
+        "on any status"
+    );
+    for response in [
+        secure
+            .get(https(port, "/static/a.css"))
+            .send()
+            .await
+            .unwrap(),
+        plain
+            .get(gateway.url("/static/a.css"))
+            .send()
+            .await
+            .unwrap(),
+    ] {
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+        assert!(response.headers().get("x-frame-options").is_none());
+    }
+    let other = secure.get(https(port, "/101-hbnb/")).send().await.unwrap();
+    for name in [
+        "strict-transport-security",
+        "x-frame-options",
+        "x-content-type-options",
+    ] {
+        assert!(
+            other.headers().get(name).is_none(),
+            "{name} is off by default"
+        );
+    }
+}
