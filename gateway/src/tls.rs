@@ -236,3 +236,39 @@ impl Redirect {
             .finish())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_variables_override_the_tls_table() {
+        let config: crate::config::FileConfig = toml::from_str(
+            "[tls]\ncert = \"/etc/c.pem\"\nkey = \"/etc/k.pem\"\nport = 8443\n[[route]]\nmatch = \"prefix\"\npath = \"/\"\nstatus = 404",
+        )
+        .unwrap();
+        let table = config.tls.as_ref();
+        let from_file = files(None, None, None, table).unwrap().unwrap();
+        assert_eq!(from_file.cert, Path::new("/etc/c.pem"));
+        assert_eq!(from_file.port, Some(8443));
+        let overridden = files(
+            Some(Path::new("/x/c.pem")),
+            Some(Path::new("/x/k.pem")),
+            Some(9443),
+            table,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(overridden.key, Path::new("/x/k.pem"));
+        assert_eq!(overridden.port, Some(9443));
+        assert!(matches!(
+            files(Some(Path::new("/x/c.pem")), None, None, table),
+            Err(TlsError::HalfConfigured)
+        ));
+        assert!(files(None, None, Some(443), None).unwrap().is_none());
+        assert!(toml::from_str::<crate::config::FileConfig>(
+            "[tls]\ncert = \"c\"\nkey = \"k\"\ntypo = 1"
+        )
+        .is_err());
+    }
+}
