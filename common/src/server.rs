@@ -71,8 +71,9 @@ pub struct ConnectionOptions {
     pub keep_alive: Duration,
     /// How long a client may take to send a request head (408 beyond, then close).
     pub header_timeout: Duration,
-    /// Most connections open at once, all workers together (no more are accepted beyond).
-    pub max_connections: usize,
+    /// Most connections open at once, all workers together (no more are accepted beyond);
+    /// `None`: actix's 25,000 per worker.
+    pub max_connections: Option<usize>,
 }
 
 impl Default for ConnectionOptions {
@@ -80,7 +81,7 @@ impl Default for ConnectionOptions {
         Self {
             keep_alive: KEEP_ALIVE,
             header_timeout: Duration::from_secs(5),
-            max_connections: 25_000,
+            max_connections: None,
         }
     }
 }
@@ -250,18 +251,22 @@ impl Application {
         .tcp_nodelay(true)
         .backlog(settings.backlog)
         .keep_alive(limits.keep_alive)
-        .client_request_timeout(limits.header_timeout)
+        .client_request_timeout(limits.header_timeout);
         // actix counts per worker.
-        .max_connections(limits.max_connections.div_ceil(settings.workers()).max(1))
-        .shutdown_timeout(settings.shutdown_timeout().as_secs())
-        .disable_signals()
-        .on_connect(move |_, extensions| {
-            let open = counter.fetch_add(1, Ordering::Relaxed) + 1;
-            peak_seen.fetch_max(open, Ordering::Relaxed);
-            extensions.insert(ConnectionGuard(counter.clone()));
-            extensions.insert(ConnectionSlot::default());
-        })
-        .listen(listener)?;
+        let server = match limits.max_connections {
+            Some(max) => server.max_connections(max.div_ceil(settings.workers()).max(1)),
+            None => server,
+        };
+        let server = server
+            .shutdown_timeout(settings.shutdown_timeout().as_secs())
+            .disable_signals()
+            .on_connect(move |_, extensions| {
+                let open = counter.fetch_add(1, Ordering::Relaxed) + 1;
+                peak_seen.fetch_max(open, Ordering::Relaxed);
+                extensions.insert(ConnectionGuard(counter.clone()));
+                extensions.insert(ConnectionSlot::default());
+            })
+            .listen(listener)?;
         let server = match tls {
             Some((tls_listener, config)) => server.listen_rustls_0_23(tls_listener, config)?,
             None => server,

@@ -261,7 +261,7 @@ pub fn build(settings: &Settings) -> std::io::Result<Application> {
             connections: hbnb_common::ConnectionOptions {
                 keep_alive: settings.keepalive_timeout,
                 header_timeout: settings.header_timeout,
-                max_connections: settings.max_connections,
+                max_connections: Some(settings.max_connections),
             },
         },
         move |cfg| {
