@@ -189,14 +189,14 @@ pub fn set_request_id(headers: &mut actix_web::http::header::HeaderMap, request_
 /// the TLS listener.
 pub fn set_route_headers(
     headers: &mut actix_web::http::header::HeaderMap,
-    table: &crate::config::RouteTable,
+    route: Option<&crate::config::Route>,
     req: &HttpRequest,
 ) {
-    let Some(resolved) = table.resolve(req.path()) else {
+    let Some(route) = route.filter(|r| !r.headers.is_empty()) else {
         return;
     };
     let secure = req.app_config().secure();
-    for (name, value) in &resolved.route.headers {
+    for (name, value) in &route.headers {
         if name == actix_web::http::header::STRICT_TRANSPORT_SECURITY && !secure {
             continue;
         }

@@ -43,6 +43,8 @@ pub async fn handle(
     };
     let mut record = AccessRecord::new(req.method().clone(), req.path(), request_id.clone());
     let table = shared.table();
+    // The route answering, for its response headers.
+    let mut route = None;
     let outcome = match crate::limits::admit_connection(&req, &shared.limits.per_client)
         .and_then(|()| crate::edge::check(&req, &shared.limits.edge))
     {
@@ -54,7 +56,7 @@ pub async fn handle(
         {
             None => Err(ProxyError::NotFound),
             Some(Err(limited)) => Err(limited),
-            Some(Ok(resolved)) => match &resolved.route.action {
+            Some(Ok(resolved)) => match &route.insert(resolved.route).action {
                 Action::Status(status) => Err(ProxyError::Status(
                     StatusCode::from_u16(*status).unwrap_or(StatusCode::NOT_FOUND),
                 )),
@@ -74,7 +76,7 @@ pub async fn handle(
                         Ok((response, connection)) => {
                             let mut response = respond(&req, response, connection, record);
                             headers::set_request_id(response.headers_mut(), &request_id);
-                            headers::set_route_headers(response.headers_mut(), &table, &req);
+                            headers::set_route_headers(response.headers_mut(), route, &req);
                             return response;
                         }
                         Err(error) => Err(error),
@@ -96,7 +98,7 @@ pub async fn handle(
         _ => 0,
     };
     headers::set_request_id(response.headers_mut(), &request_id);
-    headers::set_route_headers(response.headers_mut(), &table, &req);
+    headers::set_route_headers(response.headers_mut(), route, &req);
     record.log(bytes, true);
     response
 }
