@@ -85,14 +85,11 @@ pub fn spawn_prober(shared: Arc<Shared>, interval: Duration) {
             return;
         }
     };
-    actix_web::rt::spawn(async move {
-        let mut ticker = tokio::time::interval(interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticker.tick().await;
-            let table = shared.table();
+    crate::every(interval, move || {
+        let (table, client) = (shared.table(), client.clone());
+        async move {
             for upstream in table.upstreams() {
-                for instance in &upstream.instances {
+                for instance in upstream.instances().iter() {
                     let url = format!("{}/readyz", instance.url.trim_end_matches('/'));
                     let ready =
                         matches!(client.get(&url).send().await, Ok(r) if r.status().is_success());

@@ -3,7 +3,6 @@
 //! directories are served from memory (`hbnb_common::static_files`).
 
 pub mod access;
-pub mod body;
 pub mod config;
 pub mod edge;
 pub mod error;
@@ -12,7 +11,11 @@ pub mod health;
 pub mod limits;
 pub mod pool;
 pub mod proxy;
+pub mod request_body;
+pub mod resolver;
 pub mod tls;
+pub mod upstream;
+pub mod upstream_body;
 
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -66,6 +69,10 @@ pub struct Settings {
     /// How often each instance's /readyz is probed (0 turns active checks off).
     #[arg(long, env = "HEALTH_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
     pub health_interval: Duration,
+    /// How often upstream host names are looked up again, every address an instance (0: never;
+    /// a name is then connected to as it is, like Nginx resolving once).
+    #[arg(long, env = "UPSTREAM_RESOLVE_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub upstream_resolve_interval: Duration,
     /// The `X-Served-By` value; defaults to the host name.
     #[arg(long, env = "SERVED_BY")]
     pub served_by: Option<String>,
@@ -239,6 +246,10 @@ pub fn build(settings: &Settings) -> std::io::Result<Application> {
         ));
     }
     health::spawn_prober(shared.clone().into_inner(), settings.health_interval);
+    resolver::spawn_resolver(
+        shared.clone().into_inner(),
+        settings.upstream_resolve_interval,
+    );
     spawn_reloader(shared.clone().into_inner(), settings.clone(), certificates);
     let served_by = settings
         .served_by
@@ -282,6 +293,23 @@ pub fn build(settings: &Settings) -> std::io::Result<Application> {
     Ok(application)
 }
 
+/// Runs `round` every `interval` on this thread (the first at once; a slow round delays the
+/// next instead of piling up), until the process ends.
+pub(crate) fn every<F, Fut>(interval: Duration, mut round: F)
+where
+    F: FnMut() -> Fut + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
+    actix_web::rt::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            round().await;
+        }
+    });
+}
+
 /// SIGHUP: re-read and validate the configuration and the TLS certificate; a valid one replaces
 /// the table for new requests (in-flight ones keep the table they started with) and the
 /// certificate for new handshakes; an invalid one is logged and the old ones stay.
@@ -310,6 +338,9 @@ fn spawn_reloader(
             });
             match loaded {
                 Ok(Loaded { table, tls }) => {
+                    if !settings.upstream_resolve_interval.is_zero() {
+                        resolver::refresh_table(&table, Some(&shared.table())).await;
+                    }
                     shared.replace_table(table);
                     match (tls, &certificates) {
                         (Some((files, key)), Some(store)) => {

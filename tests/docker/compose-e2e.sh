@@ -11,7 +11,7 @@
 # 80 and 5000-5003 (run it after the cargo tests, which use random free ports).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-run() { echo "+ $*" >&2; "$@"; }
+source tests/docker/lib.sh
 started=$SECONDS
 
 export COMPOSE_PROJECT_NAME=${COMPOSE_PROJECT_NAME:-hbnb-e2e}
@@ -23,8 +23,6 @@ HEALTH_DEADLINE=${HEALTH_DEADLINE:-180}
 PG_USER=${POSTGRES_USER:-hbnb}
 PG_DB=${POSTGRES_DB:-hbnb}
 PG_PASSWORD=${POSTGRES_PASSWORD:-hbnb}
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
 
 docker info >/dev/null 2>&1 || fail "no Docker engine answers (docker info failed)"
 for port in 80 5000 5001 5002 5003; do
@@ -87,24 +85,6 @@ echo "stack healthy $((healthy_ms / 1000)).$((healthy_ms % 1000 / 100)) s after 
 [ "$("${compose[@]}" ps -q | wc -l)" -eq 7 ] || fail "expected 7 containers, got: $("${compose[@]}" ps)"
 
 # ---------------------------------------------------------------- the README's curl examples
-checks=0
-# expect_body URL SUBSTRING
-expect_body() {
-  local body
-  echo "+ curl -sS $1" >&2
-  body=$(curl -sS --max-time 10 "$1") || fail "curl $1 failed"
-  [[ $body == *"$2"* ]] || fail "GET $1: expected the body to contain '$2', got: ${body:0:300}"
-  checks=$((checks + 1))
-}
-# expect_status URL CODE
-expect_status() {
-  local code
-  echo "+ curl -s -o /dev/null -w '%{http_code}' $1" >&2
-  code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$1") || true
-  [ "$code" = "$2" ] || fail "GET $1: expected status $2, got $code"
-  checks=$((checks + 1))
-}
-
 expect_body 127.0.0.1:5000/airbnb-onepage/ "Hello HBNB!"
 expect_body 127.0.0.1:5001/number_odd_or_even/89 "<H1>Number: 89 is odd</H1>"
 expect_body 127.0.0.1:5001/number_odd_or_even/123456789012345678901234567890 "<H1>Number: 123456789012345678901234567890 is even</H1>"
