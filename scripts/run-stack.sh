@@ -95,6 +95,9 @@ for entry in "${SERVICES[@]}"; do
   start "${entry%%:*}" "${entry##*:}"
 done
 # The gateway serves /static/ itself (the course's Nginx `alias`), from the same folder.
+# HTTPS: TLS_CERT and TLS_KEY (PEM) in the environment turn it on, on TLS_PORT (default 443, e.g.
+# TLS_PORT=8443 without root); HTTPS_REDIRECT=1, ACME_DIR, RATE_LIMIT and the other gateway
+# settings pass through the same way (README, "The gateway").
 start gateway "$GATEWAY_PORT" STATIC_DIR="${STATIC_DIR:-web-dynamic/static}"
 echo "stack ready: gateway on http://127.0.0.1:$GATEWAY_PORT/ (Ctrl-C stops everything)" >&2
 

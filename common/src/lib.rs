@@ -14,5 +14,5 @@ pub mod telemetry;
 pub mod upgrade;
 
 pub use health::Readiness;
-pub use server::{run, AppOptions, Application};
+pub use server::{run, AppOptions, Application, ConnectionOptions, ConnectionSlot, TlsListen};
 pub use settings::ServerSettings;

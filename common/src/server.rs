@@ -22,6 +22,7 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::http::ConnectionType;
 use actix_web::middleware::{Condition, DefaultHeaders};
 use actix_web::{web, App, HttpServer};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 use tracing_actix_web::TracingLogger;
 
 use crate::upgrade::{self, Successor};
@@ -42,6 +43,10 @@ pub struct AppOptions {
     pub request_metrics: bool,
     /// Answer `GET /metrics` on this listener (the gateway serves it on `METRICS_PORT` only).
     pub metrics_route: bool,
+    /// A second listener speaking TLS (HTTP/1.1 and h2 by ALPN), beside the plain one.
+    pub tls: Option<TlsListen>,
+    /// Connection limits and timeouts; the defaults are actix's and Nginx's.
+    pub connections: ConnectionOptions,
 }
 
 impl Default for AppOptions {
@@ -51,6 +56,40 @@ impl Default for AppOptions {
             response_header: None,
             request_metrics: true,
             metrics_route: true,
+            tls: None,
+            connections: ConnectionOptions::default(),
+        }
+    }
+}
+
+/// The TLS listener: on `port` of the same host (inherited as the second `LISTEN_FDS` socket
+/// after an upgrade), with this rustls configuration (ALPN `h2` and `http/1.1` are added by
+/// actix-web).
+#[derive(Clone)]
+pub struct TlsListen {
+    pub port: u16,
+    pub config: rustls::ServerConfig,
+}
+
+/// What a client connection may do before it is closed (Nginx's `keepalive_timeout`,
+/// `client_header_timeout`, `worker_connections`).
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionOptions {
+    /// How long an idle keep-alive connection stays open.
+    pub keep_alive: Duration,
+    /// How long a client may take to send a request head (408 beyond, then close).
+    pub header_timeout: Duration,
+    /// Most connections open at once, all workers together (no more are accepted beyond);
+    /// `None`: actix's 25,000 per worker.
+    pub max_connections: Option<usize>,
+}
+
+impl Default for ConnectionOptions {
+    fn default() -> Self {
+        Self {
+            keep_alive: KEEP_ALIVE,
+            header_timeout: Duration::from_secs(5),
+            max_connections: None,
         }
     }
 }
@@ -62,14 +101,33 @@ pub const KEEP_ALIVE: Duration = Duration::from_secs(5);
 pub struct Application {
     server: Server,
     local_addr: SocketAddr,
+    tls_addr: Option<SocketAddr>,
     /// What the signal-handling task needs once the server runs.
     control: Control,
+    /// SIGTERM's and SIGUSR2's handlers, registered before the server accepted anything.
+    signals: io::Result<(Signal, Signal)>,
     /// Set when this process was started by an upgrading predecessor, to tell it we are ready.
     predecessor: Option<upgrade::Predecessor>,
 }
 
 /// Decrements the open-connection count when actix drops the connection's data.
 struct ConnectionGuard(Arc<AtomicUsize>);
+
+/// A place in each connection's data (`HttpRequest::conn_data`) for the application to keep
+/// something for the connection's lifetime, e.g. the gateway's per-client connection count;
+/// dropped when the connection closes.
+#[derive(Default)]
+pub struct ConnectionSlot(std::cell::RefCell<Option<Box<dyn std::any::Any>>>);
+
+impl ConnectionSlot {
+    pub fn is_empty(&self) -> bool {
+        self.0.borrow().is_none()
+    }
+
+    pub fn fill(&self, value: impl std::any::Any) {
+        *self.0.borrow_mut() = Some(Box::new(value));
+    }
+}
 
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
@@ -81,12 +139,22 @@ impl Drop for ConnectionGuard {
 /// one with the configured backlog.
 pub fn listener(settings: &ServerSettings, default_port: u16) -> io::Result<TcpListener> {
     let mut fds = listenfd::ListenFd::from_env();
-    if let Some(listener) = fds.take_tcp_listener(0)? {
+    listener_at(&mut fds, 0, settings, settings.port.unwrap_or(default_port))
+}
+
+/// The inherited socket at `index` (0: plain, 1: TLS), or a new one on `port`.
+fn listener_at(
+    fds: &mut listenfd::ListenFd,
+    index: usize,
+    settings: &ServerSettings,
+    port: u16,
+) -> io::Result<TcpListener> {
+    if let Some(listener) = fds.take_tcp_listener(index)? {
         listener.set_nonblocking(true)?;
-        tracing::info!(addr = %listener.local_addr()?, "using inherited listening socket");
+        tracing::info!(addr = %listener.local_addr()?, index, "using inherited listening socket");
         return Ok(listener);
     }
-    let addr = SocketAddr::new(settings.host, settings.port.unwrap_or(default_port));
+    let addr = SocketAddr::new(settings.host, port);
     bind(addr, settings.backlog).map_err(|error| {
         let hint = if error.kind() == io::ErrorKind::PermissionDenied && addr.port() < 1024 {
             " (ports below 1024 need privileges: run as root, grant CAP_NET_BIND_SERVICE, or choose another port with PORT=8080)"
@@ -126,9 +194,26 @@ impl Application {
         crate::process::tune_allocator();
         let exe = std::env::current_exe();
         let predecessor = upgrade::Predecessor::from_env();
-        let listener = listener(settings, default_port)?;
-        let kept = listener.try_clone()?;
+        let mut fds = listenfd::ListenFd::from_env();
+        let port = settings.port.unwrap_or(default_port);
+        let listener = listener_at(&mut fds, 0, settings, port)?;
+        let tls = match &options.tls {
+            Some(tls) => Some((
+                listener_at(&mut fds, 1, settings, tls.port)?,
+                tls.config.clone(),
+            )),
+            None => None,
+        };
+        let mut kept = vec![listener.try_clone()?];
+        if let Some((tls_listener, _)) = &tls {
+            kept.push(tls_listener.try_clone()?);
+        }
         let local_addr = listener.local_addr()?;
+        let tls_addr = match &tls {
+            Some((tls_listener, _)) => Some(tls_listener.local_addr()?),
+            None => None,
+        };
+        let limits = options.connections;
         let readiness_data = web::Data::new(readiness.clone());
         let header = options.response_header.clone();
         let connections = Arc::new(AtomicUsize::new(0));
@@ -185,23 +270,42 @@ impl Application {
         // reused connection.
         .tcp_nodelay(true)
         .backlog(settings.backlog)
-        .keep_alive(KEEP_ALIVE)
-        .shutdown_timeout(settings.shutdown_timeout().as_secs())
-        .disable_signals()
-        .on_connect(move |_, extensions| {
-            let open = counter.fetch_add(1, Ordering::Relaxed) + 1;
-            peak_seen.fetch_max(open, Ordering::Relaxed);
-            extensions.insert(ConnectionGuard(counter.clone()));
-        })
-        .listen(listener)?
-        .run();
+        .keep_alive(limits.keep_alive)
+        .client_request_timeout(limits.header_timeout);
+        // actix counts per worker.
+        let server = match limits.max_connections {
+            Some(max) => server.max_connections(max.div_ceil(settings.workers()).max(1)),
+            None => server,
+        };
+        let server = server
+            .shutdown_timeout(settings.shutdown_timeout().as_secs())
+            .disable_signals()
+            .on_connect(move |_, extensions| {
+                let open = counter.fetch_add(1, Ordering::Relaxed) + 1;
+                peak_seen.fetch_max(open, Ordering::Relaxed);
+                extensions.insert(ConnectionGuard(counter.clone()));
+                extensions.insert(ConnectionSlot::default());
+            })
+            .listen(listener)?;
+        let server = match tls {
+            Some((tls_listener, config)) => server.listen_rustls_0_23(tls_listener, config)?,
+            None => server,
+        };
+        // Registered before the first connection is accepted: a SIGTERM or SIGUSR2 that comes as
+        // soon as the service answers must find our handler, not the default action (exit).
+        let signals = register_signals();
+        let server = server.run();
+        if let Some(addr) = tls_addr {
+            tracing::info!(%addr, port = addr.port(), "listening with TLS");
+        }
         tracing::info!(addr = %local_addr, port = local_addr.port(), "listening");
         crate::process::trim_after_connections_close(connections.clone(), peak);
         let control = Control {
             handle: server.handle(),
             readiness,
             drain_delay: settings.drain_delay,
-            listener: kept,
+            listeners: kept,
+            keep_alive: limits.keep_alive,
             connections,
             pid_file: settings.pid_file.clone(),
             exe,
@@ -209,7 +313,9 @@ impl Application {
         Ok(Self {
             server,
             local_addr,
+            tls_addr,
             control,
+            signals,
             predecessor,
         })
     }
@@ -218,17 +324,23 @@ impl Application {
         self.local_addr.port()
     }
 
+    /// The TLS listener's port, if there is one.
+    pub fn tls_port(&self) -> Option<u16> {
+        self.tls_addr.map(|addr| addr.port())
+    }
+
     /// Serves until SIGTERM or SIGINT, then shuts down gracefully; on SIGUSR2, hands over to a
     /// fresh copy of the binary and drains.
     pub async fn run_until_stopped(self) -> io::Result<()> {
         let Application {
             server,
             control,
+            signals,
             predecessor,
             ..
         } = self;
         let pid_file = control.pid_file.clone();
-        tokio::spawn(control.run(predecessor));
+        tokio::spawn(control.run(signals, predecessor));
         let result = server.await;
         if let Some(path) = &pid_file {
             upgrade::remove_pid_file(path).await;
@@ -239,13 +351,23 @@ impl Application {
     }
 }
 
+/// SIGTERM's and SIGUSR2's handlers (replacing their default action, which ends the process).
+fn register_signals() -> io::Result<(Signal, Signal)> {
+    Ok((
+        signal(SignalKind::terminate())?,
+        signal(SignalKind::user_defined2())?,
+    ))
+}
+
 /// What the signal-handling task needs once the server runs.
 struct Control {
     handle: actix_web::dev::ServerHandle,
     readiness: Readiness,
     drain_delay: Duration,
-    /// A duplicate of the listening socket, kept to hand to a successor on SIGUSR2.
-    listener: TcpListener,
+    /// Duplicates of the listening sockets (plain, then TLS), kept to hand to a successor on
+    /// SIGUSR2.
+    listeners: Vec<TcpListener>,
+    keep_alive: Duration,
     /// Open client connections (counted through `on_connect`), so an upgrade drain can end as
     /// soon as the last one closes.
     connections: Arc<AtomicUsize>,
@@ -255,21 +377,22 @@ struct Control {
 }
 
 impl Control {
-    async fn run(self, predecessor: Option<upgrade::Predecessor>) {
-        use tokio::signal::unix::{signal, SignalKind};
-        // Registered before the pid file is written: an operator who sees the pid file may signal
-        // at once, and SIGUSR2's default action would kill the process.
-        let term = signal(SignalKind::terminate());
-        let usr2 = signal(SignalKind::user_defined2());
+    /// `signals` exist before the pid file is written: an operator who sees the pid file may
+    /// signal at once, and SIGUSR2's default action would kill the process.
+    async fn run(
+        self,
+        signals: io::Result<(Signal, Signal)>,
+        predecessor: Option<upgrade::Predecessor>,
+    ) {
         // Its own task: a stop signal must be handled even while we wait to become ready.
         tokio::spawn(announce(
             self.readiness.clone(),
             self.pid_file.clone(),
             predecessor,
         ));
-        let (mut term, mut usr2) = match (term, usr2) {
-            (Ok(term), Ok(usr2)) => (term, usr2),
-            (Err(error), _) | (_, Err(error)) => {
+        let (mut term, mut usr2) = match signals {
+            Ok(signals) => signals,
+            Err(error) => {
                 tracing::error!(%error, "cannot listen for SIGTERM/SIGUSR2; stopping on Ctrl-C only, no upgrades");
                 let _ = tokio::signal::ctrl_c().await;
                 return self.stop("SIGINT").await;
@@ -302,7 +425,7 @@ impl Control {
             }
         };
         tracing::info!(exe = %exe.display(), "SIGUSR2: starting a successor on our listening socket");
-        match Successor::start(exe, &self.listener).await {
+        match Successor::start(exe, &self.listeners).await {
             Ok(successor) => match successor.wait_ready(upgrade::UPGRADE_TIMEOUT).await {
                 Ok(pid) => {
                     tracing::info!(successor = pid, "successor ready: handing over");
@@ -328,7 +451,7 @@ impl Control {
         self.handle.pause().await;
         // Idle keep-alive connections close on their own after KEEP_ALIVE; beyond that only
         // connections still busy with a request remain, and stop(true) waits for those.
-        let deadline = tokio::time::Instant::now() + KEEP_ALIVE + Duration::from_secs(1);
+        let deadline = tokio::time::Instant::now() + self.keep_alive + Duration::from_secs(1);
         // A connection accepted just before the pause may still be on its way to a worker.
         tokio::time::sleep(Duration::from_millis(100)).await;
         while self.connections.load(Ordering::Relaxed) > 0 && tokio::time::Instant::now() < deadline
@@ -361,7 +484,7 @@ impl Control {
         // Our duplicate (kept for a SIGUSR2 hand-over) would keep the socket listening after the
         // server stops accepting: new connections would wait in the kernel's queue until we exit,
         // then be reset. Closed, they are refused at once and a client tries elsewhere.
-        drop(self.listener);
+        drop(self.listeners);
         self.handle.stop(true).await;
     }
 }

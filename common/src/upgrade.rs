@@ -3,11 +3,12 @@
 //!
 //! 1. the running process starts its own binary again (the path resolved at start, so a replaced
 //!    file runs its new version) with the same arguments and environment, its listening socket as
-//!    fd 3 with `LISTEN_FDS=1` (what systemd socket activation passes, so the successor takes it
-//!    like any inherited socket), and one end of a socket pair as fd 4 (`HBNB_UPGRADE_FD`);
+//!    fd 3 (and the TLS one, if any, as fd 4) with `LISTEN_FDS=1` (or 2; what systemd socket
+//!    activation passes, so the successor takes them like any inherited socket), and one end of
+//!    a socket pair as the next fd (`HBNB_UPGRADE_FD`);
 //! 2. the successor serves on the shared socket; once ready (its own checks pass) it writes its
-//!    pid file and one byte on fd 4;
-//! 3. the predecessor, on that byte, turns `/readyz` false, stops accepting and drains; if fd 4
+//!    pid file and one byte on that fd;
+//! 3. the predecessor, on that byte, turns `/readyz` false, stops accepting and drains; if that fd
 //!    closes without the byte (the successor died) or the byte is late, it kills the successor
 //!    and keeps serving.
 //!
@@ -113,32 +114,56 @@ impl Drop for Successor {
 }
 
 impl Successor {
-    pub async fn start(exe: &Path, listener: &TcpListener) -> Result<Self, UpgradeError> {
+    /// Starts the successor with `listeners` as fds 3, 4, ... (`LISTEN_FDS` of them) and the
+    /// readiness channel after them.
+    pub async fn start(exe: &Path, listeners: &[TcpListener]) -> Result<Self, UpgradeError> {
+        const MAX_LISTENERS: usize = 4;
+        if listeners.is_empty() || listeners.len() > MAX_LISTENERS {
+            return Err(UpgradeError::Spawn(io::Error::other(
+                "1 to 4 listening sockets can be handed over",
+            )));
+        }
         let (ours, theirs) = std::os::unix::net::UnixStream::pair().map_err(UpgradeError::Io)?;
-        let listen_fd = listener.as_raw_fd();
+        let count = listeners.len();
+        let mut listen_fds = [-1; MAX_LISTENERS];
+        for (slot, listener) in listen_fds.iter_mut().zip(listeners) {
+            *slot = listener.as_raw_fd();
+        }
         let notify_fd = theirs.as_raw_fd();
+        let notify_target = 3 + count as i32;
         let mut command = tokio::process::Command::new(exe);
         command
             .args(std::env::args_os().skip(1))
-            .env("LISTEN_FDS", "1")
+            .env("LISTEN_FDS", count.to_string())
             // systemd's LISTEN_PID names the process it started; listenfd accepts its absence.
             .env_remove("LISTEN_PID")
             .env_remove("LISTEN_FDNAMES")
-            .env(UPGRADE_FD_ENV, "4")
+            .env(UPGRADE_FD_ENV, notify_target.to_string())
             .env(UPGRADE_FROM_ENV, std::process::id().to_string())
             .kill_on_drop(false);
         // SAFETY: the hook runs in the forked child before exec and only calls fcntl and dup2,
         // which are async-signal-safe; it allocates nothing.
         unsafe {
             command.pre_exec(move || {
-                // Move both out of the way first: either could already be fd 3 or 4.
-                let listen = libc::fcntl(listen_fd, libc::F_DUPFD_CLOEXEC, 10);
+                // Move all out of the way first: any could already be one of the targets.
+                let mut moved = [-1; MAX_LISTENERS];
+                for i in 0..count {
+                    moved[i] = libc::fcntl(listen_fds[i], libc::F_DUPFD_CLOEXEC, 10);
+                    if moved[i] < 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                }
                 let notify = libc::fcntl(notify_fd, libc::F_DUPFD_CLOEXEC, 10);
-                if listen < 0 || notify < 0 {
+                if notify < 0 {
                     return Err(io::Error::last_os_error());
                 }
-                // dup2 clears close-on-exec on its target: fds 3 and 4 survive the exec.
-                if libc::dup2(listen, 3) < 0 || libc::dup2(notify, 4) < 0 {
+                // dup2 clears close-on-exec on its target: fds 3.. survive the exec.
+                for (i, &fd) in moved.iter().enumerate().take(count) {
+                    if libc::dup2(fd, 3 + i as i32) < 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                }
+                if libc::dup2(notify, notify_target) < 0 {
                     return Err(io::Error::last_os_error());
                 }
                 Ok(())

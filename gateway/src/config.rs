@@ -45,6 +45,10 @@ pub enum ConfigError {
     },
     #[error("upstream {name:?}: {problem}")]
     Upstream { name: String, problem: String },
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    #[error("{name}: {problem}")]
+    Setting { name: &'static str, problem: String },
     #[error("{0}")]
     Internal(String),
 }
@@ -64,6 +68,9 @@ pub struct FileConfig {
     pub upstreams: BTreeMap<String, Vec<String>>,
     #[serde(rename = "route", default)]
     pub routes: Vec<RouteConfig>,
+    /// HTTPS: the certificate and key (`TLS_CERT`/`TLS_KEY` override them).
+    #[serde(default)]
+    pub tls: Option<crate::tls::TlsFiles>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -80,6 +87,14 @@ pub struct RouteConfig {
     pub static_dir: Option<PathBuf>,
     #[serde(default)]
     pub status: Option<u16>,
+    /// Per-client request rate on this route (Nginx's `limit_req`): `{ rate = 10, burst = 20 }`.
+    #[serde(default)]
+    pub rate_limit: Option<crate::limits::RateLimit>,
+    /// Response headers this route sets (Nginx's `add_header ... always`), replacing the
+    /// upstream's: e.g. `{ "Strict-Transport-Security" = "max-age=31536000" }` (sent over
+    /// HTTPS only, as RFC 6797 asks). Static routes get `X-Content-Type-Options: nosniff`.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
 }
 
 /// The four upstreams the built-in table names, with the environment variables that override them.
@@ -101,6 +116,8 @@ impl FileConfig {
             upstream: Some(name.to_owned()),
             static_dir: None,
             status: None,
+            rate_limit: None,
+            headers: BTreeMap::new(),
         };
         let routes = vec![
             RouteConfig {
@@ -151,7 +168,11 @@ impl FileConfig {
             .iter()
             .map(|(name, _, port)| ((*name).to_owned(), vec![format!("http://127.0.0.1:{port}")]))
             .collect();
-        FileConfig { upstreams, routes }
+        FileConfig {
+            upstreams,
+            routes,
+            tls: None,
+        }
     }
 
     pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -163,6 +184,28 @@ impl FileConfig {
             path: path.to_path_buf(),
             source: Box::new(source),
         })
+    }
+
+    /// `RATE_LIMIT` (`10/s,burst=20`): the limit of every proxied route that has none of its
+    /// own.
+    pub fn apply_default_rate_limit(&mut self, value: Option<&str>) -> Result<(), ConfigError> {
+        let Some(value) = value
+            .map(str::trim)
+            .filter(|v| !v.is_empty() && *v != "off")
+        else {
+            return Ok(());
+        };
+        let limit =
+            crate::limits::RateLimit::parse(value).map_err(|problem| ConfigError::Setting {
+                name: "RATE_LIMIT",
+                problem,
+            })?;
+        for route in &mut self.routes {
+            if route.upstream.is_some() && route.rate_limit.is_none() {
+                route.rate_limit = Some(limit);
+            }
+        }
+        Ok(())
     }
 
     /// `HELLO_UPSTREAM` & co. replace the named upstream's instance list.
@@ -206,6 +249,13 @@ pub struct Route {
     pub action: Action,
     /// The route's `route` label in the metrics: its match kind and path (`prefix /api/`).
     pub label: Arc<str>,
+    /// Its per-client rate limit, if it has one (buckets start full again after a reload).
+    pub limiter: Option<crate::limits::RateLimiter>,
+    /// Response headers it sets.
+    pub headers: Vec<(
+        actix_web::http::header::HeaderName,
+        actix_web::http::header::HeaderValue,
+    )>,
 }
 
 /// What a request path resolved to.
@@ -295,6 +345,29 @@ impl RouteTable {
                     ))
                 }
             };
+            let limiter = match route.rate_limit {
+                Some(limit) => {
+                    limit.validate().map_err(&problem)?;
+                    Some(crate::limits::RateLimiter::new(limit))
+                }
+                None => None,
+            };
+            let mut headers = Vec::new();
+            for (name, value) in &route.headers {
+                let name = actix_web::http::header::HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|_| problem(format!("{name:?} is not a header name")))?;
+                let value = actix_web::http::header::HeaderValue::from_str(value)
+                    .map_err(|_| problem(format!("{value:?} is not a header value")))?;
+                headers.push((name, value));
+            }
+            if matches!(action, Action::Static(_))
+                && !headers.iter().any(|(n, _)| n == "x-content-type-options")
+            {
+                headers.push((
+                    actix_web::http::header::X_CONTENT_TYPE_OPTIONS,
+                    actix_web::http::header::HeaderValue::from_static("nosniff"),
+                ));
+            }
             if let Some(rewrite) = &route.rewrite {
                 if !rewrite.starts_with('/') {
                     return Err(problem("rewrite must start with '/'".into()));
@@ -313,6 +386,8 @@ impl RouteTable {
                 rewrite: route.rewrite.clone(),
                 action,
                 label: format!("{kind} {}", route.path).into(),
+                limiter,
+                headers,
             });
         }
         if routes.is_empty() {

@@ -48,6 +48,12 @@ pub enum ProxyError {
     HeadersTooLarge(&'static str),
     #[error("not found")]
     NotFound,
+    /// The client's rate limit on this route is spent (Nginx's `limit_req`).
+    #[error("rate limit reached; retry after {retry_after} s")]
+    RateLimited { retry_after: u64 },
+    /// The client has too many connections open (Nginx's `limit_conn`).
+    #[error("too many connections from this client")]
+    TooManyConnections,
     #[error("route answers {0}")]
     Status(StatusCode),
     #[error("internal error: {0}")]
@@ -68,6 +74,8 @@ impl ProxyError {
             | Self::UriTooLong { .. }
             | Self::HeadersTooLarge(_)
             | Self::NotFound
+            | Self::RateLimited { .. }
+            | Self::TooManyConnections
             | Self::Status(_) => Side::Downstream,
             Self::Internal(_) => Side::Internal,
         }
@@ -99,6 +107,8 @@ impl ResponseError for ProxyError {
             Self::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
             Self::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooManyConnections => StatusCode::SERVICE_UNAVAILABLE,
             Self::Status(status) => *status,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -117,7 +127,18 @@ impl ResponseError for ProxyError {
             }
             _ => format!("{} {reason}\n", status.as_u16()),
         };
-        HttpResponse::build(status)
+        let mut response = HttpResponse::build(status);
+        match self {
+            Self::RateLimited { retry_after } => {
+                response.insert_header((actix_web::http::header::RETRY_AFTER, *retry_after));
+            }
+            // This connection was not counted: it must not stay open.
+            Self::TooManyConnections => {
+                response.force_close();
+            }
+            _ => {}
+        }
+        response
             .content_type("text/plain; charset=utf-8")
             .body(body)
     }

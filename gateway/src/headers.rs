@@ -112,7 +112,22 @@ pub fn upstream_request(
     if !forwarded_for.is_empty() {
         headers.insert("x-forwarded-for", value(&forwarded_for)?);
     }
-    headers.insert("x-forwarded-proto", http::HeaderValue::from_static("http"));
+    // The listener it came in on: the TLS one is actix's "secure" socket.
+    let proto = if req.app_config().secure() {
+        "https"
+    } else {
+        "http"
+    };
+    headers.insert("x-forwarded-proto", http::HeaderValue::from_static(proto));
+    // HTTP/2 carries the host in the `:authority` pseudo-header, not in `Host`: the upstream
+    // (HTTP/1.1) gets it as `Host`, as an HTTP/1.1 client would have sent it.
+    if host.is_none() {
+        if let Some(authority) = req.uri().authority() {
+            let authority = authority.as_str();
+            headers.insert(http::header::HOST, value(authority)?);
+            host = Some(authority.as_bytes());
+        }
+    }
     match host {
         Some(host) => {
             let host =
@@ -167,5 +182,24 @@ pub fn client_response(parts: &http::response::Parts) -> (HttpResponseBuilder, O
 pub fn set_request_id(headers: &mut actix_web::http::header::HeaderMap, request_id: &str) {
     if let Ok(value) = AxValue::from_str(request_id) {
         headers.insert(AxName::from_static(X_REQUEST_ID), value);
+    }
+}
+
+/// The headers the request's route sets on its responses; `Strict-Transport-Security` only on
+/// the TLS listener.
+pub fn set_route_headers(
+    headers: &mut actix_web::http::header::HeaderMap,
+    route: Option<&crate::config::Route>,
+    req: &HttpRequest,
+) {
+    let Some(route) = route.filter(|r| !r.headers.is_empty()) else {
+        return;
+    };
+    let secure = req.app_config().secure();
+    for (name, value) in &route.headers {
+        if name == actix_web::http::header::STRICT_TRANSPORT_SECURITY && !secure {
+            continue;
+        }
+        headers.insert(name.clone(), value.clone());
     }
 }

@@ -8,11 +8,13 @@ pub mod edge;
 pub mod error;
 pub mod headers;
 pub mod health;
+pub mod limits;
 pub mod metrics;
 pub mod pool;
 pub mod proxy;
 pub mod request_body;
 pub mod resolver;
+pub mod tls;
 pub mod upstream;
 pub mod upstream_body;
 
@@ -99,6 +101,38 @@ pub struct Settings {
     /// `json` (one structured line per request, like every log line) or `combined` (Nginx's).
     #[arg(long, env = "ACCESS_LOG_FORMAT", value_enum, default_value = "json")]
     pub access_log_format: access::AccessLogFormat,
+    /// PEM certificate chain for HTTPS (with TLS_KEY; or the config file's `[tls]` table).
+    #[arg(long, env = "TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of TLS_CERT (PKCS#8, RSA or EC).
+    #[arg(long, env = "TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// HTTPS port when a certificate is configured (default 443).
+    #[arg(long, env = "TLS_PORT")]
+    pub tls_port: Option<u16>,
+    /// How long a client may take to send its request head (408 beyond; Nginx's
+    /// client_header_timeout, 60 s there).
+    #[arg(long, env = "HEADER_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_timeout: Duration,
+    /// How long an idle client keep-alive connection stays open (Nginx's keepalive_timeout, 75 s
+    /// there).
+    #[arg(long, env = "KEEPALIVE_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub keepalive_timeout: Duration,
+    /// Most client connections open at once, all workers together (Nginx's worker_connections x
+    /// worker_processes); beyond it new connections wait in the backlog.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 25_000)]
+    pub max_connections: usize,
+    /// Most connections one client IP may have open (503 beyond; Nginx's limit_conn, none by
+    /// default there); 0: no limit. A browser opens 6 per host over HTTP/1.1, 1 over h2.
+    #[arg(long, env = "MAX_CONNECTIONS_PER_IP", default_value_t = 512)]
+    pub max_connections_per_ip: usize,
+    /// Answer plain HTTP with 308 to HTTPS (except ACME challenges); needs a certificate.
+    #[arg(long, env = "HTTPS_REDIRECT", action = clap::ArgAction::Set, default_value_t = false, value_parser = clap::builder::BoolishValueParser::new())]
+    pub https_redirect: bool,
+    /// Where an ACME client (certbot --webroot -w DIR, files under
+    /// DIR/.well-known/acme-challenge/) puts its HTTP-01 tokens: give that acme-challenge folder.
+    #[arg(long, env = "ACME_DIR")]
+    pub acme_dir: Option<PathBuf>,
 }
 
 /// `METRICS_PORT`: a port, or `off` (no metrics listener).
@@ -125,12 +159,16 @@ pub struct Limits {
     pub edge: edge::EdgeLimits,
     /// `PROXY_METRICS`: `/metrics` is routed like any path instead of answered 404.
     pub proxy_metrics: bool,
+    /// Open connections per client IP.
+    pub per_client: Arc<limits::ConnectionLimit>,
 }
 
 /// What all workers share: the current route table (swapped whole on reload) and the limits.
 pub struct Shared {
     table: RwLock<Arc<RouteTable>>,
     pub limits: Limits,
+    /// `HTTPS_REDIRECT`: plain HTTP sent to HTTPS.
+    pub redirect: tls::Redirect,
 }
 
 impl Shared {
@@ -156,17 +194,56 @@ pub fn load_table(
     settings: &Settings,
     previous: Option<&RouteTable>,
 ) -> Result<RouteTable, config::ConfigError> {
+    load(settings, previous).map(|loaded| loaded.table)
+}
+
+/// Everything a (re)load reads: the route table and, when TLS is configured, its certificate.
+pub struct Loaded {
+    pub table: RouteTable,
+    pub tls: Option<(tls::TlsFiles, rustls::sign::CertifiedKey)>,
+}
+
+/// Reads and validates the configuration: all of it is valid, or none of it is used.
+pub fn load(
+    settings: &Settings,
+    previous: Option<&RouteTable>,
+) -> Result<Loaded, config::ConfigError> {
     let mut config = match &settings.config {
         Some(path) => FileConfig::load(path)?,
         None => FileConfig::builtin(settings.static_dir.as_deref()),
     };
     config.apply_env_overrides(|name| std::env::var(name).ok());
-    RouteTable::compile_after(&config, previous)
+    config.apply_default_rate_limit(std::env::var("RATE_LIMIT").ok().as_deref())?;
+    let files = tls::files(
+        settings.tls_cert.as_deref(),
+        settings.tls_key.as_deref(),
+        settings.tls_port,
+        config.tls.as_ref(),
+    )?;
+    let tls = match files {
+        Some(files) => {
+            let key = tls::load(&files, &tls::provider())?;
+            Some((files, key))
+        }
+        None => None,
+    };
+    let table = RouteTable::compile_after(&config, previous)?;
+    Ok(Loaded { table, tls })
 }
 
 pub fn build(settings: &Settings) -> std::io::Result<Application> {
-    let table = load_table(settings, None)
-        .map_err(|e| std::io::Error::other(format!("configuration: {e}")))?;
+    let Loaded { table, tls } =
+        load(settings, None).map_err(|e| std::io::Error::other(format!("configuration: {e}")))?;
+    let (tls_listen, certificates) = match tls {
+        Some((files, key)) => {
+            let store = Arc::new(tls::CertStore::new(key));
+            let config = tls::server_config(store.clone(), tls::provider())
+                .map_err(|e| std::io::Error::other(format!("configuration: {e}")))?;
+            let port = files.port.unwrap_or(tls::DEFAULT_TLS_PORT);
+            (Some(hbnb_common::TlsListen { port, config }), Some(store))
+        }
+        None => (None, None),
+    };
     let shared = web::Data::new(Shared {
         table: RwLock::new(Arc::new(table)),
         limits: Limits {
@@ -185,8 +262,19 @@ pub fn build(settings: &Settings) -> std::io::Result<Application> {
                 max_headers_size: settings.max_headers_size,
             },
             proxy_metrics: settings.proxy_metrics,
+            per_client: limits::ConnectionLimit::new(settings.max_connections_per_ip),
+        },
+        redirect: tls::Redirect {
+            enabled: settings.https_redirect,
+            acme_dir: settings.acme_dir.clone(),
+            https_port: std::sync::atomic::AtomicU16::new(tls::DEFAULT_TLS_PORT),
         },
     });
+    if settings.https_redirect && tls_listen.is_none() {
+        return Err(std::io::Error::other(
+            "configuration: HTTPS_REDIRECT=1 needs a TLS certificate (TLS_CERT/TLS_KEY or [tls])",
+        ));
+    }
     access::set_format(settings.access_log_format);
     metrics::config_loaded(Some(shared.table().hash), None);
     metrics::watch_health(shared.clone().into_inner());
@@ -202,7 +290,7 @@ pub fn build(settings: &Settings) -> std::io::Result<Application> {
         shared.clone().into_inner(),
         settings.upstream_resolve_interval,
     );
-    spawn_reloader(shared.clone().into_inner(), settings.clone());
+    spawn_reloader(shared.clone().into_inner(), settings.clone(), certificates);
     let served_by = settings
         .served_by
         .clone()
@@ -212,7 +300,8 @@ pub fn build(settings: &Settings) -> std::io::Result<Application> {
     })?;
     let (idle_timeout, connect_timeout) =
         (settings.upstream_idle_timeout, settings.connect_timeout);
-    Application::build(
+    let redirect_to = shared.clone();
+    let application = Application::build(
         &settings.server,
         DEFAULT_PORT,
         Readiness::new(),
@@ -221,6 +310,12 @@ pub fn build(settings: &Settings) -> std::io::Result<Application> {
             response_header: Some((HeaderName::from_static("x-served-by"), served_by)),
             request_metrics: false,
             metrics_route: false,
+            tls: tls_listen,
+            connections: hbnb_common::ConnectionOptions {
+                keep_alive: settings.keepalive_timeout,
+                header_timeout: settings.header_timeout,
+                max_connections: Some(settings.max_connections),
+            },
         },
         move |cfg| {
             // This closure runs once per worker: each worker gets its own upstream pool.
@@ -230,7 +325,14 @@ pub fn build(settings: &Settings) -> std::io::Result<Application> {
                 .app_data(web::PayloadConfig::new(usize::MAX))
                 .default_service(web::to(proxy::handle));
         },
-    )
+    )?;
+    if let Some(port) = application.tls_port() {
+        redirect_to
+            .redirect
+            .https_port
+            .store(port, std::sync::atomic::Ordering::Relaxed);
+    }
+    Ok(application)
 }
 
 /// Runs `round` every `interval` on this thread (the first at once; a slow round delays the
@@ -250,10 +352,14 @@ where
     });
 }
 
-/// SIGHUP: re-read and validate the configuration; a valid one replaces the table for new
-/// requests (in-flight ones keep the table they started with), an invalid one is logged and the
-/// old table stays.
-fn spawn_reloader(shared: Arc<Shared>, settings: Settings) {
+/// SIGHUP: re-read and validate the configuration and the TLS certificate; a valid one replaces
+/// the table for new requests (in-flight ones keep the table they started with) and the
+/// certificate for new handshakes; an invalid one is logged and the old ones stay.
+fn spawn_reloader(
+    shared: Arc<Shared>,
+    settings: Settings,
+    certificates: Option<Arc<tls::CertStore>>,
+) {
     actix_web::rt::spawn(async move {
         use tokio::signal::unix::{signal, SignalKind};
         let mut hangups = match signal(SignalKind::hangup()) {
@@ -266,19 +372,32 @@ fn spawn_reloader(shared: Arc<Shared>, settings: Settings) {
         while hangups.recv().await.is_some() {
             // Reading (and compressing) static folders is blocking work: off the workers.
             let (loading, previous) = (settings.clone(), shared.table());
-            let loaded = actix_web::web::block(move || load_table(&loading, Some(&previous))).await;
+            let loaded = actix_web::web::block(move || load(&loading, Some(&previous))).await;
             let loaded = loaded.unwrap_or_else(|error| {
                 Err(config::ConfigError::Internal(format!(
                     "reload task failed: {error}"
                 )))
             });
             match loaded {
-                Ok(table) => {
+                Ok(Loaded { table, tls }) => {
                     if !settings.upstream_resolve_interval.is_zero() {
                         resolver::refresh_table(&table, Some(&shared.table())).await;
                     }
                     metrics::config_loaded(Some(table.hash), Some(true));
                     shared.replace_table(table);
+                    match (tls, &certificates) {
+                        (Some((files, key)), Some(store)) => {
+                            store.replace(key);
+                            tracing::info!(cert = %files.cert.display(), "TLS certificate reloaded");
+                        }
+                        (Some(_), None) => tracing::warn!(
+                            "a TLS certificate is configured now: restart (or upgrade with SIGUSR2) to listen for HTTPS"
+                        ),
+                        (None, Some(_)) => tracing::warn!(
+                            "TLS is no longer configured: HTTPS keeps its certificate until a restart"
+                        ),
+                        (None, None) => {}
+                    }
                     tracing::info!(config = ?settings.config, "configuration reloaded");
                 }
                 Err(error) => {

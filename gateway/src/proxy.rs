@@ -45,42 +45,51 @@ pub async fn handle(
     };
     let mut record = AccessRecord::new(&req, request_id.clone());
     let table = shared.table();
-    let outcome = match crate::edge::check(&req, &shared.limits.edge) {
+    // The route answering, for its response headers.
+    let mut route = None;
+    let outcome = match crate::limits::admit_connection(&req, &shared.limits.per_client)
+        .and_then(|()| crate::edge::check(&req, &shared.limits.edge))
+    {
         Err(error) => Err(error),
         // /metrics of the services behind us is not for the public port (the gateway's own
         // families are on METRICS_PORT); a route of the table cannot open it either.
         Ok(()) if req.path() == "/metrics" && !shared.limits.proxy_metrics => {
             Err(ProxyError::NotFound)
         }
+        Ok(()) if shared.redirect.applies(&req) => shared.redirect.answer(&req).await,
         Ok(()) => match table.resolve(req.path()) {
             None => Err(ProxyError::NotFound),
             Some(resolved) => {
                 record.route = Some(resolved.route.label.clone());
-                match &resolved.route.action {
-                    Action::Status(status) => Err(ProxyError::Status(
-                        StatusCode::from_u16(*status).unwrap_or(StatusCode::NOT_FOUND),
-                    )),
-                    Action::Static(files) => Ok(files.serve(&req, resolved.rest).await),
-                    Action::Proxy(upstream) => {
-                        let exchange = Exchange {
-                            req: &req,
-                            shared: &shared,
-                            pool: pool.get_ref(),
-                            rewritten: resolved.rewritten.as_deref(),
-                            request_id: &request_id,
-                        };
-                        match exchange
-                            .forward(upstream, payload.into_inner(), &mut record)
-                            .await
-                        {
-                            Ok((response, connection)) => {
-                                let mut response = respond(&req, response, connection, record);
-                                headers::set_request_id(response.headers_mut(), &request_id);
-                                return response;
+                match crate::limits::admit(&req, resolved) {
+                    Err(limited) => Err(limited),
+                    Ok(resolved) => match &route.insert(resolved.route).action {
+                        Action::Status(status) => Err(ProxyError::Status(
+                            StatusCode::from_u16(*status).unwrap_or(StatusCode::NOT_FOUND),
+                        )),
+                        Action::Static(files) => Ok(files.serve(&req, resolved.rest).await),
+                        Action::Proxy(upstream) => {
+                            let exchange = Exchange {
+                                req: &req,
+                                shared: &shared,
+                                pool: pool.get_ref(),
+                                rewritten: resolved.rewritten.as_deref(),
+                                request_id: &request_id,
+                            };
+                            match exchange
+                                .forward(upstream, payload.into_inner(), &mut record)
+                                .await
+                            {
+                                Ok((response, connection)) => {
+                                    let mut response = respond(&req, response, connection, record);
+                                    headers::set_request_id(response.headers_mut(), &request_id);
+                                    headers::set_route_headers(response.headers_mut(), route, &req);
+                                    return response;
+                                }
+                                Err(error) => Err(error),
                             }
-                            Err(error) => Err(error),
                         }
-                    }
+                    },
                 }
             }
         },
@@ -98,6 +107,7 @@ pub async fn handle(
         _ => 0,
     };
     headers::set_request_id(response.headers_mut(), &request_id);
+    headers::set_route_headers(response.headers_mut(), route, &req);
     record.log(bytes, true);
     response
 }
@@ -144,7 +154,10 @@ impl Exchange<'_> {
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        let chunked = request.contains_key(header::TRANSFER_ENCODING);
+        // An HTTP/2 body has no framing headers: without a length it is read like a chunked one
+        // (an empty one ends at once).
+        let chunked = request.contains_key(header::TRANSFER_ENCODING)
+            || (self.req.version() == actix_web::http::Version::HTTP_2 && length.is_none());
         let body_limits = BodyLimits {
             max_size: limits.max_body_size,
             idle_timeout: limits.client_body_timeout,

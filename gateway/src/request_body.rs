@@ -118,6 +118,8 @@ impl RequestBody {
                     }
                 }
                 Some(Err(error)) => return Err(error.into_proxy_error(limits.max_size)),
+                // A chunked (or HTTP/2) body that turned out empty is no body.
+                None if buffer.is_empty() => return Ok(RequestBody::Empty),
                 None => return Ok(RequestBody::Full(buffer.freeze())),
             }
         }
