@@ -155,3 +155,8 @@ fn services_started_together_on_a_new_sqlite_file_all_start() {
 fn services_started_together_on_a_new_postgres_database_all_start() {
     services_started_together_on_a_new_database_all_start(Engine::Postgres);
 }
+
+#[test]
+fn services_started_together_on_a_new_mariadb_database_all_start() {
+    services_started_together_on_a_new_database_all_start(Engine::Mariadb);
+}
