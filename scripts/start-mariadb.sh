@@ -54,10 +54,16 @@ else
         --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci \
         --max-connections=1000 --log-error="$DIR/error.log" "${tuning[@]}" \
         </dev/null >/dev/null 2>&1 &
+    server_pid=$!
 fi
 
 deadline=$(( $(date +%s) + DEADLINE_SECS ))
 until alive; do
+    if [ -n "${server_pid:-}" ] && ! kill -0 "$server_pid" 2>/dev/null; then
+        echo "error: mariadbd exited at start (port $PORT taken by another server? MARIADB_PORT picks another):" >&2
+        tail -20 "$DIR/error.log" >&2 || true
+        exit 1
+    fi
     if [ "$(date +%s)" -ge "$deadline" ]; then
         echo "error: MariaDB did not accept connections on $SOCKET within ${DEADLINE_SECS}s" >&2
         tail -20 "$DIR/error.log" >&2 || true

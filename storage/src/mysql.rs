@@ -211,7 +211,13 @@ pub(crate) async fn migrate(pool: &MySqlPool, migrator: &'static Migrator) -> Re
             .fetch_one(&mut *conn)
             .await?;
     if locked != Some(1) {
-        return Err(StorageError::Sqlx(sqlx::Error::PoolTimedOut));
+        return Err(StorageError::Lock {
+            path: "GET_LOCK('hbnb_migrate_<database>')".to_owned(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "another process held the migration lock for 120 s",
+            ),
+        });
     }
     let result = async {
         baseline(&mut conn, migrator).await?;
