@@ -34,17 +34,22 @@ if [ $# -eq 0 ] && [ "${SCHEMATHESIS:-}" != 0 ]; then
   fi
 fi
 
-# The stack in containers (README, "Docker"): after the cargo tests, whose random ports must not
-# collide with the compose stack's 80 and 5000-5003. DOCKER_E2E: unset = run it when a Docker
-# engine answers, 1 = required (CI), 0 = skip. Test filters skip it too.
+# The stack in containers (README, "Docker", "Running on several machines"): after the cargo
+# tests, whose random ports must not collide with the stack's 80 and 5000-5003; one after the
+# other, as they share those ports: docker-compose, docker-compose --scale, then a single-node
+# Docker Swarm. DOCKER_E2E: unset = run them when a Docker engine answers, 1 = required (CI),
+# 0 = skip. Test filters skip them too.
 if [ $# -eq 0 ] && [ "${DOCKER_E2E:-}" != 0 ]; then
   if docker info >/dev/null 2>&1; then
     run tests/docker/compose-e2e.sh
+    run tests/docker/compose-scale.sh
+    # The image compose-e2e.sh has just built.
+    run env REBUILD=0 tests/docker/swarm-e2e.sh
   elif [ "${DOCKER_E2E:-}" = 1 ]; then
     echo "error: DOCKER_E2E=1 but no Docker engine answers (docker info failed)" >&2
     exit 1
   else
-    echo "no Docker engine (docker info failed): skipping tests/docker/compose-e2e.sh" >&2
+    echo "no Docker engine (docker info failed): skipping tests/docker/*.sh" >&2
   fi
 fi
 

@@ -34,9 +34,26 @@ const QUEUED_LINES: usize = 8 * 1024;
 pub const DEFAULT_FILTER: &str = "info,actix_http::h1::dispatcher=off";
 
 pub fn init(format: Option<LogFormat>) -> LogGuard {
+    init_to(format, LogOutput::Stdout)
+}
+
+/// Where log lines go: a service logs to stdout (journald, `docker logs`); a command whose
+/// stdout is its output (`db-backup list --json`) logs to stderr.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogOutput {
+    Stdout,
+    Stderr,
+}
+
+/// [`init`] with the output chosen; with no format, pretty on a terminal and JSON otherwise.
+pub fn init_to(format: Option<LogFormat>, output: LogOutput) -> LogGuard {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
-    let format = format.unwrap_or(if std::io::stdout().is_terminal() {
+    let (terminal, sink): (bool, Box<dyn std::io::Write + Send>) = match output {
+        LogOutput::Stdout => (std::io::stdout().is_terminal(), Box::new(std::io::stdout())),
+        LogOutput::Stderr => (std::io::stderr().is_terminal(), Box::new(std::io::stderr())),
+    };
+    let format = format.unwrap_or(if terminal {
         LogFormat::Pretty
     } else {
         LogFormat::Json
@@ -47,10 +64,7 @@ pub fn init(format: Option<LogFormat>) -> LogGuard {
         // process at rest. 8,192 lines are ample for a thread that writes many per syscall.
         .buffered_lines_limit(QUEUED_LINES)
         .thread_name("log-writer")
-        .finish(std::io::BufWriter::with_capacity(
-            64 * 1024,
-            std::io::stdout(),
-        ));
+        .finish(std::io::BufWriter::with_capacity(64 * 1024, sink));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer);

@@ -22,6 +22,8 @@ mod sqlite;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use hbnb_common::settings::LogFormat;
+use hbnb_common::telemetry::{self, LogOutput};
 use hbnb_common::ServerSettings;
 
 use crate::backup::BackupSettings;
@@ -83,14 +85,17 @@ fn main() -> ExitCode {
     }
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
-            let _logs = hbnb_common::telemetry::init(cli.server.log_format);
+            let _logs = telemetry::init(cli.server.log_format);
             let server = cli.server;
             let settings = cli.backup;
             let system = actix_web::rt::System::new();
             system.block_on(service::serve(&server, settings))
         }
         command => {
-            init_cli_logging(cli.server.log_format);
+            // Commands log to stderr, so stdout carries only their output (`list --json`);
+            // compact lines unless JSON is asked for, as a command is mostly run by hand.
+            let format = cli.server.log_format.unwrap_or(LogFormat::Pretty);
+            let _logs = telemetry::init_to(Some(format), LogOutput::Stderr);
             let runtime = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -111,20 +116,6 @@ fn main() -> ExitCode {
             }
         }
     }
-}
-
-/// Commands log to stderr, so stdout carries only their output (e.g. `list --json`).
-fn init_cli_logging(format: Option<hbnb_common::settings::LogFormat>) {
-    use hbnb_common::settings::LogFormat;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        Some(LogFormat::Json) => builder.json().flatten_event(true).try_init(),
-        _ => builder.compact().try_init(),
-    };
 }
 
 async fn run_command(command: Command, settings: &BackupSettings) -> Result<(), Error> {

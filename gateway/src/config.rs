@@ -16,13 +16,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use hbnb_common::static_files::StaticFiles;
 use regex::Regex;
 
 use crate::health::InstanceHealth;
+use crate::upstream::{Source, Upstream};
 use serde::Deserialize;
 
 #[derive(Debug, thiserror::Error)]
@@ -180,38 +180,6 @@ impl FileConfig {
     }
 }
 
-/// One instance of an upstream: where to connect and what it is called in logs.
-#[derive(Debug)]
-pub struct Instance {
-    /// `host:port`, what we connect to (and the pool key).
-    pub authority: Arc<str>,
-    /// The URL as configured, for logs.
-    pub url: Arc<str>,
-    /// Shared with the same instance in the previous table, so a reload keeps what the probes
-    /// and failures learnt.
-    pub health: Arc<InstanceHealth>,
-}
-
-#[derive(Debug)]
-pub struct Upstream {
-    pub name: String,
-    pub instances: Vec<Instance>,
-    next: AtomicUsize,
-}
-
-impl Upstream {
-    /// Instances in the order to try them for one request: round-robin start, then the rest.
-    /// Healthy instances come first; the others only as a last resort.
-    pub fn rotation(&self) -> impl Iterator<Item = &Instance> + Clone {
-        let len = self.instances.len();
-        let start = self.next.fetch_add(1, Ordering::Relaxed) % len.max(1);
-        let ordered = move || (0..len).map(move |i| &self.instances[(start + i) % len]);
-        ordered()
-            .filter(|i| i.health.is_available())
-            .chain(ordered().filter(|i| !i.health.is_available()))
-    }
-}
-
 #[derive(Debug)]
 pub enum Action {
     Proxy(Arc<Upstream>),
@@ -224,7 +192,11 @@ pub enum Action {
 enum Matcher {
     Exact(String),
     Prefix(String),
-    Regex(Regex),
+    Regex {
+        regex: Regex,
+        /// What every match starts with, when that is known (`anchored_starts`).
+        starts: Option<Vec<String>>,
+    },
 }
 
 #[derive(Debug)]
@@ -245,7 +217,10 @@ pub struct Resolved<'a> {
 
 #[derive(Debug)]
 pub struct RouteTable {
+    /// In the configured order.
     routes: Vec<Route>,
+    /// Indexes into `routes`, in the order `resolve` tries them (`search_order`).
+    search_order: Vec<usize>,
 }
 
 impl RouteTable {
@@ -258,13 +233,7 @@ impl RouteTable {
         config: &FileConfig,
         previous: Option<&RouteTable>,
     ) -> Result<RouteTable, ConfigError> {
-        let known: HashMap<Arc<str>, Arc<InstanceHealth>> = previous
-            .map(RouteTable::upstreams)
-            .unwrap_or_default()
-            .iter()
-            .flat_map(|u| u.instances.iter())
-            .map(|i| (i.url.clone(), i.health.clone()))
-            .collect();
+        let known = previous.map(RouteTable::health_by_url).unwrap_or_default();
         let mut upstreams = BTreeMap::new();
         for (name, urls) in &config.upstreams {
             let upstream = compile_upstream(name, urls, |url| {
@@ -285,9 +254,8 @@ impl RouteTable {
             let matcher = match route.kind {
                 MatchKind::Exact => Matcher::Exact(route.path.clone()),
                 MatchKind::Prefix => Matcher::Prefix(route.path.clone()),
-                MatchKind::Regex => Matcher::Regex(
-                    Regex::new(&route.path).map_err(|e| problem(format!("invalid regex: {e}")))?,
-                ),
+                MatchKind::Regex => Matcher::regex(&route.path)
+                    .map_err(|e| problem(format!("invalid regex: {e}")))?,
             };
             let action = match (&route.upstream, &route.static_dir, route.status) {
                 (Some(name), None, None) => Action::Proxy(
@@ -344,7 +312,25 @@ impl RouteTable {
                 problem: "the configuration has no [[route]]".into(),
             });
         }
-        Ok(RouteTable { routes })
+        let search_order = search_order(&routes);
+        Ok(RouteTable {
+            routes,
+            search_order,
+        })
+    }
+
+    /// Every instance's health, by URL: what a table replacing this one keeps.
+    pub fn health_by_url(&self) -> HashMap<Arc<str>, Arc<InstanceHealth>> {
+        let mut known = HashMap::new();
+        for upstream in self.upstreams() {
+            known.extend(
+                upstream
+                    .instances()
+                    .iter()
+                    .map(|i| (i.url.clone(), i.health.clone())),
+            );
+        }
+        known
     }
 
     /// Every upstream some route proxies to, once each.
@@ -360,45 +346,133 @@ impl RouteTable {
         seen
     }
 
-    /// The first route that matches `path` (routes are tried in order, like a list of locations).
+    /// The first route that matches `path` (routes are tried in order, like a list of locations;
+    /// `search_order` only moves a literal ahead of regexes it can never share a path with).
     pub fn resolve<'a>(&'a self, path: &'a str) -> Option<Resolved<'a>> {
-        for route in &self.routes {
-            match &route.matcher {
-                Matcher::Exact(exact) if path == exact => {
-                    return Some(Resolved {
-                        route,
-                        rewritten: route.rewrite.clone(),
-                        rest: "",
-                    })
-                }
-                Matcher::Prefix(prefix) if path.starts_with(prefix.as_str()) => {
-                    let rest = &path[prefix.len()..];
-                    let rewritten = route.rewrite.as_ref().map(|r| format!("{r}{rest}"));
-                    return Some(Resolved {
-                        route,
-                        rewritten,
-                        rest,
-                    });
-                }
-                Matcher::Regex(regex) => {
-                    if let Some(captures) = regex.captures(path) {
-                        let rewritten = route.rewrite.as_ref().map(|template| {
-                            let mut out = String::new();
-                            captures.expand(template, &mut out);
-                            out
-                        });
-                        return Some(Resolved {
-                            route,
-                            rewritten,
-                            rest: "",
-                        });
-                    }
-                }
-                _ => {}
+        self.search_order
+            .iter()
+            .find_map(|&index| self.routes[index].resolve(path))
+    }
+}
+
+impl Route {
+    fn resolve<'a>(&'a self, path: &'a str) -> Option<Resolved<'a>> {
+        match &self.matcher {
+            Matcher::Exact(exact) if path == exact => Some(Resolved {
+                route: self,
+                rewritten: self.rewrite.clone(),
+                rest: "",
+            }),
+            Matcher::Prefix(prefix) if path.starts_with(prefix.as_str()) => {
+                let rest = &path[prefix.len()..];
+                let rewritten = self.rewrite.as_ref().map(|r| format!("{r}{rest}"));
+                Some(Resolved {
+                    route: self,
+                    rewritten,
+                    rest,
+                })
+            }
+            Matcher::Regex { regex, .. } => {
+                let captures = regex.captures(path)?;
+                let rewritten = self.rewrite.as_ref().map(|template| {
+                    let mut out = String::new();
+                    captures.expand(template, &mut out);
+                    out
+                });
+                Some(Resolved {
+                    route: self,
+                    rewritten,
+                    rest: "",
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+impl Matcher {
+    fn regex(pattern: &str) -> Result<Matcher, regex::Error> {
+        Ok(Matcher::Regex {
+            regex: Regex::new(pattern)?,
+            starts: anchored_starts(pattern),
+        })
+    }
+
+    fn is_literal(&self) -> bool {
+        !matches!(self, Matcher::Regex { .. })
+    }
+
+    /// True when no path can match both: a literal and an anchored regex whose every match
+    /// starts with a literal the other cannot share (two regexes are never assumed disjoint).
+    fn disjoint(&self, other: &Matcher) -> bool {
+        let (literal, starts) = match (self, other) {
+            (Matcher::Regex { starts, .. }, literal) | (literal, Matcher::Regex { starts, .. })
+                if literal.is_literal() =>
+            {
+                (literal, starts)
+            }
+            (Matcher::Exact(a), Matcher::Exact(b)) => return a != b,
+            (Matcher::Exact(exact), Matcher::Prefix(prefix))
+            | (Matcher::Prefix(prefix), Matcher::Exact(exact)) => {
+                return !exact.starts_with(prefix.as_str())
+            }
+            (Matcher::Prefix(a), Matcher::Prefix(b)) => {
+                return !a.starts_with(b.as_str()) && !b.starts_with(a.as_str())
+            }
+            _ => return false,
+        };
+        let Some(starts) = starts else { return false };
+        starts.iter().all(|start| match literal {
+            Matcher::Exact(exact) => !exact.starts_with(start.as_str()),
+            Matcher::Prefix(prefix) => {
+                !prefix.starts_with(start.as_str()) && !start.starts_with(prefix.as_str())
+            }
+            Matcher::Regex { .. } => false,
+        })
+    }
+}
+
+/// The literals every match of `pattern` starts with, when it is anchored at the start of the
+/// path and they are finitely many; `None` when a match could start anywhere or with anything.
+fn anchored_starts(pattern: &str) -> Option<Vec<String>> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    use regex_syntax::hir::Look;
+    let hir = regex_syntax::parse(pattern).ok()?;
+    if !hir.properties().look_set_prefix().contains(Look::Start) {
+        return None;
+    }
+    let starts = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
+    starts
+        .literals()?
+        .iter()
+        .map(|literal| String::from_utf8(literal.as_bytes().to_vec()).ok())
+        .collect()
+}
+
+/// The order `resolve` tries routes in: the configured order, except that a literal route moves
+/// ahead of the regexes before it when it can share a path with none of the routes it passes, so
+/// the first match is the same for every path and `/api/` needs no regex.
+fn search_order(routes: &[Route]) -> Vec<usize> {
+    let mut order: Vec<usize> = Vec::with_capacity(routes.len());
+    for (index, route) in routes.iter().enumerate() {
+        let mut at = order.len();
+        if route.matcher.is_literal() {
+            let passable = order
+                .iter()
+                .rev()
+                .take_while(|&&earlier| routes[earlier].matcher.disjoint(&route.matcher))
+                .count();
+            // Move only as far as the earliest regex among the routes it may pass.
+            if let Some(first_regex) = order[order.len() - passable..]
+                .iter()
+                .position(|&earlier| !routes[earlier].matcher.is_literal())
+            {
+                at = order.len() - passable + first_regex;
             }
         }
-        None
+        order.insert(at, index);
     }
+    order
 }
 
 fn compile_upstream(
@@ -413,7 +487,7 @@ fn compile_upstream(
     if urls.is_empty() {
         return Err(problem("no instance listed".into()));
     }
-    let mut instances = Vec::with_capacity(urls.len());
+    let mut sources = Vec::with_capacity(urls.len());
     for url in urls {
         let uri: http::Uri = url
             .parse()
@@ -431,18 +505,13 @@ fn compile_upstream(
         let authority = uri
             .authority()
             .ok_or_else(|| problem(format!("{url:?} has no host")))?;
-        let port = authority.port_u16().unwrap_or(80);
-        instances.push(Instance {
-            authority: Arc::from(format!("{}:{port}", authority.host())),
+        sources.push(Source {
             url: Arc::from(url.as_str()),
-            health: health(url),
+            host: authority.host().to_owned(),
+            port: authority.port_u16().unwrap_or(80),
         });
     }
-    Ok(Upstream {
-        name: name.to_owned(),
-        instances,
-        next: AtomicUsize::new(0),
-    })
+    Ok(Upstream::new(name, sources, health))
 }
 
 #[cfg(test)]
@@ -461,6 +530,110 @@ mod tests {
             Action::Status(status) => status.to_string(),
         };
         (name, resolved.rewritten)
+    }
+
+    /// `resolve` as configured: the first route in the file's order that matches.
+    fn resolve_in_file_order<'a>(table: &'a RouteTable, path: &'a str) -> Option<Resolved<'a>> {
+        table.routes.iter().find_map(|route| route.resolve(path))
+    }
+
+    /// Paths near every route's own path: itself, longer, shorter, and with a changed last byte.
+    fn paths_near(table: &RouteTable) -> Vec<String> {
+        let mut paths = vec!["/".to_owned(), String::new(), "x".into()];
+        for route in &table.routes {
+            let seed = match &route.matcher {
+                Matcher::Exact(path) | Matcher::Prefix(path) => path.clone(),
+                Matcher::Regex { starts, .. } => starts.clone().unwrap_or_default().concat(),
+            };
+            for end in 0..=seed.len() {
+                if let Some(head) = seed.get(..end) {
+                    paths.extend([head.to_owned(), format!("{head}x"), format!("{head}/1")]);
+                }
+            }
+            paths.extend([
+                format!("{seed}89"),
+                format!("{seed}89/"),
+                format!("{seed}/a/b"),
+            ]);
+        }
+        paths
+    }
+
+    fn assert_same_first_match(table: &RouteTable) {
+        for path in paths_near(table) {
+            let ours = table
+                .resolve(&path)
+                .map(|r| (r.route as *const Route, r.rewritten));
+            let file =
+                resolve_in_file_order(table, &path).map(|r| (r.route as *const Route, r.rewritten));
+            assert_eq!(
+                ours, file,
+                "{path:?} resolves differently from the file's order"
+            );
+        }
+    }
+
+    #[test]
+    fn literal_routes_are_tried_before_regexes_they_cannot_overlap() {
+        let t = builtin();
+        let first = &t.routes[t.search_order[0]];
+        assert!(matches!(&first.matcher, Matcher::Prefix(p) if p == "/api/"));
+        // `/airbnb-dynamic/` overlaps the number regex, and `/` overlaps everything: both stay
+        // behind the regexes, as in the file.
+        let position = |path: &str| {
+            t.search_order
+                .iter()
+                .position(|&i| matches!(&t.routes[i].matcher, Matcher::Prefix(p) if p == path))
+                .unwrap()
+        };
+        let number_regex = t
+            .search_order
+            .iter()
+            .position(|&i| t.routes[i].rewrite.is_some() && !t.routes[i].matcher.is_literal())
+            .unwrap();
+        assert!(position("/airbnb-dynamic/") > number_regex);
+        assert_eq!(position("/"), t.routes.len() - 1);
+        assert_same_first_match(&t);
+    }
+
+    #[test]
+    fn reordering_never_changes_which_route_matches() {
+        let route = |kind: &str, path: &str| {
+            format!("[[route]]\nmatch = \"{kind}\"\npath = {path:?}\nstatus = 204\n")
+        };
+        let tables = [
+            // Unanchored, alternation that escapes the anchor, optional and repeated characters,
+            // a regex whose start a later prefix shares, exact routes on both sides.
+            [
+                route("regex", "/api/"),
+                route("prefix", "/api/"),
+                route("regex", "^/a|/b"),
+                route("prefix", "/b"),
+                route("regex", "^/ab?c"),
+                route("prefix", "/ac"),
+                route("exact", "/a"),
+                route("regex", "^/(x|y)z+"),
+                route("prefix", "/xzz"),
+                route("prefix", "/y"),
+                route("exact", "/q"),
+                route("prefix", "/"),
+            ]
+            .concat(),
+            [
+                route("regex", "(?i)^/api"),
+                route("prefix", "/API/"),
+                route("regex", "^/s[0-9]/"),
+                route("prefix", "/s1"),
+                route("prefix", "/t"),
+            ]
+            .concat(),
+        ];
+        for text in tables {
+            let config: FileConfig = toml::from_str(&text).unwrap();
+            let table = RouteTable::compile(&config).unwrap();
+            assert_same_first_match(&table);
+        }
+        assert_same_first_match(&builtin());
     }
 
     #[test]
@@ -522,10 +695,17 @@ mod tests {
         let Action::Proxy(upstream) = &t.resolve("/airbnb-onepage/").unwrap().route.action else {
             panic!("not a proxy route")
         };
-        let authorities: Vec<_> = upstream.instances.iter().map(|i| &*i.authority).collect();
+        let instances = upstream.instances();
+        let authorities: Vec<_> = instances.iter().map(|i| &*i.authority).collect();
         assert_eq!(authorities, ["127.0.0.1:1", "localhost:2"]);
-        let first: Vec<_> = upstream.rotation().map(|i| i.authority.clone()).collect();
-        let second: Vec<_> = upstream.rotation().map(|i| i.authority.clone()).collect();
+        let first: Vec<_> = upstream
+            .rotation(&instances)
+            .map(|i| i.authority.clone())
+            .collect();
+        let second: Vec<_> = upstream
+            .rotation(&instances)
+            .map(|i| i.authority.clone())
+            .collect();
         assert_ne!(
             first[0], second[0],
             "round-robin starts on the next instance"

@@ -6,8 +6,8 @@ use actix_web::http::header::{HeaderName as AxName, HeaderValue as AxValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponseBuilder};
 
-use crate::body::RequestBody;
 use crate::error::ProxyError;
+use crate::request_body::RequestBody;
 
 pub const X_REQUEST_ID: &str = "x-request-id";
 

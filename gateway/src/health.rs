@@ -92,7 +92,7 @@ pub fn spawn_prober(shared: Arc<Shared>, interval: Duration) {
             ticker.tick().await;
             let table = shared.table();
             for upstream in table.upstreams() {
-                for instance in &upstream.instances {
+                for instance in upstream.instances().iter() {
                     let url = format!("{}/readyz", instance.url.trim_end_matches('/'));
                     let ready =
                         matches!(client.get(&url).send().await, Ok(r) if r.status().is_success());

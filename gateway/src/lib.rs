@@ -3,7 +3,6 @@
 //! directories are served from memory (`hbnb_common::static_files`).
 
 pub mod access;
-pub mod body;
 pub mod config;
 pub mod edge;
 pub mod error;
@@ -11,6 +10,10 @@ pub mod headers;
 pub mod health;
 pub mod pool;
 pub mod proxy;
+pub mod request_body;
+pub mod resolver;
+pub mod upstream;
+pub mod upstream_body;
 
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -64,6 +67,10 @@ pub struct Settings {
     /// How often each instance's /readyz is probed (0 turns active checks off).
     #[arg(long, env = "HEALTH_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
     pub health_interval: Duration,
+    /// How often upstream host names are looked up again, every address an instance (0: never;
+    /// a name is then connected to as it is, like Nginx resolving once).
+    #[arg(long, env = "UPSTREAM_RESOLVE_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub upstream_resolve_interval: Duration,
     /// The `X-Served-By` value; defaults to the host name.
     #[arg(long, env = "SERVED_BY")]
     pub served_by: Option<String>,
@@ -151,6 +158,10 @@ pub fn build(settings: &Settings) -> std::io::Result<Application> {
         },
     });
     health::spawn_prober(shared.clone().into_inner(), settings.health_interval);
+    resolver::spawn_resolver(
+        shared.clone().into_inner(),
+        settings.upstream_resolve_interval,
+    );
     spawn_reloader(shared.clone().into_inner(), settings.clone());
     let served_by = settings
         .served_by
@@ -204,6 +215,9 @@ fn spawn_reloader(shared: Arc<Shared>, settings: Settings) {
             });
             match loaded {
                 Ok(table) => {
+                    if !settings.upstream_resolve_interval.is_zero() {
+                        resolver::refresh_table(&table, Some(&shared.table())).await;
+                    }
                     shared.replace_table(table);
                     tracing::info!(config = ?settings.config, "configuration reloaded");
                 }

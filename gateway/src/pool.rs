@@ -14,7 +14,7 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use crate::body::RequestBody;
+use crate::request_body::RequestBody;
 
 type Sender = SendRequest<RequestBody>;
 

@@ -16,11 +16,13 @@ use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use hyper::client::conn::TrySendError;
 
 use crate::access::AccessRecord;
-use crate::body::{BodyError, BodyLimits, RequestBody, UpstreamBody};
-use crate::config::{Action, Upstream};
+use crate::config::Action;
 use crate::error::{ProxyError, Side};
 use crate::headers::{self, X_REQUEST_ID};
 use crate::pool::{ConnectError, Pool, PooledConnection};
+use crate::request_body::{BodyError, BodyLimits, RequestBody};
+use crate::upstream::Upstream;
+use crate::upstream_body::UpstreamBody;
 use crate::Shared;
 
 /// Attempts per request, like Nginx's `proxy_next_upstream_tries`: enough for a stale pooled
@@ -142,7 +144,8 @@ impl Exchange<'_> {
         let mut body = Some(RequestBody::read(payload, length, chunked, body_limits).await?);
         let idempotent = idempotent(self.req.method());
         let mut last_error = None;
-        let instances = upstream.rotation().cycle().take(MAX_ATTEMPTS);
+        let snapshot = upstream.instances();
+        let instances = upstream.rotation(&snapshot).cycle().take(MAX_ATTEMPTS);
         for (attempt, instance) in instances.enumerate() {
             let Some(request_body) = body.take() else {
                 break;

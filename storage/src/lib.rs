@@ -164,6 +164,10 @@ pub struct DatabaseSettings {
     /// of the process only) or off.
     #[arg(long = "sqlite-synchronous", env = "SQLITE_SYNCHRONOUS", value_enum, default_value_t = Synchronous::Full)]
     pub sqlite_synchronous: Synchronous,
+    /// How long to wait at start for a database server that cannot be reached yet (a container
+    /// starting beside this one, a server restarting) before giving up; 0 gives up at once.
+    #[arg(long = "database-wait", env = "DATABASE_WAIT", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub database_wait: Duration,
 }
 
 impl DatabaseSettings {
@@ -183,11 +187,37 @@ impl DatabaseSettings {
 
     /// What a service that serves from the database opens at start: the database (migrated) and
     /// its data-version source (None where there is none, e.g. in memory).
+    /// A server that cannot be reached yet is tried again every half second for `database_wait`
+    /// (an orchestrator starts services in any order; compose's start order does not wait).
     pub async fn open(&self) -> Result<(Database, Option<DataVersion>)> {
-        let db = self.connect().await?;
+        let deadline = tokio::time::Instant::now() + self.database_wait;
+        let db = loop {
+            match self.connect().await {
+                Err(error) if error.is_unreachable() && tokio::time::Instant::now() < deadline => {
+                    tracing::warn!(%error, "database not reachable yet; trying again");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                result => break result?,
+            }
+        };
         tracing::info!(engine = ?db.engine(), "database open, migrations applied");
         let version = db.data_version(self.url()).await?;
         Ok((db, version))
+    }
+}
+
+impl StorageError {
+    /// The server cannot be reached (yet): refused, unresolvable, starting up. Worth waiting for,
+    /// unlike a wrong password or a bad URL.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            StorageError::Sqlx(sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut) => true,
+            // PostgreSQL's cannot_connect_now: "the database system is starting up".
+            StorageError::Sqlx(sqlx::Error::Database(error)) => {
+                error.code().as_deref() == Some("57P03")
+            }
+            _ => false,
+        }
     }
 }
 

@@ -21,11 +21,7 @@ pub fn pattern(len: usize) -> Vec<u8> {
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {
-    hex(&Sha256::digest(data))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(Sha256::digest(data))
 }
 
 impl TestUpstream {
@@ -122,7 +118,8 @@ async fn upload(mut payload: web::Payload) -> HttpResponse {
             Err(e) => return HttpResponse::BadRequest().body(e.to_string()),
         }
     }
-    HttpResponse::Ok().json(serde_json::json!({"sha256": hex(&hasher.finalize()), "len": len}))
+    HttpResponse::Ok()
+        .json(serde_json::json!({"sha256": hex::encode(hasher.finalize()), "len": len}))
 }
 
 async fn download(query: web::Query<std::collections::HashMap<String, usize>>) -> HttpResponse {

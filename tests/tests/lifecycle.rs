@@ -160,3 +160,86 @@ fn services_started_together_on_a_new_postgres_database_all_start() {
 fn services_started_together_on_a_new_mariadb_database_all_start() {
     services_started_together_on_a_new_database_all_start(Engine::Mariadb);
 }
+
+/// A front for the PostgreSQL server on a port of its own: the first `refuse` connections are
+/// closed at once (a server not up yet), later ones are relayed to the real server.
+fn database_front(refuse: usize) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming().map_while(Result::ok) {
+            if counter.fetch_add(1, Ordering::SeqCst) < refuse {
+                drop(client);
+                continue;
+            }
+            let Ok(server) = std::net::TcpStream::connect("127.0.0.1:5432") else {
+                continue;
+            };
+            for (mut from, mut to) in [
+                (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                (server, client),
+            ] {
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut from, &mut to);
+                    let _ = to.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        }
+    });
+    (port, accepted)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_service_waits_for_a_database_server_that_is_not_up_yet() {
+    let db = TestDb::new(Engine::Postgres);
+    let (port, accepted) = database_front(3);
+    let url = db
+        .url
+        .replace("127.0.0.1:5432", &format!("127.0.0.1:{port}"));
+    assert_ne!(url, db.url, "the test database is on 127.0.0.1:5432");
+    let started = Instant::now();
+    let api = tokio::task::spawn_blocking(move || {
+        Service::spawn("api-service", &[], &[("DATABASE_URL", &url)])
+    })
+    .await
+    .unwrap();
+    api.wait_ready().await;
+    assert!(accepted.load(std::sync::atomic::Ordering::SeqCst) > 3);
+    let logs = api.logs().join("\n");
+    assert!(
+        logs.matches("database not reachable yet").count() >= 3,
+        "no retries logged:\n{logs}"
+    );
+    let status = client().get(api.url("/api/v1/stats")).send().await.unwrap();
+    assert_eq!(status.status(), 200);
+    println!(
+        "ready {:?} after start, through 3 refused connections",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_wrong_password_is_not_waited_for() {
+    let db = TestDb::new(Engine::Postgres);
+    let url = db.url.replace("hbnb:hbnb@", "hbnb:wrong@");
+    assert_ne!(url, db.url);
+    let started = Instant::now();
+    let output = std::process::Command::new(hbnb_tests::bin_path("api-service"))
+        .env("DATABASE_URL", &url)
+        .env("PORT", "0")
+        .env("LOG_FORMAT", "json")
+        .output()
+        .expect("run api-service");
+    assert!(!output.status.success());
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "gave up only after {:?}",
+        started.elapsed()
+    );
+    let text = String::from_utf8_lossy(&output.stdout) + String::from_utf8_lossy(&output.stderr);
+    assert!(text.contains("password"), "{text}");
+    assert!(!text.contains("database not reachable yet"), "{text}");
+}

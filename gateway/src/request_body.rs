@@ -1,27 +1,21 @@
-//! Bodies through the gateway, never buffered whole unless small.
+//! The client's request body on its way upstream, never buffered whole unless small.
 //!
 //! `RequestBody`: a body of up to `REPLAY_LIMIT` bytes is read before the upstream is contacted
 //! (as Nginx buffers request bodies), so a malformed or slow one is answered 400/408 at once and
 //! an idempotent request keeps its body for a retry on another instance; a larger one is
 //! streamed chunk by chunk, enforcing the size limit and an idle timeout on a slow client.
-//! `UpstreamBody` feeds the upstream's response to the client; when it has been read to its end
-//! the upstream connection goes back to the pool, and when it is dropped (finished or not) the
-//! access-log line is written with the bytes sent.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use actix_web::body::{BodySize, MessageBody};
 use actix_web::dev::Payload;
 use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
-use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::body::{Body, Frame, SizeHint};
 
-use crate::access::AccessRecord;
 use crate::error::ProxyError;
-use crate::pool::PooledConnection;
 
 /// Bodies up to this size are read whole before they are forwarded.
 pub const REPLAY_LIMIT: usize = 64 * 1024;
@@ -204,99 +198,5 @@ impl Body for RequestBody {
                 None => SizeHint::default(),
             },
         }
-    }
-}
-
-/// The upstream's response body on its way to the client.
-pub struct UpstreamBody {
-    incoming: Incoming,
-    size: BodySize,
-    sent: u64,
-    /// The connection to return to the pool once the body has been read to its end.
-    connection: Option<PooledConnection>,
-    record: AccessRecord,
-    complete: bool,
-}
-
-impl UpstreamBody {
-    pub fn new(
-        incoming: Incoming,
-        size: BodySize,
-        connection: PooledConnection,
-        record: AccessRecord,
-    ) -> Self {
-        Self {
-            incoming,
-            size,
-            sent: 0,
-            connection: Some(connection),
-            record,
-            complete: false,
-        }
-    }
-
-    fn finish(&mut self) {
-        self.complete = true;
-        if let Some(connection) = self.connection.take() {
-            connection.release();
-        }
-    }
-}
-
-impl MessageBody for UpstreamBody {
-    type Error = hyper::Error;
-
-    fn size(&self) -> BodySize {
-        self.size
-    }
-
-    fn poll_next(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Bytes, hyper::Error>>> {
-        let this = self.get_mut();
-        if this.complete {
-            return Poll::Ready(None);
-        }
-        loop {
-            match Pin::new(&mut this.incoming).poll_frame(cx) {
-                Poll::Ready(Some(Ok(frame))) => {
-                    if let Ok(data) = frame.into_data() {
-                        if data.is_empty() {
-                            continue;
-                        }
-                        this.sent += data.len() as u64;
-                        return Poll::Ready(Some(Ok(data)));
-                    }
-                    // Trailers: HTTP/1.1 clients rarely take them; drop them.
-                }
-                Poll::Ready(Some(Err(error))) => {
-                    // The connection is broken; it must not go back to the pool.
-                    this.connection = None;
-                    tracing::warn!(
-                        %error,
-                        upstream = this.record.upstream.as_deref().unwrap_or("-"),
-                        request_id = %this.record.request_id,
-                        "upstream failed mid-response"
-                    );
-                    return Poll::Ready(Some(Err(error)));
-                }
-                Poll::Ready(None) => {
-                    this.finish();
-                    return Poll::Ready(None);
-                }
-                Poll::Pending => return Poll::Pending,
-            }
-        }
-    }
-}
-
-impl Drop for UpstreamBody {
-    fn drop(&mut self) {
-        if !self.complete && self.incoming.is_end_stream() {
-            // HEAD, 204 and 304 answers carry no body and are never polled.
-            self.finish();
-        }
-        self.record.log(self.sent, self.complete);
     }
 }
