@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmarks api-service on SQLite and on PostgreSQL in one run, with wrk (Debian package), each
+# Benchmarks api-service on SQLite, PostgreSQL and MariaDB in one run, with wrk (Debian package), each
 # case bounded to DURATION seconds, all traffic on 127.0.0.1:
 #   1. GET  /api/v1/states            with 1,000 states
 #   2. GET  /api/v1/places/<id>
@@ -10,7 +10,8 @@
 # Env: API_BIN (default target/release/api-service, built if missing), DURATION (10),
 #      CONNECTIONS (16), THREADS (2), WORKERS (2), TEST_DATABASE_URL (PostgreSQL admin URL,
 #      default postgres://hbnb:hbnb@127.0.0.1:5432/postgres; run scripts/start-postgres.sh first),
-#      ENGINES ("sqlite postgres").
+#      TEST_MARIADB_URL (MariaDB admin URL, default mysql://hbnb:hbnb@127.0.0.1:3306/mysql; run
+#      scripts/start-mariadb.sh first), ENGINES ("sqlite postgres mariadb").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,8 +19,14 @@ DURATION="${DURATION:-10}"
 CONNECTIONS="${CONNECTIONS:-16}"
 THREADS="${THREADS:-2}"
 WORKERS="${WORKERS:-2}"
-ENGINES="${ENGINES:-sqlite postgres}"
+ENGINES="${ENGINES:-sqlite postgres mariadb}"
 ADMIN_URL="${TEST_DATABASE_URL:-postgres://hbnb:hbnb@127.0.0.1:5432/postgres}"
+MARIADB_URL="${TEST_MARIADB_URL:-mysql://hbnb:hbnb@127.0.0.1:3306/mysql}"
+# The MariaDB admin URL's parts, for the mariadb client (password through MYSQL_PWD).
+MY_REST="${MARIADB_URL#*://}"; MY_USERINFO="${MY_REST%@*}"; MY_HOSTPORT="${MY_REST#*@}"; MY_HOSTPORT="${MY_HOSTPORT%%/*}"
+MY_USER="${MY_USERINFO%%:*}"; MY_PASS="${MY_USERINFO#*:}"; MY_HOST="${MY_HOSTPORT%%:*}"; MY_PORT="${MY_HOSTPORT##*:}"
+[ "$MY_PORT" = "$MY_HOSTPORT" ] && MY_PORT=3306
+mariadb_admin() { MYSQL_PWD="$MY_PASS" mariadb --no-defaults -h "$MY_HOST" -P "$MY_PORT" -u "$MY_USER" -e "$1"; }
 API_BIN="${API_BIN:-target/release/api-service}"
 SEED="${SEED:-1000}"
 
@@ -35,9 +42,11 @@ fi
 WORK="$(mktemp -d)"
 PID=""
 PGDB=""
+MYDB=""
 cleanup() {
     if [ -n "$PID" ]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi
     if [ -n "$PGDB" ]; then psql "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS $PGDB WITH (FORCE)" >/dev/null 2>&1 || true; fi
+    if [ -n "$MYDB" ]; then mariadb_admin "DROP DATABASE IF EXISTS $MYDB" >/dev/null 2>&1 || true; fi
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -139,6 +148,10 @@ for engine in $ENGINES; do
             PGDB="hbnb_bench_$$"
             psql "$ADMIN_URL" -qc "CREATE DATABASE $PGDB" >/dev/null
             url="${ADMIN_URL%/*}/$PGDB" ;;
+        mariadb)
+            MYDB="hbnb_bench_$$"
+            mariadb_admin "CREATE DATABASE $MYDB" >/dev/null
+            url="${MARIADB_URL%/*}/$MYDB" ;;
         *) echo "unknown engine $engine" >&2; exit 1 ;;
     esac
     echo "== $engine" >&2
@@ -151,6 +164,9 @@ for engine in $ENGINES; do
     stop_api
     if [ "$engine" = postgres ]; then
         psql "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS $PGDB WITH (FORCE)" >/dev/null; PGDB=""
+    fi
+    if [ "$engine" = mariadb ]; then
+        mariadb_admin "DROP DATABASE IF EXISTS $MYDB" >/dev/null; MYDB=""
     fi
 done
 echo

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test: builds the binaries the black-box tests start, prepares PostgreSQL for the
-# tests that use it, then runs the whole workspace's tests in parallel with cargo-nextest, then
+# Runs every test: builds the binaries the black-box tests start, prepares PostgreSQL and MariaDB
+# for the tests that use them, then runs the whole workspace's tests in parallel with cargo-nextest, then
 # Schemathesis against the api-service's OpenAPI document, then the docker-compose end-to-end
 # test and the systemd boot test when a Docker engine answers.
 set -euo pipefail
@@ -9,6 +9,9 @@ run() { echo "+ $*" >&2; "$@"; }
 
 if [ -x scripts/start-postgres.sh ]; then
   run scripts/start-postgres.sh
+fi
+if [ -x scripts/start-mariadb.sh ]; then
+  run scripts/start-mariadb.sh
 fi
 run cargo build --workspace --bins
 if cargo nextest --version >/dev/null 2>&1; then

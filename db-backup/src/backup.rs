@@ -10,12 +10,12 @@ use crate::error::{failed, Context, Error, Result};
 use crate::lock::DirLock;
 use crate::manifest::{self, Engine, Manifest, Verification, PARTIAL};
 use crate::retention::{self, Policy};
-use crate::{pg, sqlite};
+use crate::{mysql, pg, sqlite};
 
 /// Where and how to back up (flags and environment variables).
 #[derive(Debug, Clone, clap::Args)]
 pub struct BackupSettings {
-    /// The database to back up (`sqlite://...` or `postgres://...`); a SQLite file under data/
+    /// The database to back up (`sqlite://...`, `postgres://...` or `mysql://...`); a SQLite file under data/
     /// when unset.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
@@ -40,6 +40,9 @@ pub struct BackupSettings {
     /// Directory of pg_dump/pg_restore (default: /usr/lib/postgresql/<server major>/bin, then PATH).
     #[arg(long, env = "PG_BIN_DIR")]
     pub pg_bin_dir: Option<PathBuf>,
+    /// Directory of mariadb-dump/mariadb (mysqldump/mysql on a MySQL server) (default: PATH).
+    #[arg(long, env = "MYSQL_BIN_DIR")]
+    pub mysql_bin_dir: Option<PathBuf>,
     /// Longest a dump plus its verification may take before it is abandoned as failed.
     #[arg(long, env = "BACKUP_TIMEOUT", default_value = "1h")]
     pub timeout: humantime::Duration,
@@ -77,6 +80,10 @@ impl BackupSettings {
     fn bin_dir(&self) -> Option<&Path> {
         self.pg_bin_dir.as_deref()
     }
+
+    fn mysql_bin_dir(&self) -> Option<&Path> {
+        self.mysql_bin_dir.as_deref()
+    }
 }
 
 fn millis(d: Duration) -> u64 {
@@ -106,6 +113,7 @@ pub async fn run_once(settings: &BackupSettings) -> Result<Manifest> {
         let snapshot = match engine {
             Engine::Sqlite => sqlite::dump(&url, &partial).await?,
             Engine::Postgres => pg::dump(&url, settings.bin_dir(), &partial).await?,
+            Engine::Mysql => mysql::dump(&url, settings.mysql_bin_dir(), &partial).await?,
         };
         let dump_duration = clock.elapsed();
         manifest::fsync_file(&partial).await?;
@@ -195,6 +203,11 @@ async fn verify_file(
         Engine::Postgres => (
             "pg_restore into a temporary PostgreSQL database, row counts",
             pg::restore_scratch(&settings.url(), settings.bin_dir(), file).await,
+        ),
+        Engine::Mysql => (
+            "rows and migration read from the dump, restore into a temporary MySQL/MariaDB \
+             database, row counts",
+            mysql::restore_scratch(&settings.url(), settings.mysql_bin_dir(), file).await,
         ),
     };
     let (restored_tables, error) = match restored {
@@ -314,6 +327,10 @@ pub async fn restore(
         Engine::Postgres => {
             pg::restore(&target, settings.bin_dir(), &path, force).await?;
             pg::inspect(&target).await?
+        }
+        Engine::Mysql => {
+            mysql::restore(&target, settings.mysql_bin_dir(), &path, force).await?;
+            mysql::inspect(&target).await?
         }
     };
     if tables != manifest.tables || version != manifest.migration_version {

@@ -13,6 +13,7 @@ mod backup;
 mod error;
 mod lock;
 mod manifest;
+mod mysql;
 mod pg;
 mod retention;
 mod service;

@@ -1,7 +1,7 @@
 //! Backup files and their manifests in the backup directory.
 //!
 //! A backup `<id>` (its UTC start time, e.g. `20250101T120000.123Z`) is two files:
-//! `hbnb-<id>.sqlite` or `hbnb-<id>.pgdump` (the dump) and `hbnb-<id>.json` (the manifest).
+//! `hbnb-<id>.sqlite`, `hbnb-<id>.pgdump` or `hbnb-<id>.sql` (MySQL/MariaDB) (the dump) and `hbnb-<id>.json` (the manifest).
 //! Both are written as `<name>.partial`, fsynced, renamed, then the directory is fsynced. Only a
 //! manifest whose dump exists is a backup; `.partial` files are never listed.
 
@@ -34,6 +34,8 @@ pub const TABLES: [&str; 7] = [
 pub enum Engine {
     Sqlite,
     Postgres,
+    /// MySQL or MariaDB.
+    Mysql,
 }
 
 impl Engine {
@@ -42,9 +44,12 @@ impl Engine {
             Ok(Engine::Sqlite)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Ok(Engine::Postgres)
+        } else if url.starts_with("mysql://") || url.starts_with("mariadb://") {
+            Ok(Engine::Mysql)
         } else {
             Err(Error::Failed(
-                "unsupported DATABASE_URL: expected sqlite://... or postgres://...".to_owned(),
+                "unsupported DATABASE_URL: expected sqlite://..., postgres://... or mysql://..."
+                    .to_owned(),
             ))
         }
     }
@@ -53,6 +58,7 @@ impl Engine {
         match self {
             Engine::Sqlite => "sqlite",
             Engine::Postgres => "pgdump",
+            Engine::Mysql => "sql",
         }
     }
 
@@ -60,6 +66,7 @@ impl Engine {
         match self {
             Engine::Sqlite => "sqlite",
             Engine::Postgres => "postgres",
+            Engine::Mysql => "mysql",
         }
     }
 }
@@ -126,7 +133,7 @@ pub fn manifest_name(id: &str) -> String {
 /// The id in a file name (`hbnb-<id>.json` / `.sqlite` / `.pgdump`), if it is one of ours.
 pub fn id_of(file_name: &str) -> Option<&str> {
     let rest = file_name.strip_prefix(PREFIX)?;
-    [".json", ".sqlite", ".pgdump"]
+    [".json", ".sqlite", ".pgdump", ".sql"]
         .iter()
         .find_map(|ext| rest.strip_suffix(ext))
 }

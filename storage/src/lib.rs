@@ -1,19 +1,23 @@
 //! HBNB storage, shared by api-service, web-dynamic and db-backup.
 //!
-//! `Database::connect` picks SQLite or PostgreSQL from the URL (`DATABASE_URL`), opens a pool and
-//! runs the embedded migrations of that engine. Every query of the project lives here; the SQL is
-//! written once with `$n` placeholders (SQLite accepts them) and run on either pool through the
-//! `on_pool!` macro, except for the few statements whose syntax differs.
+//! `Database::connect` picks SQLite, PostgreSQL or MySQL/MariaDB from the URL (`DATABASE_URL`),
+//! opens a pool and runs the embedded migrations of that engine. Every query of the project lives
+//! here; the SQL is written once with `$n` placeholders (SQLite accepts them; `Database::sql`
+//! writes them as `?` for MySQL) and run on any pool through the `on_pool!` macro, except for the
+//! statements whose syntax differs (MySQL has no `RETURNING` on UPDATE: see `mysql`).
 
 pub mod models;
+mod mysql;
 mod queries;
 mod version;
 mod writer;
 
+use std::borrow::Cow;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -28,10 +32,13 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/hbnb.sqlite";
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+static MYSQL_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/mysql");
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
-    #[error("unsupported DATABASE_URL {0:?}: expected sqlite://... or postgres://...")]
+    #[error(
+        "unsupported DATABASE_URL {0:?}: expected sqlite://..., postgres://... or mysql://..."
+    )]
     UnsupportedUrl(String),
     #[error("cannot create the data directory {path}: {source}")]
     DataDir {
@@ -55,6 +62,9 @@ pub enum StorageError {
     /// A write's group commit failed (the disk is full, the file is unreadable...).
     #[error("the write could not be committed: {0}")]
     Commit(String),
+    /// A MySQL database holds some of the course's tables but not all: not adopted.
+    #[error("the database has some of the HBNB tables but not all: {0}")]
+    PartialSchema(String),
 }
 
 impl StorageError {
@@ -76,13 +86,16 @@ pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 pub enum Engine {
     Sqlite,
     Postgres,
+    Mysql,
 }
 
-/// A pool on one of the two engines.
+/// A pool on one of the three engines.
 #[derive(Debug, Clone)]
 pub enum Database {
     Sqlite(Sqlite),
     Postgres(PgPool),
+    /// MySQL or MariaDB.
+    Mysql(MySqlPool),
 }
 
 /// SQLite: a pool for reads, one connection for writes (see `writer`).
@@ -92,7 +105,8 @@ pub struct Sqlite {
     writer: writer::Writer,
 }
 
-/// Runs `$body` with `$pool` bound to the concrete read pool (`&SqlitePool` or `&PgPool`).
+/// Runs `$body` with `$pool` bound to the concrete read pool (`&SqlitePool`, `&PgPool` or
+/// `&MySqlPool`); the SQL in `$body` goes through `Database::sql` when it has placeholders.
 macro_rules! on_pool {
     ($db:expr, |$pool:ident| $body:expr) => {
         match $db {
@@ -101,15 +115,17 @@ macro_rules! on_pool {
                 $body
             }
             $crate::Database::Postgres($pool) => $body,
+            $crate::Database::Mysql($pool) => $body,
         }
     };
 }
 pub(crate) use on_pool;
 
 /// Runs the write `$body` with `$conn` bound to an executor: SQLite's write connection (the
-/// statement queues for a group commit; its captures must be owned) or PostgreSQL's pool.
+/// statement queues for a group commit; its captures must be owned) or PostgreSQL's pool; on
+/// MySQL it runs `$mysql` (a `Result`) with `$my` bound to the pool: its statements differ.
 macro_rules! on_writer {
-    ($db:expr, move |$conn:ident| $body:expr) => {
+    ($db:expr, move |$conn:ident| $body:expr, mysql |$my:ident| $mysql:expr) => {
         match $db {
             $crate::Database::Sqlite(sqlite) => {
                 sqlite
@@ -118,6 +134,7 @@ macro_rules! on_writer {
                     .await
             }
             $crate::Database::Postgres($conn) => Ok::<_, $crate::StorageError>($body?),
+            $crate::Database::Mysql($my) => $mysql,
         }
     };
 }
@@ -138,7 +155,8 @@ pub enum Synchronous {
 /// Where the data lives and how it is written; flattened into every service's settings.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct DatabaseSettings {
-    /// sqlite://path (created on first use) or postgres://user:password@host/db.
+    /// sqlite://path (created on first use), postgres://user:password@host/db or
+    /// mysql://user:password@host/db (mariadb:// is the same).
     /// Default: sqlite://data/hbnb.sqlite.
     #[arg(long = "database-url", env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
@@ -204,7 +222,8 @@ impl StorageError {
 }
 
 impl Database {
-    /// Opens a pool on `url` (`sqlite://path[?mode=rwc]`, `sqlite::memory:`, `postgres://...`)
+    /// Opens a pool on `url` (`sqlite://path[?mode=rwc]`, `sqlite::memory:`, `postgres://...`,
+    /// `mysql://...` or `mariadb://...`)
     /// with the default settings and applies the migrations.
     pub async fn connect(url: &str) -> Result<Self> {
         Self::connect_with(url, Synchronous::default()).await
@@ -221,6 +240,21 @@ impl Database {
                 .connect(url)
                 .await?;
             Database::Postgres(pool)
+        } else if let Some(rest) = url
+            .strip_prefix("mysql://")
+            .or_else(|| url.strip_prefix("mariadb://"))
+        {
+            let options = MySqlConnectOptions::from_str(&format!("mysql://{rest}"))?
+                .charset("utf8mb4")
+                .timezone(Some("+00:00".to_owned()));
+            let pool = MySqlPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(options)
+                .await?;
+            let db = Database::Mysql(pool);
+            db.migrate().await?;
+            return Ok(db);
         } else {
             return Err(StorageError::UnsupportedUrl(redact(url)));
         };
@@ -270,6 +304,17 @@ impl Database {
         match self {
             Database::Sqlite(_) => Engine::Sqlite,
             Database::Postgres(_) => Engine::Postgres,
+            Database::Mysql(_) => Engine::Mysql,
+        }
+    }
+
+    /// `sql` as this engine takes it: MySQL's placeholders are `?`, bound in order, so `$n` are
+    /// written `?` (each `$n` must appear once, in increasing order), and text sorts by its bytes
+    /// (see `mysql::statement`).
+    pub(crate) fn sql<'a>(&self, sql: &'a str) -> Cow<'a, str> {
+        match self {
+            Database::Mysql(_) => Cow::Owned(mysql::statement(sql)),
+            _ => Cow::Borrowed(sql),
         }
     }
 
@@ -277,11 +322,15 @@ impl Database {
         match self {
             Database::Sqlite(_) => &SQLITE_MIGRATOR,
             Database::Postgres(_) => &POSTGRES_MIGRATOR,
+            Database::Mysql(_) => &MYSQL_MIGRATOR,
         }
     }
 
     pub async fn migrate(&self) -> Result<()> {
         let migrator = self.migrator();
+        if let Database::Mysql(pool) = self {
+            return mysql::migrate(pool, migrator).await;
+        }
         on_pool!(self, |pool| migrator.run(pool).await)?;
         Ok(())
     }

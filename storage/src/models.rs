@@ -7,6 +7,7 @@ use std::borrow::Cow;
 
 use chrono::NaiveDateTime;
 use serde::{Serialize, Serializer};
+use sqlx::mysql::MySqlRow;
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 use sqlx::FromRow;
@@ -103,10 +104,11 @@ pub fn serialize_timestamp<S: Serializer>(
     ))
 }
 
-/// A table's row type, readable from either engine.
+/// A table's row type, readable from every engine.
 pub trait Model:
     for<'r> FromRow<'r, SqliteRow>
     + for<'r> FromRow<'r, PgRow>
+    + for<'r> FromRow<'r, MySqlRow>
     + Serialize
     + ToSchema
     + Send

@@ -1,12 +1,14 @@
-//! Every query. Each write is one statement (atomic on both engines): deletes cascade through the
-//! foreign keys, inserts that reference a vanished row fail with `MissingReference`.
+//! Every query. Each write is one statement (atomic on every engine): deletes cascade through the
+//! foreign keys, inserts that reference a vanished row fail with `MissingReference`. On MySQL a
+//! write is one transaction instead: the statement, then the read of its row (no `RETURNING` on
+//! UPDATE), and a delete removes the dependents first (see `mysql`).
 
 use std::collections::HashMap;
 
 use serde::Serialize;
 
 use crate::models::*;
-use crate::{new_id, now, on_pool, on_writer, Database, Result, StorageError};
+use crate::{mysql, new_id, now, on_pool, on_writer, Database, Result, StorageError};
 
 /// What linking an amenity to a place did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +54,7 @@ impl Database {
     /// Every row of a table.
     pub async fn list<M: Model>(&self) -> Result<Vec<M>> {
         let sql = format!("SELECT * FROM {} {LIST_ORDER}", M::TABLE);
+        let sql = self.sql(&sql);
         Ok(on_pool!(self, |pool| sqlx::query_as::<_, M>(&sql)
             .fetch_all(pool)
             .await)?)
@@ -59,6 +62,7 @@ impl Database {
 
     pub async fn get<M: Model>(&self, id: &str) -> Result<Option<M>> {
         let sql = format!("SELECT * FROM {} WHERE id = $1", M::TABLE);
+        let sql = self.sql(&sql);
         Ok(on_pool!(self, |pool| sqlx::query_as::<_, M>(&sql)
             .bind(id)
             .fetch_optional(pool)
@@ -67,6 +71,7 @@ impl Database {
 
     pub async fn exists<M: Model>(&self, id: &str) -> Result<bool> {
         let sql = format!("SELECT COUNT(*) FROM {} WHERE id = $1", M::TABLE);
+        let sql = self.sql(&sql);
         let n: i64 = on_pool!(self, |pool| sqlx::query_scalar(&sql)
             .bind(id)
             .fetch_one(pool)
@@ -78,13 +83,17 @@ impl Database {
     /// False when there was no such row.
     pub async fn delete<M: Model>(&self, id: &str) -> Result<bool> {
         let sql = format!("DELETE FROM {} WHERE id = $1", M::TABLE);
-        let id = id.to_owned();
-        let done = on_writer!(self, move |conn| sqlx::query(&sql)
-            .bind(id)
-            .execute(conn)
-            .await
-            .map(|r| r.rows_affected()))?;
-        Ok(done > 0)
+        let owned = id.to_owned();
+        let done = on_writer!(
+            self,
+            move |conn| sqlx::query(&sql)
+                .bind(owned)
+                .execute(conn)
+                .await
+                .map(|r| r.rows_affected() > 0),
+            mysql | pool | mysql::delete(pool, M::TABLE, id).await
+        )?;
+        Ok(done)
     }
 
     /// Rows of `M` whose `column` equals `value`, in list order. `column` is a constant.
@@ -93,6 +102,7 @@ impl Database {
             "SELECT * FROM {} WHERE {column} = $1 {LIST_ORDER}",
             M::TABLE
         );
+        let sql = self.sql(&sql);
         Ok(on_pool!(self, |pool| sqlx::query_as::<_, M>(&sql)
             .bind(value)
             .fetch_all(pool)
@@ -117,24 +127,44 @@ impl Database {
         let (id, at, name) = (new_id(), now(), name.to_owned());
         let sql = "INSERT INTO states (id, created_at, updated_at, name) VALUES ($1, $2, $2, $3) \
                    RETURNING *";
-        on_writer!(self, move |conn| sqlx::query_as::<_, State>(sql)
-            .bind(id)
-            .bind(at)
-            .bind(name)
-            .fetch_one(conn)
-            .await)
+        let my = "INSERT INTO states (id, created_at, updated_at, name) VALUES (?, ?, ?, ?)";
+        let (my_id, my_name) = (id.clone(), name.clone());
+        let my_statement = || {
+            sqlx::query(my)
+                .bind(&my_id)
+                .bind(at)
+                .bind(at)
+                .bind(&my_name)
+        };
+        on_writer!(
+            self,
+            move |conn| sqlx::query_as::<_, State>(sql)
+                .bind(id)
+                .bind(at)
+                .bind(name)
+                .fetch_one(conn)
+                .await,
+            mysql | pool | mysql::insert(pool, my_statement, &my_id).await
+        )
     }
 
     /// Writes the state's columns and sets `updated_at` to now. None when it no longer exists.
     pub async fn update_state(&self, state: &State) -> Result<Option<State>> {
         let sql = "UPDATE states SET name = $2, updated_at = $3 WHERE id = $1 RETURNING *";
         let (id, name) = (state.id.clone(), state.name.clone());
-        on_writer!(self, move |conn| sqlx::query_as::<_, State>(sql)
-            .bind(id)
-            .bind(name)
-            .bind(now())
-            .fetch_optional(conn)
-            .await)
+        let my = "UPDATE states SET name = ?, updated_at = ? WHERE id = ?";
+        let at = now();
+        let my_statement = || sqlx::query(my).bind(&state.name).bind(at).bind(&state.id);
+        on_writer!(
+            self,
+            move |conn| sqlx::query_as::<_, State>(sql)
+                .bind(id)
+                .bind(name)
+                .bind(at)
+                .fetch_optional(conn)
+                .await,
+            mysql | pool | mysql::write_then_read(pool, my_statement, &state.id).await
+        )
     }
 
     // ---- cities ---------------------------------------------------------------------------
@@ -149,25 +179,47 @@ impl Database {
         let (state_id, name) = (state_id.to_owned(), name.to_owned());
         let sql = "INSERT INTO cities (id, created_at, updated_at, state_id, name) \
                    VALUES ($1, $2, $2, $3, $4) RETURNING *";
-        on_writer!(self, move |conn| sqlx::query_as::<_, City>(sql)
-            .bind(id)
-            .bind(at)
-            .bind(state_id)
-            .bind(name)
-            .fetch_one(conn)
-            .await)
+        let my = "INSERT INTO cities (id, created_at, updated_at, state_id, name) \
+                  VALUES (?, ?, ?, ?, ?)";
+        let (my_id, my_state, my_name) = (id.clone(), state_id.clone(), name.clone());
+        let my_statement = || {
+            sqlx::query(my)
+                .bind(&my_id)
+                .bind(at)
+                .bind(at)
+                .bind(&my_state)
+                .bind(&my_name)
+        };
+        on_writer!(
+            self,
+            move |conn| sqlx::query_as::<_, City>(sql)
+                .bind(id)
+                .bind(at)
+                .bind(state_id)
+                .bind(name)
+                .fetch_one(conn)
+                .await,
+            mysql | pool | mysql::insert(pool, my_statement, &my_id).await
+        )
         .map_err(map_fk)
     }
 
     pub async fn update_city(&self, city: &City) -> Result<Option<City>> {
         let sql = "UPDATE cities SET name = $2, updated_at = $3 WHERE id = $1 RETURNING *";
         let (id, name) = (city.id.clone(), city.name.clone());
-        on_writer!(self, move |conn| sqlx::query_as::<_, City>(sql)
-            .bind(id)
-            .bind(name)
-            .bind(now())
-            .fetch_optional(conn)
-            .await)
+        let my = "UPDATE cities SET name = ?, updated_at = ? WHERE id = ?";
+        let at = now();
+        let my_statement = || sqlx::query(my).bind(&city.name).bind(at).bind(&city.id);
+        on_writer!(
+            self,
+            move |conn| sqlx::query_as::<_, City>(sql)
+                .bind(id)
+                .bind(name)
+                .bind(at)
+                .fetch_optional(conn)
+                .await,
+            mysql | pool | mysql::write_then_read(pool, my_statement, &city.id).await
+        )
     }
 
     // ---- amenities ------------------------------------------------------------------------
@@ -176,23 +228,48 @@ impl Database {
         let (id, at, name) = (new_id(), now(), name.to_owned());
         let sql = "INSERT INTO amenities (id, created_at, updated_at, name) \
                    VALUES ($1, $2, $2, $3) RETURNING *";
-        on_writer!(self, move |conn| sqlx::query_as::<_, Amenity>(sql)
-            .bind(id)
-            .bind(at)
-            .bind(name)
-            .fetch_one(conn)
-            .await)
+        let my = "INSERT INTO amenities (id, created_at, updated_at, name) VALUES (?, ?, ?, ?)";
+        let (my_id, my_name) = (id.clone(), name.clone());
+        let my_statement = || {
+            sqlx::query(my)
+                .bind(&my_id)
+                .bind(at)
+                .bind(at)
+                .bind(&my_name)
+        };
+        on_writer!(
+            self,
+            move |conn| sqlx::query_as::<_, Amenity>(sql)
+                .bind(id)
+                .bind(at)
+                .bind(name)
+                .fetch_one(conn)
+                .await,
+            mysql | pool | mysql::insert(pool, my_statement, &my_id).await
+        )
     }
 
     pub async fn update_amenity(&self, amenity: &Amenity) -> Result<Option<Amenity>> {
         let sql = "UPDATE amenities SET name = $2, updated_at = $3 WHERE id = $1 RETURNING *";
         let (id, name) = (amenity.id.clone(), amenity.name.clone());
-        on_writer!(self, move |conn| sqlx::query_as::<_, Amenity>(sql)
-            .bind(id)
-            .bind(name)
-            .bind(now())
-            .fetch_optional(conn)
-            .await)
+        let my = "UPDATE amenities SET name = ?, updated_at = ? WHERE id = ?";
+        let at = now();
+        let my_statement = || {
+            sqlx::query(my)
+                .bind(&amenity.name)
+                .bind(at)
+                .bind(&amenity.id)
+        };
+        on_writer!(
+            self,
+            move |conn| sqlx::query_as::<_, Amenity>(sql)
+                .bind(id)
+                .bind(name)
+                .bind(at)
+                .fetch_optional(conn)
+                .await,
+            mysql | pool | mysql::write_then_read(pool, my_statement, &amenity.id).await
+        )
     }
 
     // ---- users ----------------------------------------------------------------------------
@@ -210,30 +287,64 @@ impl Database {
         let (first_name, last_name) = (first_name.map(str::to_owned), last_name.map(str::to_owned));
         let sql = "INSERT INTO users (id, created_at, updated_at, email, password, first_name, \
                    last_name) VALUES ($1, $2, $2, $3, $4, $5, $6) RETURNING *";
-        on_writer!(self, move |conn| sqlx::query_as::<_, User>(sql)
-            .bind(id)
-            .bind(at)
-            .bind(email)
-            .bind(password_hash)
-            .bind(first_name)
-            .bind(last_name)
-            .fetch_one(conn)
-            .await)
+        let my = "INSERT INTO users (id, created_at, updated_at, email, password, first_name, \
+                  last_name) VALUES (?, ?, ?, ?, ?, ?, ?)";
+        let my_id = id.clone();
+        let (my_email, my_hash) = (email.clone(), password_hash.clone());
+        let (my_first, my_last) = (first_name.clone(), last_name.clone());
+        let my_statement = || {
+            sqlx::query(my)
+                .bind(&my_id)
+                .bind(at)
+                .bind(at)
+                .bind(&my_email)
+                .bind(&my_hash)
+                .bind(&my_first)
+                .bind(&my_last)
+        };
+        on_writer!(
+            self,
+            move |conn| sqlx::query_as::<_, User>(sql)
+                .bind(id)
+                .bind(at)
+                .bind(email)
+                .bind(password_hash)
+                .bind(first_name)
+                .bind(last_name)
+                .fetch_one(conn)
+                .await,
+            mysql | pool | mysql::insert(pool, my_statement, &my_id).await
+        )
     }
 
     /// Writes password (already hashed), first and last name; the email never changes.
     pub async fn update_user(&self, user: &User) -> Result<Option<User>> {
         let sql = "UPDATE users SET password = $2, first_name = $3, last_name = $4, \
                    updated_at = $5 WHERE id = $1 RETURNING *";
-        let user = user.clone();
-        on_writer!(self, move |conn| sqlx::query_as::<_, User>(sql)
-            .bind(user.id)
-            .bind(user.password)
-            .bind(user.first_name)
-            .bind(user.last_name)
-            .bind(now())
-            .fetch_optional(conn)
-            .await)
+        let at = now();
+        let my = "UPDATE users SET password = ?, first_name = ?, last_name = ?, updated_at = ? \
+                  WHERE id = ?";
+        let my_statement = || {
+            sqlx::query(my)
+                .bind(&user.password)
+                .bind(&user.first_name)
+                .bind(&user.last_name)
+                .bind(at)
+                .bind(&user.id)
+        };
+        let owned = user.clone();
+        on_writer!(
+            self,
+            move |conn| sqlx::query_as::<_, User>(sql)
+                .bind(owned.id)
+                .bind(owned.password)
+                .bind(owned.first_name)
+                .bind(owned.last_name)
+                .bind(at)
+                .fetch_optional(conn)
+                .await,
+            mysql | pool | mysql::write_then_read(pool, my_statement, &user.id).await
+        )
     }
 
     // ---- places ---------------------------------------------------------------------------
@@ -255,21 +366,46 @@ impl Database {
                    description, number_rooms, number_bathrooms, max_guest, price_by_night, \
                    latitude, longitude) \
                    VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING *";
-        on_writer!(self, move |conn| sqlx::query_as::<_, Place>(sql)
-            .bind(id)
-            .bind(at)
-            .bind(city_id)
-            .bind(user_id)
-            .bind(fields.name)
-            .bind(fields.description)
-            .bind(fields.number_rooms)
-            .bind(fields.number_bathrooms)
-            .bind(fields.max_guest)
-            .bind(fields.price_by_night)
-            .bind(fields.latitude)
-            .bind(fields.longitude)
-            .fetch_one(conn)
-            .await)
+        let my = "INSERT INTO places (id, created_at, updated_at, city_id, user_id, name, \
+                  description, number_rooms, number_bathrooms, max_guest, price_by_night, \
+                  latitude, longitude) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+        let (my_id, my_city, my_user, f) =
+            (id.clone(), city_id.clone(), user_id.clone(), fields.clone());
+        let my_statement = || {
+            sqlx::query(my)
+                .bind(&my_id)
+                .bind(at)
+                .bind(at)
+                .bind(&my_city)
+                .bind(&my_user)
+                .bind(&f.name)
+                .bind(&f.description)
+                .bind(f.number_rooms)
+                .bind(f.number_bathrooms)
+                .bind(f.max_guest)
+                .bind(f.price_by_night)
+                .bind(f.latitude)
+                .bind(f.longitude)
+        };
+        on_writer!(
+            self,
+            move |conn| sqlx::query_as::<_, Place>(sql)
+                .bind(id)
+                .bind(at)
+                .bind(city_id)
+                .bind(user_id)
+                .bind(fields.name)
+                .bind(fields.description)
+                .bind(fields.number_rooms)
+                .bind(fields.number_bathrooms)
+                .bind(fields.max_guest)
+                .bind(fields.price_by_night)
+                .bind(fields.latitude)
+                .bind(fields.longitude)
+                .fetch_one(conn)
+                .await,
+            mysql | pool | mysql::insert(pool, my_statement, &my_id).await
+        )
         .map_err(map_fk)
     }
 
@@ -278,35 +414,60 @@ impl Database {
         let sql = "UPDATE places SET name = $2, description = $3, number_rooms = $4, \
                    number_bathrooms = $5, max_guest = $6, price_by_night = $7, latitude = $8, \
                    longitude = $9, updated_at = $10 WHERE id = $1 RETURNING *";
-        let place = place.clone();
-        on_writer!(self, move |conn| sqlx::query_as::<_, Place>(sql)
-            .bind(place.id)
-            .bind(place.name)
-            .bind(place.description)
-            .bind(place.number_rooms)
-            .bind(place.number_bathrooms)
-            .bind(place.max_guest)
-            .bind(place.price_by_night)
-            .bind(place.latitude)
-            .bind(place.longitude)
-            .bind(now())
-            .fetch_optional(conn)
-            .await)
+        let at = now();
+        let my = "UPDATE places SET name = ?, description = ?, number_rooms = ?, \
+                  number_bathrooms = ?, max_guest = ?, price_by_night = ?, latitude = ?, \
+                  longitude = ?, updated_at = ? WHERE id = ?";
+        let my_statement = || {
+            sqlx::query(my)
+                .bind(&place.name)
+                .bind(&place.description)
+                .bind(place.number_rooms)
+                .bind(place.number_bathrooms)
+                .bind(place.max_guest)
+                .bind(place.price_by_night)
+                .bind(place.latitude)
+                .bind(place.longitude)
+                .bind(at)
+                .bind(&place.id)
+        };
+        let p = place.clone();
+        on_writer!(
+            self,
+            move |conn| sqlx::query_as::<_, Place>(sql)
+                .bind(p.id)
+                .bind(p.name)
+                .bind(p.description)
+                .bind(p.number_rooms)
+                .bind(p.number_bathrooms)
+                .bind(p.max_guest)
+                .bind(p.price_by_night)
+                .bind(p.latitude)
+                .bind(p.longitude)
+                .bind(at)
+                .fetch_optional(conn)
+                .await,
+            mysql | pool | mysql::write_then_read(pool, my_statement, &place.id).await
+        )
     }
 
     /// `places_search` (spec §4.5 with our rewrite), in one statement: places in the given
     /// states' cities or in the given cities (all places when neither list has ids), having
     /// every given amenity.
     pub async fn search_places(&self, search: &PlaceSearch) -> Result<Vec<Place>> {
+        if let Database::Mysql(pool) = self {
+            return search_places_mysql(pool, search).await;
+        }
         let ids = |param: &str| match self {
             Database::Sqlite(_) => format!("(SELECT value FROM json_each({param}))"),
-            Database::Postgres(_) => format!(
+            // PostgreSQL (MySQL has its own statement, above).
+            _ => format!(
                 "(SELECT value FROM jsonb_array_elements_text(CAST({param} AS jsonb)) AS t(value))"
             ),
         };
         let wanted = |param: &str| match self {
             Database::Sqlite(_) => format!("json_each({param}) AS wanted"),
-            Database::Postgres(_) => {
+            _ => {
                 format!("jsonb_array_elements_text(CAST({param} AS jsonb)) AS wanted(value)")
             }
         };
@@ -377,26 +538,50 @@ impl Database {
         let (place_id, user_id, text) = (place_id.to_owned(), user_id.to_owned(), text.to_owned());
         let sql = "INSERT INTO reviews (id, created_at, updated_at, place_id, user_id, text) \
                    VALUES ($1, $2, $2, $3, $4, $5) RETURNING *";
-        on_writer!(self, move |conn| sqlx::query_as::<_, Review>(sql)
-            .bind(id)
-            .bind(at)
-            .bind(place_id)
-            .bind(user_id)
-            .bind(text)
-            .fetch_one(conn)
-            .await)
+        let my = "INSERT INTO reviews (id, created_at, updated_at, place_id, user_id, text) \
+                  VALUES (?, ?, ?, ?, ?, ?)";
+        let (my_id, my_place, my_user, my_text) =
+            (id.clone(), place_id.clone(), user_id.clone(), text.clone());
+        let my_statement = || {
+            sqlx::query(my)
+                .bind(&my_id)
+                .bind(at)
+                .bind(at)
+                .bind(&my_place)
+                .bind(&my_user)
+                .bind(&my_text)
+        };
+        on_writer!(
+            self,
+            move |conn| sqlx::query_as::<_, Review>(sql)
+                .bind(id)
+                .bind(at)
+                .bind(place_id)
+                .bind(user_id)
+                .bind(text)
+                .fetch_one(conn)
+                .await,
+            mysql | pool | mysql::insert(pool, my_statement, &my_id).await
+        )
         .map_err(map_fk)
     }
 
     pub async fn update_review(&self, review: &Review) -> Result<Option<Review>> {
         let sql = "UPDATE reviews SET text = $2, updated_at = $3 WHERE id = $1 RETURNING *";
         let (id, text) = (review.id.clone(), review.text.clone());
-        on_writer!(self, move |conn| sqlx::query_as::<_, Review>(sql)
-            .bind(id)
-            .bind(text)
-            .bind(now())
-            .fetch_optional(conn)
-            .await)
+        let my = "UPDATE reviews SET text = ?, updated_at = ? WHERE id = ?";
+        let at = now();
+        let my_statement = || sqlx::query(my).bind(&review.text).bind(at).bind(&review.id);
+        on_writer!(
+            self,
+            move |conn| sqlx::query_as::<_, Review>(sql)
+                .bind(id)
+                .bind(text)
+                .bind(at)
+                .fetch_optional(conn)
+                .await,
+            mysql | pool | mysql::write_then_read(pool, my_statement, &review.id).await
+        )
     }
 
     // ---- place <-> amenity ----------------------------------------------------------------
@@ -404,7 +589,8 @@ impl Database {
     pub async fn amenities_of_place(&self, place_id: &str) -> Result<Vec<Amenity>> {
         let sql = "SELECT a.* FROM amenities a JOIN place_amenity pa ON pa.amenity_id = a.id \
                    WHERE pa.place_id = $1 ORDER BY a.created_at, a.id";
-        Ok(on_pool!(self, |pool| sqlx::query_as::<_, Amenity>(sql)
+        let sql = self.sql(sql);
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, Amenity>(&sql)
             .bind(place_id)
             .fetch_all(pool)
             .await)?)
@@ -414,13 +600,30 @@ impl Database {
     pub async fn link_amenity(&self, place_id: &str, amenity_id: &str) -> Result<LinkOutcome> {
         let sql = "INSERT INTO place_amenity (place_id, amenity_id) VALUES ($1, $2) \
                    ON CONFLICT DO NOTHING";
-        let (place_id, amenity_id) = (place_id.to_owned(), amenity_id.to_owned());
-        let inserted = on_writer!(self, move |conn| sqlx::query(sql)
-            .bind(place_id)
-            .bind(amenity_id)
-            .execute(conn)
-            .await
-            .map(|r| r.rows_affected()))
+        // MySQL: a plain INSERT, a duplicate key meaning already linked (INSERT IGNORE would
+        // also ignore a missing place or amenity).
+        let my = "INSERT INTO place_amenity (place_id, amenity_id) VALUES (?, ?)";
+        let my_statement = || sqlx::query(my).bind(place_id).bind(amenity_id);
+        let (owned_place, owned_amenity) = (place_id.to_owned(), amenity_id.to_owned());
+        let inserted = on_writer!(
+            self,
+            move |conn| sqlx::query(sql)
+                .bind(owned_place)
+                .bind(owned_amenity)
+                .execute(conn)
+                .await
+                .map(|r| r.rows_affected()),
+            mysql
+                | pool
+                | match mysql::execute(pool, my_statement).await {
+                    Err(StorageError::Sqlx(sqlx::Error::Database(db)))
+                        if db.is_unique_violation() =>
+                    {
+                        Ok(0)
+                    }
+                    done => done,
+                }
+        )
         .map_err(map_fk)?;
         Ok(if inserted > 0 {
             LinkOutcome::Created
@@ -432,13 +635,19 @@ impl Database {
     /// False when the two were not linked.
     pub async fn unlink_amenity(&self, place_id: &str, amenity_id: &str) -> Result<bool> {
         let sql = "DELETE FROM place_amenity WHERE place_id = $1 AND amenity_id = $2";
-        let (place_id, amenity_id) = (place_id.to_owned(), amenity_id.to_owned());
-        let deleted = on_writer!(self, move |conn| sqlx::query(sql)
-            .bind(place_id)
-            .bind(amenity_id)
-            .execute(conn)
-            .await
-            .map(|r| r.rows_affected()))?;
+        let my = mysql::placeholders(sql);
+        let my_statement = || sqlx::query(&my).bind(place_id).bind(amenity_id);
+        let (owned_place, owned_amenity) = (place_id.to_owned(), amenity_id.to_owned());
+        let deleted = on_writer!(
+            self,
+            move |conn| sqlx::query(sql)
+                .bind(owned_place)
+                .bind(owned_amenity)
+                .execute(conn)
+                .await
+                .map(|r| r.rows_affected()),
+            mysql | pool | mysql::execute(pool, my_statement).await
+        )?;
         Ok(deleted > 0)
     }
 
@@ -448,10 +657,11 @@ impl Database {
     pub async fn states_with_cities(&self) -> Result<Vec<StateWithCities>> {
         let states_sql = "SELECT * FROM states ORDER BY name, id";
         let cities_sql = "SELECT * FROM cities ORDER BY name, id";
-        let states: Vec<State> = on_pool!(self, |pool| sqlx::query_as(states_sql)
+        let (states_sql, cities_sql) = (self.sql(states_sql), self.sql(cities_sql));
+        let states: Vec<State> = on_pool!(self, |pool| sqlx::query_as(&states_sql)
             .fetch_all(pool)
             .await)?;
-        let cities: Vec<City> = on_pool!(self, |pool| sqlx::query_as(cities_sql)
+        let cities: Vec<City> = on_pool!(self, |pool| sqlx::query_as(&cities_sql)
             .fetch_all(pool)
             .await)?;
         let mut by_state: HashMap<String, Vec<City>> = HashMap::new();
@@ -471,8 +681,8 @@ impl Database {
     }
 
     pub async fn amenities_sorted(&self) -> Result<Vec<Amenity>> {
-        let sql = "SELECT * FROM amenities ORDER BY name, id";
-        Ok(on_pool!(self, |pool| sqlx::query_as(sql)
+        let sql = self.sql("SELECT * FROM amenities ORDER BY name, id");
+        Ok(on_pool!(self, |pool| sqlx::query_as(&sql)
             .fetch_all(pool)
             .await)?)
     }
@@ -481,8 +691,52 @@ impl Database {
     pub async fn places_with_owner(&self) -> Result<Vec<PlaceWithOwner>> {
         let sql = "SELECT p.*, u.first_name AS owner_first_name, u.last_name AS owner_last_name \
                    FROM places p JOIN users u ON u.id = p.user_id ORDER BY p.name, p.id";
-        Ok(on_pool!(self, |pool| sqlx::query_as(sql)
+        let sql = self.sql(sql);
+        Ok(on_pool!(self, |pool| sqlx::query_as(&sql)
             .fetch_all(pool)
             .await)?)
     }
+}
+
+/// `places_search` on MySQL: the ids as lists of `?` (index lookups on `cities.state_id`,
+/// `places.city_id` and `place_amenity`'s primary key), one `EXISTS` per wanted amenity.
+async fn search_places_mysql(pool: &sqlx::MySqlPool, search: &PlaceSearch) -> Result<Vec<Place>> {
+    let list = |n: usize| vec!["?"; n].join(", ");
+    let mut conditions = Vec::new();
+    if !(search.states.is_empty() && search.cities.is_empty()) {
+        let mut either = Vec::new();
+        if !search.states.is_empty() {
+            either.push(format!(
+                "p.city_id IN (SELECT c.id FROM cities c WHERE c.state_id IN ({}))",
+                list(search.states.len())
+            ));
+        }
+        if !search.cities.is_empty() {
+            either.push(format!("p.city_id IN ({})", list(search.cities.len())));
+        }
+        conditions.push(format!("({})", either.join(" OR ")));
+    }
+    for _ in &search.amenities {
+        conditions.push(
+            "EXISTS (SELECT 1 FROM place_amenity pa WHERE pa.place_id = p.id \
+             AND pa.amenity_id = ?)"
+                .to_owned(),
+        );
+    }
+    let filter = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    };
+    let sql = format!("SELECT p.* FROM places p {filter} ORDER BY p.created_at, BINARY p.id");
+    let mut query = sqlx::query_as::<_, Place>(&sql);
+    for id in search
+        .states
+        .iter()
+        .chain(&search.cities)
+        .chain(&search.amenities)
+    {
+        query = query.bind(id);
+    }
+    Ok(query.fetch_all(pool).await?)
 }

@@ -6,6 +6,7 @@
 //!   changes whenever another connection (ours or another process's) commits.
 //! - PostgreSQL: the current snapshot (`pg_current_snapshot()`): it changes whenever any
 //!   transaction commits or aborts, and needs no trigger, so writers do not contend on a version row.
+//! - MySQL/MariaDB: none (the response cache is off there; see README).
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -48,6 +49,10 @@ impl Database {
                 }
             }
             Database::Postgres(pool) => Source::Postgres(pool.clone()),
+            // No data version that is provably correct across instances: InnoDB's counters
+            // (information_schema's UPDATE_TIME, the transaction ids) are per server, lag, or
+            // miss some commits, so the cache stays off on MySQL/MariaDB.
+            Database::Mysql(_) => return Ok(None),
         };
         Ok(Some(DataVersion { source }))
     }

@@ -1,9 +1,12 @@
-//! Fresh databases for the API tests, on either engine, and an api-service started on one.
+//! Fresh databases for the API tests, on any of the three engines, and an api-service started on
+//! one.
 //!
 //! SQLite: a new file in the temp directory. PostgreSQL: `CREATE DATABASE hbnb_test_<unique>`
 //! through `psql` with the admin URL in `TEST_DATABASE_URL` (default
-//! `postgres://hbnb:hbnb@127.0.0.1:5432/postgres`); dropped again when the test ends. When
-//! PostgreSQL cannot be reached the test fails (it never skips): run `scripts/start-postgres.sh`.
+//! `postgres://hbnb:hbnb@127.0.0.1:5432/postgres`); dropped again when the test ends. MariaDB:
+//! the same through the `mariadb` client with the admin URL in `TEST_MARIADB_URL` (default
+//! `mysql://hbnb:hbnb@127.0.0.1:3306/mysql`). When a server cannot be reached the test fails (it
+//! never skips): run `scripts/start-postgres.sh` and `scripts/start-mariadb.sh`.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -12,11 +15,25 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::Service;
 
 pub const DEFAULT_ADMIN_URL: &str = "postgres://hbnb:hbnb@127.0.0.1:5432/postgres";
+pub const DEFAULT_MARIADB_ADMIN_URL: &str = "mysql://hbnb:hbnb@127.0.0.1:3306/mysql";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engine {
     Sqlite,
     Postgres,
+    /// The MySQL engine, against a MariaDB server.
+    Mariadb,
+}
+
+impl Engine {
+    /// The engine's name as the test names use it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Sqlite => "sqlite",
+            Engine::Postgres => "postgres",
+            Engine::Mariadb => "mariadb",
+        }
+    }
 }
 
 /// A database that exists for one test.
@@ -25,6 +42,7 @@ pub struct TestDb {
     pub url: String,
     sqlite_path: Option<PathBuf>,
     pg_name: Option<String>,
+    mariadb_name: Option<String>,
 }
 
 fn unique_suffix() -> String {
@@ -67,6 +85,75 @@ fn psql(sql: &str) -> Result<(), String> {
     }
 }
 
+pub fn mariadb_admin_url() -> String {
+    std::env::var("TEST_MARIADB_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| DEFAULT_MARIADB_ADMIN_URL.to_owned())
+}
+
+/// The parts of a `mysql://user:password@host:port/db` URL.
+pub struct MariadbServer {
+    pub user: String,
+    pub password: String,
+    pub host: String,
+    pub port: String,
+}
+
+impl MariadbServer {
+    pub fn from_admin_url() -> MariadbServer {
+        let url = mariadb_admin_url();
+        let rest = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest);
+        let (userinfo, hostpart) = rest.rsplit_once('@').unwrap_or(("root", rest));
+        let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+        let hostport = hostpart.split(['/', '?']).next().unwrap_or("127.0.0.1");
+        let (host, port) = hostport.split_once(':').unwrap_or((hostport, "3306"));
+        MariadbServer {
+            user: user.to_owned(),
+            password: password.to_owned(),
+            host: host.to_owned(),
+            port: port.to_owned(),
+        }
+    }
+
+    pub fn url(&self, database: &str) -> String {
+        format!(
+            "mysql://{}:{}@{}:{}/{database}",
+            self.user, self.password, self.host, self.port
+        )
+    }
+
+    /// The `mariadb` client on this server (password in the environment, not on the command
+    /// line), on `database` when given.
+    pub fn client(&self, database: Option<&str>) -> Command {
+        let mut command = Command::new("mariadb");
+        command
+            .args(["--no-defaults", "--batch", "--skip-column-names"])
+            .args(["-h", &self.host, "-P", &self.port, "-u", &self.user])
+            .args(database)
+            .env("MYSQL_PWD", &self.password);
+        command
+    }
+
+    /// Runs `sql` (one or more statements); Err(the client's output) on failure.
+    pub fn run(&self, database: Option<&str>, sql: &str) -> Result<String, String> {
+        let output = self
+            .client(database)
+            .args(["-e", sql])
+            .output()
+            .map_err(|e| format!("cannot run mariadb (install mariadb-client): {e}"))?;
+        if output.status.success() {
+            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        } else {
+            Err(format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ))
+        }
+    }
+}
+
 /// The URL of database `name` on the admin URL's server.
 fn database_url(name: &str) -> String {
     let admin = admin_url();
@@ -93,6 +180,7 @@ impl TestDb {
                     url: format!("sqlite://{}?mode=rwc", path.display()),
                     sqlite_path: Some(path),
                     pg_name: None,
+                    mariadb_name: None,
                 }
             }
             Engine::Postgres => {
@@ -109,6 +197,25 @@ impl TestDb {
                     url: database_url(&name),
                     sqlite_path: None,
                     pg_name: Some(name),
+                    mariadb_name: None,
+                }
+            }
+            Engine::Mariadb => {
+                let name = format!("hbnb_test_{}", unique_suffix());
+                let server = MariadbServer::from_admin_url();
+                if let Err(error) = server.run(None, &format!("CREATE DATABASE {name}")) {
+                    panic!(
+                        "MariaDB is required for this test and cannot be used at {} \
+                         (TEST_MARIADB_URL): {error}\nStart it with scripts/start-mariadb.sh",
+                        server.url("")
+                    );
+                }
+                TestDb {
+                    engine,
+                    url: server.url(&name),
+                    sqlite_path: None,
+                    pg_name: None,
+                    mariadb_name: Some(name),
                 }
             }
         }
@@ -130,6 +237,14 @@ impl Drop for TestDb {
                     "-qtAc",
                     &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
                 ])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn();
+        }
+        if let Some(name) = &self.mariadb_name {
+            let _ = MariadbServer::from_admin_url()
+                .client(None)
+                .args(["-e", &format!("DROP DATABASE IF EXISTS {name}")])
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
                 .spawn();
@@ -171,10 +286,11 @@ impl Api {
     }
 }
 
-/// Writes each test body once, as `async fn name(engine: Engine)`, and runs it on both engines:
-/// `both_engines!(name_a, name_b);` makes `name_a::sqlite`, `name_a::postgres`, ...
+/// Writes each test body once, as `async fn name(engine: Engine)`, and runs it on the three
+/// engines: `all_engines!(name_a, name_b);` makes `name_a::sqlite`, `name_a::postgres`,
+/// `name_a::mariadb`, ...
 #[macro_export]
-macro_rules! both_engines {
+macro_rules! all_engines {
     ($($name:ident),* $(,)?) => {
         $(
             mod $name {
@@ -185,6 +301,10 @@ macro_rules! both_engines {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
                     super::$name($crate::db::Engine::Postgres).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn mariadb() {
+                    super::$name($crate::db::Engine::Mariadb).await
                 }
             }
         )*

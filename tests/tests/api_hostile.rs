@@ -533,7 +533,7 @@ async fn concurrent_writes(engine: Engine) {
     assert_eq!(stats["cities"], 0, "{stats}");
 }
 
-hbnb_tests::both_engines!(malformed_requests, concurrent_writes);
+hbnb_tests::all_engines!(malformed_requests, concurrent_writes);
 
 /// Each body is checked field after field in a fixed order, each field completely, so the answer
 /// names the first problem in that order, whatever order the keys were sent in; keys a body does
@@ -705,4 +705,4 @@ async fn body_checks_answer_the_first_problem_in_field_order(engine: Engine) {
     );
 }
 
-hbnb_tests::both_engines!(body_checks_answer_the_first_problem_in_field_order);
+hbnb_tests::all_engines!(body_checks_answer_the_first_problem_in_field_order);

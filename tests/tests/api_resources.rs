@@ -1098,7 +1098,7 @@ async fn cascades(engine: Engine) {
     storage.close().await;
 }
 
-hbnb_tests::both_engines!(
+hbnb_tests::all_engines!(
     status_and_routing,
     stats_deltas,
     states,

@@ -376,4 +376,4 @@ async fn cors(engine: Engine) {
     assert_eq!(header(&r, "access-control-allow-origin"), "*");
 }
 
-hbnb_tests::both_engines!(places_search, cors);
+hbnb_tests::all_engines!(places_search, cors);

@@ -1,4 +1,4 @@
-//! db-backup on SQLite and PostgreSQL: seed through the API, back up, wipe, restore, and every
+//! db-backup on SQLite, PostgreSQL and MariaDB: seed through the API, back up, wipe, restore, and every
 //! column of every row is back; a backup under 50 concurrent API writers restores consistent;
 //! SIGKILL mid-dump leaves nothing `list` shows and the next run succeeds; a flipped byte fails
 //! `verify` with exit code 4.
@@ -10,9 +10,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use hbnb_tests::all_engines;
 use hbnb_tests::api::{delete, post};
 use hbnb_tests::backup::{list, manifest_counts, now, poll, run, seed, BackupDir};
-use hbnb_tests::both_engines;
 use hbnb_tests::db::{Api, Engine, TestDb};
 use serde_json::json;
 use support::Rows;
@@ -51,6 +51,7 @@ async fn round_trip(engine: Engine) {
     let engine_name = match engine {
         Engine::Sqlite => "sqlite",
         Engine::Postgres => "postgres",
+        Engine::Mariadb => "mysql",
     };
     assert_eq!(manifest["engine"], engine_name);
     assert!(!manifest["server_version"].as_str().unwrap().is_empty());
@@ -306,4 +307,4 @@ async fn sigkill_mid_dump(engine: Engine) {
     );
 }
 
-both_engines!(round_trip, under_concurrent_writers, sigkill_mid_dump);
+all_engines!(round_trip, under_concurrent_writers, sigkill_mid_dump);

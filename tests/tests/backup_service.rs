@@ -8,8 +8,8 @@ mod support;
 
 use std::time::Duration;
 
+use hbnb_tests::all_engines;
 use hbnb_tests::backup::{list, metric, poll, BackupDir};
-use hbnb_tests::both_engines;
 use hbnb_tests::db::{Engine, TestDb};
 use hbnb_tests::Service;
 use support::{now_unix, unix_seconds};
@@ -149,10 +149,41 @@ async fn healthz_follows_failures(engine: Engine) {
     // verification takes seconds on a loaded machine).
     let interval = match engine {
         Engine::Sqlite => "1s",
-        Engine::Postgres => "4s",
+        Engine::Postgres | Engine::Mariadb => "4s",
+    };
+    // MariaDB: the service connects as an account of its own, locked to make it unreachable.
+    let server = hbnb_tests::db::MariadbServer::from_admin_url();
+    let account = format!(
+        "bk{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+    );
+    let url = match engine {
+        Engine::Mariadb => {
+            let database = db.url.rsplit('/').next().unwrap().to_owned();
+            server
+                .run(
+                    None,
+                    &format!(
+                        "CREATE USER '{account}'@'%' IDENTIFIED BY 'pw'; \
+                         GRANT ALL PRIVILEGES ON *.* TO '{account}'@'%';"
+                    ),
+                )
+                .unwrap();
+            hbnb_tests::db::MariadbServer {
+                user: account.clone(),
+                password: "pw".to_owned(),
+                ..hbnb_tests::db::MariadbServer::from_admin_url()
+            }
+            .url(&database)
+        }
+        _ => db.url.clone(),
     };
     let env = [
-        ("DATABASE_URL", db.url.as_str()),
+        ("DATABASE_URL", url.as_str()),
         ("BACKUP_DIR", dir.as_str()),
         ("BACKUP_INTERVAL", interval),
     ];
@@ -191,6 +222,11 @@ async fn healthz_follows_failures(engine: Engine) {
             hbnb_tests::backup::psql(&format!(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{pg_name}'"
             ));
+        }
+        Engine::Mariadb => {
+            server
+                .run(None, &format!("ALTER USER '{account}'@'%' ACCOUNT LOCK"))
+                .unwrap();
         }
     }
     poll(
@@ -241,6 +277,11 @@ async fn healthz_follows_failures(engine: Engine) {
         Engine::Postgres => {
             hbnb_tests::backup::psql(&format!("ALTER DATABASE {pg_name} ALLOW_CONNECTIONS true"))
         }
+        Engine::Mariadb => {
+            server
+                .run(None, &format!("ALTER USER '{account}'@'%' ACCOUNT UNLOCK"))
+                .unwrap();
+        }
     }
     wait_for_successes(&client, &service, successes + 1.0).await;
     poll(Duration::from_secs(30), "/healthz to recover", || {
@@ -248,6 +289,9 @@ async fn healthz_follows_failures(engine: Engine) {
         async move { (status(client, url).await == 200).then_some(()) }
     })
     .await;
+    if engine == Engine::Mariadb {
+        let _ = server.run(None, &format!("DROP USER IF EXISTS '{account}'@'%'"));
+    }
 }
 
-both_engines!(schedule_and_retention, healthz_follows_failures);
+all_engines!(schedule_and_retention, healthz_follows_failures);

@@ -59,7 +59,7 @@ async fn a_database_with_any_row_is_not_touched(engine: Engine) {
     );
 }
 
-hbnb_tests::both_engines!(
+hbnb_tests::all_engines!(
     an_empty_database_gets_the_demo_data_once,
     a_database_with_any_row_is_not_touched
 );

@@ -156,6 +156,11 @@ fn services_started_together_on_a_new_postgres_database_all_start() {
     services_started_together_on_a_new_database_all_start(Engine::Postgres);
 }
 
+#[test]
+fn services_started_together_on_a_new_mariadb_database_all_start() {
+    services_started_together_on_a_new_database_all_start(Engine::Mariadb);
+}
+
 /// A front for the PostgreSQL server on a port of its own: the first `refuse` connections are
 /// closed at once (a server not up yet), later ones are relayed to the real server.
 fn database_front(refuse: usize) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {

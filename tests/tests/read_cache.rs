@@ -4,8 +4,8 @@
 //! reads through the other, back to back, many times (a cache that answered from a stale entry,
 //! or a version check that ran before the write, would fail here).
 
+use hbnb_tests::all_engines;
 use hbnb_tests::api::{delete, get, id_of, post, put};
-use hbnb_tests::both_engines;
 use hbnb_tests::db::{Api, Engine};
 use hbnb_tests::{client, Service};
 use serde_json::{json, Value};
@@ -161,7 +161,7 @@ async fn a_write_through_the_api_shows_on_the_next_page(engine: Engine) {
     assert_eq!(page("/states_list").await, first, "back to the first page");
 }
 
-both_engines!(
+all_engines!(
     a_write_through_one_instance_is_read_through_another,
     a_write_through_the_api_shows_on_the_next_page
 );

@@ -27,8 +27,8 @@ fn header(response: &reqwest::Response, name: &str) -> String {
         .unwrap_or_default()
 }
 
-async fn seeded() -> (Site, World) {
-    let site = Site::start(Engine::Sqlite).await;
+async fn seeded(engine: Engine) -> (Site, World) {
+    let site = Site::start(engine).await;
     let world = seed(&site.api).await;
     (site, world)
 }
@@ -56,9 +56,8 @@ fn assert_sorted(html: &str, needles: &[&str]) {
     assert_eq!(found, sorted, "{needles:?} are not in this order");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_page_answers_with_and_without_the_slash() {
-    let (site, _) = seeded().await;
+async fn every_page_answers_with_and_without_the_slash(engine: Engine) {
+    let (site, _) = seeded(engine).await;
     for page in PAGES.iter().chain(STORAGE_PAGES) {
         for path in [page.to_string(), format!("{page}/")] {
             let (status, content_type, body) = get(&site.web.url(&path)).await;
@@ -102,9 +101,8 @@ async fn every_page_answers_with_and_without_the_slash() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pages_differ_as_in_the_course() {
-    let (site, _) = seeded().await;
+async fn pages_differ_as_in_the_course(engine: Engine) {
+    let (site, _) = seeded(engine).await;
     let mut bodies = BTreeMap::new();
     for page in PAGES {
         bodies.insert(*page, get(&site.web.url(page)).await.2);
@@ -168,9 +166,8 @@ async fn pages_differ_as_in_the_course() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn filters_are_sorted_and_checkboxes_carry_real_ids() {
-    let (site, world) = seeded().await;
+async fn filters_are_sorted_and_checkboxes_carry_real_ids(engine: Engine) {
+    let (site, world) = seeded(engine).await;
     let body = get(&site.web.url("/100-hbnb/")).await.2;
     let locations = between(
         &body,
@@ -253,9 +250,8 @@ async fn filters_are_sorted_and_checkboxes_carry_real_ids() {
     assert!(forest.contains("1 Guest<"), "{forest}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn user_supplied_text_is_escaped() {
-    let (site, world) = seeded().await;
+async fn user_supplied_text_is_escaped(engine: Engine) {
+    let (site, world) = seeded(engine).await;
     let raw_description_tag = "<img src=x";
     for page in ["/hbnb", "/0-hbnb", "/1-hbnb", "/2-hbnb"] {
         let body = get(&site.web.url(page)).await.2;
@@ -291,9 +287,8 @@ async fn user_supplied_text_is_escaped() {
     let _ = (world, EVIL_DESCRIPTION);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn storage_pages_match_web_flask() {
-    let (site, world) = seeded().await;
+async fn storage_pages_match_web_flask(engine: Engine) {
+    let (site, world) = seeded(engine).await;
     let body = get(&site.web.url("/states_list")).await.2;
     assert!(body.contains("<TITLE>HBNB</TITLE>"));
     assert!(body.contains("<H1>States</H1>"));
@@ -379,7 +374,7 @@ async fn all_assets(web: &Service) -> BTreeMap<String, (String, reqwest::header:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_asset_link_resolves_fingerprinted_and_cacheable() {
-    let (site, _) = seeded().await;
+    let (site, _) = seeded(Engine::Sqlite).await;
     let assets = all_assets(&site.web).await;
     let files: BTreeSet<&str> = assets
         .keys()
@@ -607,3 +602,12 @@ async fn path_traversal_is_refused() {
     }
     assert_eq!(raw_get_status(port, "/static/styles/4-common.css"), 200);
 }
+
+// The pages that read the database, on every engine.
+hbnb_tests::all_engines!(
+    every_page_answers_with_and_without_the_slash,
+    pages_differ_as_in_the_course,
+    filters_are_sorted_and_checkboxes_carry_real_ids,
+    user_supplied_text_is_escaped,
+    storage_pages_match_web_flask
+);

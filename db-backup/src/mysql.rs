@@ -1,0 +1,436 @@
+//! MySQL/MariaDB: `mariadb-dump` (or `mysqldump` on a MySQL server) with `--single-transaction`
+//! (one consistent InnoDB snapshot, writers never blocked), one `INSERT` per row so that the
+//! manifest's row counts and migration version are read from the dump itself (exactly what was
+//! dumped), the `mariadb` (`mysql`) client restoring into a scratch database to verify, and into
+//! the target to restore. The password goes to the tools through `MYSQL_PWD`, never the command
+//! line.
+//!
+//! The tools must have the server's major version: they are looked for in `MYSQL_BIN_DIR`, else
+//! on `PATH`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::mysql::{MySqlConnectOptions, MySqlConnection};
+use sqlx::{ConnectOptions, Connection};
+use tokio::io::AsyncBufReadExt;
+
+use crate::error::{failed, Context, Error, Result};
+use crate::manifest::TABLES;
+use crate::pg::split_password;
+use crate::sqlite::Snapshot;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Where the tools connect: from the URL, password apart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    pub host: String,
+    pub port: u16,
+    pub socket: Option<PathBuf>,
+    pub user: String,
+    pub password: Option<String>,
+    pub database: String,
+}
+
+/// `mariadb://` is the same as `mysql://`.
+fn normalized(url: &str) -> String {
+    match url.strip_prefix("mariadb://") {
+        Some(rest) => format!("mysql://{rest}"),
+        None => url.to_owned(),
+    }
+}
+
+fn options(url: &str) -> Result<MySqlConnectOptions> {
+    MySqlConnectOptions::from_str(&normalized(url)).context("invalid MySQL DATABASE_URL")
+}
+
+pub fn target(url: &str) -> Result<Target> {
+    let options = options(url)?;
+    let database = options
+        .get_database()
+        .filter(|d| !d.is_empty())
+        .ok_or_else(|| failed("the MySQL DATABASE_URL names no database"))?
+        .to_owned();
+    Ok(Target {
+        host: options.get_host().to_owned(),
+        port: options.get_port(),
+        socket: options.get_socket().cloned(),
+        user: options.get_username().to_owned(),
+        password: split_password(&normalized(url)).password,
+        database,
+    })
+}
+
+/// The URL of database `name` on the server of `url`.
+fn with_database(url: &str, name: &str) -> String {
+    crate::pg::with_database(&normalized(url), name)
+}
+
+pub async fn connect(url: &str) -> Result<MySqlConnection> {
+    let options = options(url)?;
+    match tokio::time::timeout(CONNECT_TIMEOUT, options.connect()).await {
+        Ok(result) => result.context("cannot connect to MySQL/MariaDB"),
+        Err(_) => Err(failed(format!(
+            "cannot connect to MySQL/MariaDB within {CONNECT_TIMEOUT:?}"
+        ))),
+    }
+}
+
+/// The server: its version text, whether it is MariaDB, its major version.
+struct Server {
+    version: String,
+    mariadb: bool,
+    major: u32,
+}
+
+impl Server {
+    fn dump_tool(&self) -> &'static str {
+        if self.mariadb {
+            "mariadb-dump"
+        } else {
+            "mysqldump"
+        }
+    }
+
+    fn client_tool(&self) -> &'static str {
+        if self.mariadb {
+            "mariadb"
+        } else {
+            "mysql"
+        }
+    }
+}
+
+async fn server(conn: &mut MySqlConnection) -> Result<Server> {
+    let version: String = sqlx::query_scalar("SELECT CAST(VERSION() AS CHAR)")
+        .fetch_one(&mut *conn)
+        .await
+        .context("cannot query the server version")?;
+    let major = leading_number(&version).unwrap_or(0);
+    let mariadb = version.contains("MariaDB");
+    let name = if mariadb { "MariaDB" } else { "MySQL" };
+    Ok(Server {
+        version: format!("{name} {version}"),
+        mariadb,
+        major,
+    })
+}
+
+fn leading_number(text: &str) -> Option<u32> {
+    text.split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// The server major version a tool's `--version` line is for:
+/// `mariadb-dump  Ver 10.19 Distrib 10.11.19-MariaDB, ...` → 10,
+/// `mariadb-dump from 11.4.2-MariaDB, ...` → 11, `mysqldump  Ver 8.0.36 for Linux` → 8.
+pub fn tool_major(line: &str) -> Option<u32> {
+    let after = ["Distrib ", " from ", " Ver "]
+        .iter()
+        .find_map(|marker| line.split_once(marker).map(|(_, rest)| rest))?;
+    leading_number(after.trim_start())
+}
+
+async fn find_tool(tool: &str, bin_dir: Option<&Path>, major: u32) -> Result<(PathBuf, String)> {
+    let candidate = match bin_dir {
+        Some(dir) => dir.join(tool),
+        None => PathBuf::from(tool),
+    };
+    let output = match tokio::process::Command::new(&candidate)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+    {
+        Ok(output) => output,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return Err(failed(format!(
+                "{tool} not found (the server's major version is {major}): install the client \
+                 tools (Debian: apt-get install mariadb-client) or point MYSQL_BIN_DIR at them"
+            )))
+        }
+        Err(error) => {
+            return Err(error).with_context(|| format!("cannot run {}", candidate.display()))
+        }
+    };
+    let line = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    match tool_major(&line) {
+        Some(found) if found == major => Ok((candidate, line)),
+        _ => Err(failed(format!(
+            "no {tool} of the server's major version {major} ({} is {line:?}): point \
+             MYSQL_BIN_DIR at the matching client tools",
+            candidate.display()
+        ))),
+    }
+}
+
+/// A command for a client tool on `target`: the password through `MYSQL_PWD`; no option file is
+/// read (`--no-defaults`); killed if this process dies or drops the future.
+fn tool_command(tool: &Path, target: &Target) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(tool);
+    command
+        .arg("--no-defaults")
+        .arg(format!("--user={}", target.user))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    match &target.socket {
+        Some(socket) => command.arg(format!("--socket={}", socket.display())),
+        None => command
+            .arg(format!("--host={}", target.host))
+            .arg(format!("--port={}", target.port))
+            .arg("--protocol=TCP"),
+    };
+    match &target.password {
+        Some(password) => command.env("MYSQL_PWD", password),
+        None => command.env_remove("MYSQL_PWD"),
+    };
+    // SAFETY: prctl is async-signal-safe; the closure allocates nothing.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    command
+}
+
+async fn run_tool(command: &mut tokio::process::Command, what: &str) -> Result<()> {
+    let output = command
+        .output()
+        .await
+        .with_context(|| format!("cannot run {what}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        Err(failed(format!(
+            "{what} failed ({}): {}",
+            output.status,
+            stderr.trim()
+        )))
+    }
+}
+
+/// The rows per table and the newest migration in a dump: one `INSERT INTO `t` VALUES (...);`
+/// line per row (`--skip-extended-insert`; the dump escapes newlines inside values).
+pub async fn read_dump(file: &Path) -> Result<(i64, BTreeMap<String, i64>)> {
+    let opened = tokio::fs::File::open(file)
+        .await
+        .with_context(|| format!("cannot open {}", file.display()))?;
+    let mut lines = tokio::io::BufReader::new(opened).lines();
+    let mut tables: BTreeMap<String, i64> = TABLES.iter().map(|t| (t.to_string(), 0)).collect();
+    let mut version = 0;
+    while let Some(line) = lines
+        .next_line()
+        .await
+        .with_context(|| format!("cannot read {}", file.display()))?
+    {
+        let Some(rest) = line.strip_prefix("INSERT INTO `") else {
+            continue;
+        };
+        let Some((table, values)) = rest.split_once("` VALUES (") else {
+            continue;
+        };
+        if table == "_sqlx_migrations" {
+            if let Some(found) = values.split(',').next().and_then(|v| v.parse::<i64>().ok()) {
+                version = version.max(found);
+            }
+        } else if let Some(count) = tables.get_mut(table) {
+            *count += 1;
+        }
+    }
+    Ok((version, tables))
+}
+
+/// Dumps the database at `url` into `partial`.
+pub async fn dump(url: &str, bin_dir: Option<&Path>, partial: &Path) -> Result<Snapshot> {
+    let target = target(url)?;
+    let mut conn = connect(url).await?;
+    let server = server(&mut conn).await;
+    let _ = conn.close().await;
+    let server = server?;
+    let (tool, tool_version) = find_tool(server.dump_tool(), bin_dir, server.major).await?;
+    let mut command = tool_command(&tool, &target);
+    command
+        .arg("--single-transaction")
+        .arg("--skip-extended-insert")
+        .arg("--no-autocommit")
+        .arg("--skip-lock-tables")
+        .arg("--hex-blob")
+        .arg("--default-character-set=utf8mb4")
+        .arg(format!("--result-file={}", partial.display()))
+        .arg(&target.database);
+    run_tool(&mut command, server.dump_tool()).await?;
+    let (migration_version, tables) = read_dump(partial).await?;
+    Ok(Snapshot {
+        server_version: server.version,
+        dump_tool: tool_version,
+        migration_version,
+        tables,
+    })
+}
+
+/// Feeds `file` to the client tool on `target`'s database.
+async fn load(tool: &Path, target: &Target, file: &Path, what: &str) -> Result<()> {
+    let input =
+        std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+    let mut command = tool_command(tool, target);
+    command
+        .arg("--default-character-set=utf8mb4")
+        .arg("--batch")
+        .arg(&target.database)
+        .stdin(Stdio::from(input));
+    run_tool(&mut command, what).await
+}
+
+/// Restores `file` into a temporary database on the server of `url` (created and dropped here;
+/// the account needs CREATE and DROP) and returns its migration version and row counts. The
+/// client stops at the first failing statement, so a row breaking a constraint fails it.
+pub async fn restore_scratch(
+    url: &str,
+    bin_dir: Option<&Path>,
+    file: &Path,
+) -> Result<(i64, BTreeMap<String, i64>)> {
+    let mut admin = connect(url).await?;
+    let server = server(&mut admin).await?;
+    let (client, _) = find_tool(server.client_tool(), bin_dir, server.major).await?;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let name = format!("hbnb_verify_{}_{nanos}", std::process::id());
+    sqlx::query(&format!("CREATE DATABASE `{name}`"))
+        .execute(&mut admin)
+        .await
+        .context(
+            "cannot create the scratch database for verification (the account needs CREATE)",
+        )?;
+    let scratch_url = with_database(url, &name);
+    let result = async {
+        let scratch = target(&scratch_url)?;
+        load(&client, &scratch, file, server.client_tool())
+            .await
+            .map_err(|e| Error::Verification(e.to_string()))?;
+        inspect(&scratch_url).await
+    }
+    .await;
+    if let Err(error) = sqlx::query(&format!("DROP DATABASE IF EXISTS `{name}`"))
+        .execute(&mut admin)
+        .await
+    {
+        tracing::error!(database = %name, %error, "cannot drop the scratch database");
+    }
+    let _ = admin.close().await;
+    result
+}
+
+/// Restores `file` into the database at `url` (its tables are dropped and re-created, then
+/// filled; MySQL's DDL is not transactional, so a failed restore can leave it half done: restore
+/// again). Refuses a database with rows unless `force`.
+pub async fn restore(url: &str, bin_dir: Option<&Path>, file: &Path, force: bool) -> Result<()> {
+    let target = target(url)?;
+    let mut conn = connect(url).await?;
+    let server = server(&mut conn).await?;
+    let present: Vec<String> = sqlx::query_scalar(
+        "SELECT CAST(table_name AS CHAR) FROM information_schema.tables \
+         WHERE table_schema = DATABASE()",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .context("cannot read the target's schema")?;
+    let mut nonempty = Vec::new();
+    for table in TABLES.iter().filter(|t| present.iter().any(|p| p == *t)) {
+        let any: Option<i32> = sqlx::query_scalar(&format!("SELECT 1 FROM `{table}` LIMIT 1"))
+            .fetch_optional(&mut conn)
+            .await
+            .with_context(|| format!("cannot read the target's {table}"))?;
+        if any.is_some() {
+            nonempty.push(*table);
+        }
+    }
+    let _ = conn.close().await;
+    if !nonempty.is_empty() && !force {
+        return Err(Error::Refused(format!(
+            "the target database is not empty (rows in {}); pass --force to replace it",
+            nonempty.join(", ")
+        )));
+    }
+    let (client, _) = find_tool(server.client_tool(), bin_dir, server.major).await?;
+    load(&client, &target, file, server.client_tool()).await
+}
+
+pub async fn counts(conn: &mut MySqlConnection) -> Result<BTreeMap<String, i64>> {
+    let mut counts = BTreeMap::new();
+    for table in TABLES {
+        let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM `{table}`"))
+            .fetch_one(&mut *conn)
+            .await
+            .with_context(|| format!("cannot count the rows of {table}"))?;
+        counts.insert(table.to_owned(), n);
+    }
+    Ok(counts)
+}
+
+/// Counts and migration version of the database at `url` (after a restore).
+pub async fn inspect(url: &str) -> Result<(i64, BTreeMap<String, i64>)> {
+    let mut conn = connect(url).await?;
+    let version = sqlx::query_scalar::<_, i64>(
+        "SELECT CAST(COALESCE(MAX(version), 0) AS SIGNED) FROM _sqlx_migrations WHERE success",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .context("cannot read the migration version");
+    let tables = counts(&mut conn).await;
+    let _ = conn.close().await;
+    Ok((version?, tables?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_tool_versions() {
+        assert_eq!(
+            tool_major("mariadb-dump  Ver 10.19 Distrib 10.11.19-MariaDB, for debian-linux-gnu"),
+            Some(10)
+        );
+        assert_eq!(
+            tool_major("mariadb-dump from 11.4.2-MariaDB, client 10.19 for Linux"),
+            Some(11)
+        );
+        assert_eq!(
+            tool_major("mysqldump  Ver 8.0.36 for Linux on x86_64"),
+            Some(8)
+        );
+        assert_eq!(tool_major("garbage"), None);
+    }
+
+    #[test]
+    fn splits_the_url() {
+        let t = target("mariadb://hbnb:s%40cret@127.0.0.1:3307/hbnb_dev_db").unwrap();
+        assert_eq!(
+            (
+                t.host.as_str(),
+                t.port,
+                t.user.as_str(),
+                t.database.as_str()
+            ),
+            ("127.0.0.1", 3307, "hbnb", "hbnb_dev_db")
+        );
+        assert_eq!(t.password.as_deref(), Some("s@cret"));
+        assert_eq!(
+            with_database("mariadb://u:p@h:3306/db", "x"),
+            "mysql://u:p@h:3306/x"
+        );
+    }
+}
