@@ -73,7 +73,7 @@ impl BackupSettings {
         if self.interval().is_zero() {
             return Err(failed("BACKUP_INTERVAL must be longer than 0s"));
         }
-        Engine::from_url(&self.url())?;
+        manifest::engine_of(&self.url())?;
         Ok(())
     }
 
@@ -100,7 +100,7 @@ pub async fn run_once(settings: &BackupSettings) -> Result<Manifest> {
         .with_context(|| format!("cannot create the backup directory {}", dir.display()))?;
     manifest::clean_leftovers(&dir).await?;
     let url = settings.url();
-    let engine = Engine::from_url(&url)?;
+    let engine = manifest::engine_of(&url)?;
     let started_at = Utc::now();
     let clock = Instant::now();
     let id = manifest::new_id(started_at);
@@ -298,7 +298,7 @@ pub async fn restore(
     let _lock = DirLock::acquire(dir).await?;
     let manifest = manifest::find(dir, id).await?;
     let target = to.map(str::to_owned).unwrap_or_else(|| settings.url());
-    let engine = Engine::from_url(&target)?;
+    let engine = manifest::engine_of(&target)?;
     if engine != manifest.engine {
         return Err(failed(format!(
             "backup {} is a {} dump; it cannot be restored into a {} database",

@@ -18,56 +18,24 @@ use crate::error::{Context, Error, Result};
 pub const PREFIX: &str = "hbnb-";
 pub const PARTIAL: &str = ".partial";
 
-/// The tables of the HBNB schema, parents before children (the order rows are restored in).
-pub const TABLES: [&str; 7] = [
-    "states",
-    "cities",
-    "users",
-    "amenities",
-    "places",
-    "reviews",
-    "place_amenity",
-];
+pub use hbnb_storage::Engine;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Engine {
-    Sqlite,
-    Postgres,
-    /// MySQL or MariaDB.
-    Mysql,
+/// The engine of a `DATABASE_URL`, or why it has none.
+pub fn engine_of(url: &str) -> Result<Engine> {
+    Engine::of_url(url).ok_or_else(|| {
+        Error::Failed(
+            "unsupported DATABASE_URL: expected sqlite://..., postgres://... or mysql://..."
+                .to_owned(),
+        )
+    })
 }
 
-impl Engine {
-    pub fn from_url(url: &str) -> Result<Engine> {
-        if url.starts_with("sqlite:") {
-            Ok(Engine::Sqlite)
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Engine::Postgres)
-        } else if url.starts_with("mysql://") || url.starts_with("mariadb://") {
-            Ok(Engine::Mysql)
-        } else {
-            Err(Error::Failed(
-                "unsupported DATABASE_URL: expected sqlite://..., postgres://... or mysql://..."
-                    .to_owned(),
-            ))
-        }
-    }
-
-    pub fn extension(self) -> &'static str {
-        match self {
-            Engine::Sqlite => "sqlite",
-            Engine::Postgres => "pgdump",
-            Engine::Mysql => "sql",
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Engine::Sqlite => "sqlite",
-            Engine::Postgres => "postgres",
-            Engine::Mysql => "mysql",
-        }
+/// A dump's file extension: SQLite's own backup file, `pg_dump`'s custom format, plain SQL.
+pub fn extension(engine: Engine) -> &'static str {
+    match engine {
+        Engine::Sqlite => "sqlite",
+        Engine::Postgres => "pgdump",
+        Engine::Mysql => "sql",
     }
 }
 
@@ -123,7 +91,7 @@ pub fn new_id(time: DateTime<Utc>) -> String {
 }
 
 pub fn dump_name(id: &str, engine: Engine) -> String {
-    format!("{PREFIX}{id}.{}", engine.extension())
+    format!("{PREFIX}{id}.{}", extension(engine))
 }
 
 pub fn manifest_name(id: &str) -> String {

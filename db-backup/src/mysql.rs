@@ -19,9 +19,9 @@ use sqlx::{ConnectOptions, Connection};
 use tokio::io::AsyncBufReadExt;
 
 use crate::error::{failed, Context, Error, Result};
-use crate::manifest::TABLES;
 use crate::pg::split_password;
 use crate::sqlite::Snapshot;
+use hbnb_storage::TABLES;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -67,7 +67,7 @@ pub fn target(url: &str) -> Result<Target> {
 
 /// The URL of database `name` on the server of `url`.
 fn with_database(url: &str, name: &str) -> String {
-    crate::pg::with_database(&normalized(url), name)
+    hbnb_storage::with_database(&normalized(url), name)
 }
 
 pub async fn connect(url: &str) -> Result<MySqlConnection> {

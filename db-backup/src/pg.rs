@@ -15,8 +15,8 @@ use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{ConnectOptions, Connection};
 
 use crate::error::{failed, Context, Error, Result};
-use crate::manifest::TABLES;
 use crate::sqlite::Snapshot;
+use hbnb_storage::{with_database, TABLES};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -53,48 +53,17 @@ pub fn split_password(url: &str) -> PgUrl {
                 &authority[at..],
                 &rest[authority_end..]
             ),
-            password: Some(percent_decode(password)),
+            password: Some(
+                percent_encoding::percent_decode_str(password)
+                    .decode_utf8_lossy()
+                    .into_owned(),
+            ),
         },
         None => PgUrl {
             without_password: url.to_owned(),
             password: None,
         },
     }
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
-            if let Ok(byte) = u8::from_str_radix(hex, 16) {
-                out.push(byte);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// The URL of database `name` on the server of `url` (same credentials and options).
-pub fn with_database(url: &str, name: &str) -> String {
-    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
-        return url.to_owned();
-    };
-    let rest = &url[scheme_end..];
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let after = &rest[authority_end..];
-    let query = after.find('?').map(|q| &after[q..]).unwrap_or("");
-    format!(
-        "{}{}/{name}{query}",
-        &url[..scheme_end],
-        &rest[..authority_end]
-    )
 }
 
 pub async fn connect(url: &str) -> Result<PgConnection> {

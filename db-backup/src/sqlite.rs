@@ -10,7 +10,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{ConnectOptions, Connection, Row};
 
 use crate::error::{failed, Context, Error, Result};
-use crate::manifest::TABLES;
+use hbnb_storage::TABLES;
 
 /// What a dump found in its snapshot.
 pub struct Snapshot {

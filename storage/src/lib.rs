@@ -81,12 +81,65 @@ impl StorageError {
 
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 
-/// Which engine a `Database` talks to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which engine a `Database` talks to (and a backup was taken from: serialized lowercase).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Engine {
     Sqlite,
     Postgres,
+    /// MySQL or MariaDB.
     Mysql,
+}
+
+impl Engine {
+    /// The engine a `DATABASE_URL` names: `sqlite:`, `postgres://` (or `postgresql://`),
+    /// `mysql://` (or `mariadb://`).
+    pub fn of_url(url: &str) -> Option<Engine> {
+        if url.starts_with("sqlite:") {
+            Some(Engine::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Engine::Postgres)
+        } else if url.starts_with("mysql://") || url.starts_with("mariadb://") {
+            Some(Engine::Mysql)
+        } else {
+            None
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Sqlite => "sqlite",
+            Engine::Postgres => "postgres",
+            Engine::Mysql => "mysql",
+        }
+    }
+}
+
+/// The tables of the HBNB schema, parents before children (the order rows are restored in).
+pub const TABLES: [&str; 7] = [
+    "states",
+    "cities",
+    "users",
+    "amenities",
+    "places",
+    "reviews",
+    "place_amenity",
+];
+
+/// The URL of database `name` on the server of `url` (same credentials and options).
+pub fn with_database(url: &str, name: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let after = &rest[authority_end..];
+    let query = after.find('?').map(|q| &after[q..]).unwrap_or("");
+    format!(
+        "{}{}/{name}{query}",
+        &url[..scheme_end],
+        &rest[..authority_end]
+    )
 }
 
 /// A pool on one of the three engines.
@@ -230,33 +283,29 @@ impl Database {
     }
 
     pub async fn connect_with(url: &str, synchronous: Synchronous) -> Result<Self> {
-        if url.starts_with("sqlite:") {
-            return Self::connect_sqlite(url, synchronous).await;
-        }
-        let db = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let pool = PgPoolOptions::new()
-                .max_connections(16)
-                .acquire_timeout(Duration::from_secs(30))
-                .connect(url)
-                .await?;
-            Database::Postgres(pool)
-        } else if let Some(rest) = url
-            .strip_prefix("mysql://")
-            .or_else(|| url.strip_prefix("mariadb://"))
-        {
-            let options = MySqlConnectOptions::from_str(&format!("mysql://{rest}"))?
-                .charset("utf8mb4")
-                .timezone(Some("+00:00".to_owned()));
-            let pool = MySqlPoolOptions::new()
-                .max_connections(16)
-                .acquire_timeout(Duration::from_secs(30))
-                .connect_with(options)
-                .await?;
-            let db = Database::Mysql(pool);
-            db.migrate().await?;
-            return Ok(db);
-        } else {
-            return Err(StorageError::UnsupportedUrl(redact(url)));
+        let db = match Engine::of_url(url) {
+            Some(Engine::Sqlite) => return Self::connect_sqlite(url, synchronous).await,
+            Some(Engine::Postgres) => {
+                let pool = PgPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect(url)
+                    .await?;
+                Database::Postgres(pool)
+            }
+            Some(Engine::Mysql) => {
+                let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+                let options = MySqlConnectOptions::from_str(&format!("mysql://{rest}"))?
+                    .charset("utf8mb4")
+                    .timezone(Some("+00:00".to_owned()));
+                let pool = MySqlPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(options)
+                    .await?;
+                Database::Mysql(pool)
+            }
+            None => return Err(StorageError::UnsupportedUrl(redact(url))),
         };
         db.migrate().await?;
         Ok(db)

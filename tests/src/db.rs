@@ -17,24 +17,8 @@ use crate::Service;
 pub const DEFAULT_ADMIN_URL: &str = "postgres://hbnb:hbnb@127.0.0.1:5432/postgres";
 pub const DEFAULT_MARIADB_ADMIN_URL: &str = "mysql://hbnb:hbnb@127.0.0.1:3306/mysql";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Engine {
-    Sqlite,
-    Postgres,
-    /// The MySQL engine, against a MariaDB server.
-    Mariadb,
-}
-
-impl Engine {
-    /// The engine's name as the test names use it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Engine::Sqlite => "sqlite",
-            Engine::Postgres => "postgres",
-            Engine::Mariadb => "mariadb",
-        }
-    }
-}
+/// The engine a test runs on (`Mysql`: against a MariaDB server).
+pub use hbnb_storage::Engine;
 
 /// A database that exists for one test.
 pub struct TestDb {
@@ -156,17 +140,7 @@ impl MariadbServer {
 
 /// The URL of database `name` on the admin URL's server.
 fn database_url(name: &str) -> String {
-    let admin = admin_url();
-    let (base, query) = match admin.split_once('?') {
-        Some((base, query)) => (base.to_owned(), format!("?{query}")),
-        None => (admin.clone(), String::new()),
-    };
-    let slash = base.rfind('/').filter(|&i| i > "postgres://".len());
-    let server = match slash {
-        Some(i) => &base[..i],
-        None => base.as_str(),
-    };
-    format!("{server}/{name}{query}")
+    hbnb_storage::with_database(&admin_url(), name)
 }
 
 impl TestDb {
@@ -200,7 +174,7 @@ impl TestDb {
                     mariadb_name: None,
                 }
             }
-            Engine::Mariadb => {
+            Engine::Mysql => {
                 let name = format!("hbnb_test_{}", unique_suffix());
                 let server = MariadbServer::from_admin_url();
                 if let Err(error) = server.run(None, &format!("CREATE DATABASE {name}")) {
@@ -304,7 +278,7 @@ macro_rules! all_engines {
                 }
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn mariadb() {
-                    super::$name($crate::db::Engine::Mariadb).await
+                    super::$name($crate::db::Engine::Mysql).await
                 }
             }
         )*

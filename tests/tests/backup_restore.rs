@@ -51,7 +51,7 @@ async fn round_trip(engine: Engine) {
     let engine_name = match engine {
         Engine::Sqlite => "sqlite",
         Engine::Postgres => "postgres",
-        Engine::Mariadb => "mysql",
+        Engine::Mysql => "mysql",
     };
     assert_eq!(manifest["engine"], engine_name);
     assert!(!manifest["server_version"].as_str().unwrap().is_empty());

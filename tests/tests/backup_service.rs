@@ -149,7 +149,7 @@ async fn healthz_follows_failures(engine: Engine) {
     // verification takes seconds on a loaded machine).
     let interval = match engine {
         Engine::Sqlite => "1s",
-        Engine::Postgres | Engine::Mariadb => "4s",
+        Engine::Postgres | Engine::Mysql => "4s",
     };
     // MariaDB: the service connects as an account of its own, locked to make it unreachable.
     let server = hbnb_tests::db::MariadbServer::from_admin_url();
@@ -162,7 +162,7 @@ async fn healthz_follows_failures(engine: Engine) {
             .subsec_nanos()
     );
     let url = match engine {
-        Engine::Mariadb => {
+        Engine::Mysql => {
             let database = db.url.rsplit('/').next().unwrap().to_owned();
             server
                 .run(
@@ -223,7 +223,7 @@ async fn healthz_follows_failures(engine: Engine) {
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{pg_name}'"
             ));
         }
-        Engine::Mariadb => {
+        Engine::Mysql => {
             server
                 .run(None, &format!("ALTER USER '{account}'@'%' ACCOUNT LOCK"))
                 .unwrap();
@@ -277,7 +277,7 @@ async fn healthz_follows_failures(engine: Engine) {
         Engine::Postgres => {
             hbnb_tests::backup::psql(&format!("ALTER DATABASE {pg_name} ALLOW_CONNECTIONS true"))
         }
-        Engine::Mariadb => {
+        Engine::Mysql => {
             server
                 .run(None, &format!("ALTER USER '{account}'@'%' ACCOUNT UNLOCK"))
                 .unwrap();
@@ -289,7 +289,7 @@ async fn healthz_follows_failures(engine: Engine) {
         async move { (status(client, url).await == 200).then_some(()) }
     })
     .await;
-    if engine == Engine::Mariadb {
+    if engine == Engine::Mysql {
         let _ = server.run(None, &format!("DROP USER IF EXISTS '{account}'@'%'"));
     }
 }

@@ -45,7 +45,7 @@ fn ids(list: &Value) -> Vec<&str> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_course_database_is_served_as_it_is() {
-    let db = TestDb::new(Engine::Mariadb);
+    let db = TestDb::new(Engine::Mysql);
     let server = MariadbServer::from_admin_url();
     let database = db.url.rsplit('/').next().unwrap().to_owned();
     let fixture = hbnb_tests::workspace_root().join("tests/fixtures/course_hbnb_dev_db.sql");
@@ -215,7 +215,7 @@ async fn a_course_database_is_served_as_it_is() {
 /// Some of the course's tables but not all: the services refuse to start rather than guess.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partial_course_schema_is_refused() {
-    let db = TestDb::new(Engine::Mariadb);
+    let db = TestDb::new(Engine::Mysql);
     let server = MariadbServer::from_admin_url();
     let database = db.url.rsplit('/').next().unwrap().to_owned();
     server

@@ -158,7 +158,7 @@ fn services_started_together_on_a_new_postgres_database_all_start() {
 
 #[test]
 fn services_started_together_on_a_new_mariadb_database_all_start() {
-    services_started_together_on_a_new_database_all_start(Engine::Mariadb);
+    services_started_together_on_a_new_database_all_start(Engine::Mysql);
 }
 
 /// A front for the PostgreSQL server on a port of its own: the first `refuse` connections are

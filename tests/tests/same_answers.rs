@@ -271,7 +271,7 @@ async fn the_three_engines_answer_byte_for_byte_alike() {
     let (sqlite, postgres, mariadb) = tokio::join!(
         script(Engine::Sqlite),
         script(Engine::Postgres),
-        script(Engine::Mariadb)
+        script(Engine::Mysql)
     );
     if std::env::var_os("PRINT_TRANSCRIPT").is_some() {
         eprintln!("{}", mariadb.join("\n"));
