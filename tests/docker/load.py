@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A bounded HTTP load for the container tests (stdlib only): CLIENTS keep-alive clients send
-GET requests for PATHS, in turn, to http://HOST:PORT until STOP_FILE exists or SECONDS pass,
-then one JSON line is printed: requests, failures (status >= 500 or a broken connection, with
+GET requests for PATHS, in turn, to http://HOST:PORT until STOP_FILE exists or SECONDS pass
+(READY_FILE is created once the first response has arrived), then one JSON line is printed: requests, failures (status >= 500 or a broken connection, with
 the first few reasons), and latency percentiles in ms.
 
     load.py --port 80 --clients 8 --seconds 60 --stop-file /tmp/stop /api/v1/status /
@@ -27,6 +27,8 @@ def client(args, results, lock, deadline):
             conn.request("GET", path)
             response = conn.getresponse()
             response.read()
+            if args.ready_file and not os.path.exists(args.ready_file):
+                open(args.ready_file, "w").close()
             if response.status >= 500:
                 failures += 1
                 reasons.append(f"{path}: {response.status}")
@@ -53,6 +55,7 @@ def main():
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--stop-file")
+    parser.add_argument("--ready-file", help="created once the first response has arrived")
     parser.add_argument("paths", nargs="+")
     args = parser.parse_args()
     results = {"latencies": [], "failures": 0, "reasons": []}

@@ -119,18 +119,28 @@ failures=$(load_failures "$work/update.json")
 
 # ---------------------------------------------------------------- a task killed under load
 rm -f "$work/stop"
-"${load[@]}" --seconds 600 --stop-file "$work/stop" "${LOAD_PATHS[@]}" >"$work/kill.json" &
+"${load[@]}" --seconds 600 --stop-file "$work/stop" --ready-file "$work/loading" "${LOAD_PATHS[@]}" >"$work/kill.json" &
 loader=$!
-sleep 2 # let the load run before the kill (the load itself is bounded by its stop file)
+# The kill must come while requests are flowing: wait for the load's first answer.
+until=$((SECONDS + 30))
+until [ -e "$work/loading" ]; do
+  [ $SECONDS -lt $until ] || { touch "$work/stop"; fail "the load got no answer within 30 s"; }
+  sleep 0.1
+done
 victim=$(docker ps -q --filter "label=com.docker.swarm.service.name=${STACK}_api-service" | head -n1)
 [ -n "$victim" ] || fail "no api-service task container found"
 run docker kill "$victim" >/dev/null
 until=$((SECONDS + 90))
-until converged; do
+# Replaced: 5 running tasks again, none of them the killed one (the load runs on meanwhile).
+replaced() {
+  local ids
+  ids=$(docker ps -q --filter "label=com.docker.swarm.service.name=${STACK}_api-service")
+  [ "$(wc -l <<<"$ids")" -eq 5 ] && ! grep -q "^$victim" <<<"$ids" && converged
+}
+until replaced; do
   [ $SECONDS -lt $until ] || { touch "$work/stop"; fail "the killed task was not replaced within 90 s"; }
   sleep 1
 done
-sleep 2
 touch "$work/stop"
 wait $loader
 echo "one api-service task killed under load (replaced): $(cat "$work/kill.json")" >&2
