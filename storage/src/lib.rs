@@ -193,6 +193,32 @@ macro_rules! on_writer {
 }
 pub(crate) use on_writer;
 
+/// A connection that was idle at least this long is pinged before it is handed out; one in
+/// steady use is not (a ping is a round trip to the server, as long as the query itself).
+const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+
+/// The pool of a database server (PostgreSQL, MySQL): 16 connections, 30 s to get one, and
+/// sqlx's ping-before-every-acquire replaced by a ping of connections that sat idle. A server
+/// that restarted or a connection a firewall dropped is found out by that ping (the connection
+/// is replaced, the query runs on a fresh one); connections that just served a query skip it.
+fn server_pool_options<DB: sqlx::Database>(
+    options: sqlx::pool::PoolOptions<DB>,
+) -> sqlx::pool::PoolOptions<DB> {
+    use sqlx::Connection;
+    options
+        .max_connections(16)
+        .acquire_timeout(Duration::from_secs(30))
+        .test_before_acquire(false)
+        .before_acquire(|connection, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= PING_AFTER_IDLE {
+                    connection.ping().await?;
+                }
+                Ok(true)
+            })
+        })
+}
+
 /// How durable an acknowledged SQLite write is (`PRAGMA synchronous`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Synchronous {
@@ -286,9 +312,7 @@ impl Database {
         let db = match Engine::of_url(url) {
             Some(Engine::Sqlite) => return Self::connect_sqlite(url, synchronous).await,
             Some(Engine::Postgres) => {
-                let pool = PgPoolOptions::new()
-                    .max_connections(16)
-                    .acquire_timeout(Duration::from_secs(30))
+                let pool = server_pool_options::<sqlx::Postgres>(PgPoolOptions::new())
                     .connect(url)
                     .await?;
                 Database::Postgres(pool)
@@ -298,9 +322,7 @@ impl Database {
                 let options = MySqlConnectOptions::from_str(&format!("mysql://{rest}"))?
                     .charset("utf8mb4")
                     .timezone(Some("+00:00".to_owned()));
-                let pool = MySqlPoolOptions::new()
-                    .max_connections(16)
-                    .acquire_timeout(Duration::from_secs(30))
+                let pool = server_pool_options::<sqlx::MySql>(MySqlPoolOptions::new())
                     .connect_with(options)
                     .await?;
                 Database::Mysql(pool)
@@ -333,6 +355,9 @@ impl Database {
             // Reads in parallel, one per core and a few more; writes have their own connection.
             .max_connections(if in_memory { 1 } else { 4 })
             .acquire_timeout(Duration::from_secs(30))
+            // A file does not hang up: a ping per query would only cost a round trip to the
+            // connection's thread.
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
         // `sqlite::memory:` is a named shared-cache database: the writer sees the same data.

@@ -50,8 +50,8 @@ pub fn admin_url() -> String {
         .unwrap_or_else(|| DEFAULT_ADMIN_URL.to_owned())
 }
 
-/// Runs one SQL statement through `psql` on the admin URL; Err(psql's output) on failure.
-fn psql(sql: &str) -> Result<(), String> {
+/// Runs one SQL statement through `psql` on the admin URL: its output, or Err(psql's output).
+fn psql(sql: &str) -> Result<String, String> {
     let output = Command::new("psql")
         .arg(admin_url())
         .args(["-v", "ON_ERROR_STOP=1", "-qtAc", sql])
@@ -59,7 +59,7 @@ fn psql(sql: &str) -> Result<(), String> {
         .output()
         .map_err(|e| format!("cannot run psql (install postgresql-client): {e}"))?;
     if output.status.success() {
-        Ok(())
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     } else {
         Err(format!(
             "{}{}",
@@ -193,6 +193,37 @@ impl TestDb {
                 }
             }
         }
+    }
+}
+
+impl TestDb {
+    /// Ends, on the server's side, every connection open to this database (as a server restart
+    /// or a firewall dropping idle connections would); how many there were.
+    pub fn cut_connections(&self) -> usize {
+        if let Some(name) = &self.pg_name {
+            let killed = psql(&format!(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                 WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+            ))
+            .unwrap_or_else(|error| panic!("cannot end the connections: {error}"));
+            return killed.trim().parse().unwrap_or(0);
+        }
+        if let Some(name) = &self.mariadb_name {
+            let server = MariadbServer::from_admin_url();
+            let ids = server
+                .run(
+                    None,
+                    &format!("SELECT id FROM information_schema.processlist WHERE db = '{name}'"),
+                )
+                .unwrap_or_else(|error| panic!("cannot list the connections: {error}"));
+            let ids: Vec<&str> = ids.split_whitespace().collect();
+            for id in &ids {
+                // A connection may have ended meanwhile: that is what we want anyway.
+                let _ = server.run(None, &format!("KILL {id}"));
+            }
+            return ids.len();
+        }
+        panic!("an SQLite file has no connections to cut");
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use hbnb_tests::db::{Engine, TestDb};
+use hbnb_tests::db::{Api, Engine, TestDb};
 use hbnb_tests::{client, Service};
 
 #[tokio::test]
@@ -242,4 +242,36 @@ fn a_wrong_password_is_not_waited_for() {
     let text = String::from_utf8_lossy(&output.stdout) + String::from_utf8_lossy(&output.stderr);
     assert!(text.contains("password"), "{text}");
     assert!(!text.contains("database not reachable yet"), "{text}");
+}
+
+/// A server restart or a firewall ends pooled connections while they sit idle: the next
+/// requests must get fresh ones (a ping of a connection idle for a second or more), not 503.
+async fn connections_the_server_ended_are_replaced(engine: Engine) {
+    let api = Api::start(engine).await;
+    let http = client();
+    // Several requests at once, so the pool holds several connections.
+    let requests = (0..16).map(|_| http.get(api.api("/stats")).send());
+    for answer in futures_util::future::join_all(requests).await {
+        assert_eq!(answer.unwrap().status(), 200);
+    }
+    let cut = api.db.cut_connections();
+    assert!(cut >= 2, "only {cut} connections to end");
+    // The condition under test, not a synchronisation: the connections have been idle a while.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let requests = (0..16).map(|_| http.get(api.api("/stats")).send());
+    for answer in futures_util::future::join_all(requests).await {
+        let answer = answer.unwrap();
+        let status = answer.status();
+        assert_eq!(status, 200, "{}", answer.text().await.unwrap_or_default());
+    }
+}
+
+#[tokio::test]
+async fn postgres_connections_the_server_ended_are_replaced() {
+    connections_the_server_ended_are_replaced(Engine::Postgres).await;
+}
+
+#[tokio::test]
+async fn mariadb_connections_the_server_ended_are_replaced() {
+    connections_the_server_ended_are_replaced(Engine::Mysql).await;
 }
