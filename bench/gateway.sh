@@ -8,6 +8,9 @@
 #      cost of metrics on the hot path as the ratio of their throughputs,
 # all in one run, with wrk on core 0 and proxy + backend sharing core 1 (so the figures compare
 # the proxies, not the scheduler). Also reports CPU seconds per 100k requests for each proxy.
+# BEFORE_GATEWAY=path: a gateway binary of an earlier build (bench/before-after.sh makes one),
+# alternated with this one (as it runs by default, metrics on) BEFORE_ROUNDS times (default 3):
+# this build's throughput and CPU as a ratio of the earlier one's.
 # TLS cases (TLS=0 skips them), gateway vs nginx with the same certificate (EC P-256, made here)
 # and `listen ... ssl http2`: HTTPS with HTTP/1.1 keep-alive (wrk), h2 (h2load, 32 connections x
 # 8 streams), and handshakes per second (wrk with `Connection: close`: a new TLS connection per
@@ -62,6 +65,14 @@ HOST=127.0.0.1 PORT=$bare_port WORKERS=1 LOG_FORMAT=json HELLO_UPSTREAM=http://1
   METRICS_PORT=off taskset -c 1 target/release/gateway >"$work/gateway-bare.log" 2>&1 &
 bare_pid=$!
 pids+=($bare_pid)
+if [ -n "${BEFORE_GATEWAY:-}" ]; then
+  before_port=$(free_port)
+  HOST=127.0.0.1 PORT=$before_port WORKERS=1 LOG_FORMAT=json HELLO_UPSTREAM=http://127.0.0.1:$hello_port \
+    METRICS_PORT=off taskset -c 1 "$BEFORE_GATEWAY" >"$work/gateway-before.log" 2>&1 &
+  before_pid=$!
+  pids+=($before_pid)
+  wait_http "http://127.0.0.1:$before_port/airbnb-onepage/"
+fi
 
 cat >"$work/nginx.conf" <<CONF
 worker_processes 1;
@@ -194,6 +205,20 @@ for round in $(seq "$METRICS_ROUNDS"); do
   off_total=$(awk -v a="$off_total" -v b="${rps[off$round]}" 'BEGIN {print a + b}')
   cases+=("on$round" "off$round")
 done
+# This build vs an earlier one, alternated the same way.
+if [ -n "${BEFORE_GATEWAY:-}" ]; then
+  BEFORE_ROUNDS=${BEFORE_ROUNDS:-3}
+  now_total=0; then_total=0; now_cpu=0; then_cpu=0
+  for round in $(seq "$BEFORE_ROUNDS"); do
+    echo "== gateway, this build (round $round)" >&2; bench "now$round" "$gateway_port" "$gateway_pid"
+    echo "== gateway, $BEFORE_GATEWAY (round $round)" >&2; bench "before$round" "$before_port" "$before_pid"
+    now_total=$(awk -v a="$now_total" -v b="${rps[now$round]}" 'BEGIN {print a + b}')
+    then_total=$(awk -v a="$then_total" -v b="${rps[before$round]}" 'BEGIN {print a + b}')
+    now_cpu=$(awk -v a="$now_cpu" -v b="${cpu[now$round]}" 'BEGIN {print a + b}')
+    then_cpu=$(awk -v a="$then_cpu" -v b="${cpu[before$round]}" 'BEGIN {print a + b}')
+    cases+=("now$round" "before$round")
+  done
+fi
 requests_total=$(python3 -c "import urllib.request,sys,re; t=urllib.request.urlopen(sys.argv[1]).read().decode(); print(int(sum(float(l.split()[-1]) for l in t.splitlines() if l.startswith('http_requests_total{'))))" \
   "http://127.0.0.1:$metrics_port/metrics")
 
@@ -209,4 +234,8 @@ if [ "$TLS" = 1 ]; then
 fi
 awk -v on="$on_total" -v off="$off_total" -v n="$METRICS_ROUNDS" \
   'BEGIN {printf "gateway metrics on/off throughput: %.3f (mean %.0f vs %.0f req/s over %d rounds)\n", on / off, on / n, off / n, n}'
+if [ -n "${BEFORE_GATEWAY:-}" ]; then
+  awk -v a="$now_total" -v b="$then_total" -v ca="$now_cpu" -v cb="$then_cpu" -v n="$BEFORE_ROUNDS" \
+    'BEGIN {printf "gateway this build / before: throughput %.3f (mean %.0f vs %.0f req/s), CPU per request %.3f, over %d rounds\n", a / b, a / n, b / n, ca / cb, n}'
+fi
 echo "requests counted by the metrics-on gateway's http_requests_total: $requests_total"

@@ -218,9 +218,6 @@ impl Application {
         let header = options.response_header.clone();
         let connections = Arc::new(AtomicUsize::new(0));
         let counter = connections.clone();
-        // The most connections open at once since the allocator last handed memory back.
-        let peak = Arc::new(AtomicUsize::new(0));
-        let peak_seen = peak.clone();
         let server = HttpServer::new(move || {
             let headers = match &header {
                 Some((name, value)) => DefaultHeaders::new().add((name.clone(), value.clone())),
@@ -281,8 +278,7 @@ impl Application {
             .shutdown_timeout(settings.shutdown_timeout().as_secs())
             .disable_signals()
             .on_connect(move |_, extensions| {
-                let open = counter.fetch_add(1, Ordering::Relaxed) + 1;
-                peak_seen.fetch_max(open, Ordering::Relaxed);
+                counter.fetch_add(1, Ordering::Relaxed);
                 extensions.insert(ConnectionGuard(counter.clone()));
                 extensions.insert(ConnectionSlot::default());
             })
@@ -299,7 +295,7 @@ impl Application {
             tracing::info!(%addr, port = addr.port(), "listening with TLS");
         }
         tracing::info!(addr = %local_addr, port = local_addr.port(), "listening");
-        crate::process::trim_after_connections_close(connections.clone(), peak);
+        crate::process::trim_after_bursts();
         let control = Control {
             handle: server.handle(),
             readiness,
