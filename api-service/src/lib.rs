@@ -77,6 +77,11 @@ pub async fn build(settings: &Settings) -> std::io::Result<Application> {
         let stats = pooled.pool_stats();
         (stats.open, stats.idle, stats.max)
     });
+    // Storage's query latencies and pool waiters go to this process's registry (see
+    // `hbnb_storage::metrics`), recorded only if this process records.
+    if hbnb_common::metrics::recording() {
+        hbnb_common::metrics::register(hbnb_storage::metrics::record());
+    }
     password::watch_queue(&settings.hashing);
     let data = web::Data::new(db);
     let document = web::Data::new(openapi::Document::build());

@@ -3,9 +3,12 @@
 //! `Database::connect` picks SQLite, PostgreSQL or MySQL/MariaDB from the URL (`DATABASE_URL`),
 //! opens a pool and runs the embedded migrations of that engine. Every query of the project lives
 //! here; the SQL is written once with `$n` placeholders (SQLite accepts them; `Database::sql`
-//! writes them as `?` for MySQL) and run on any pool through the `on_pool!` macro, except for the
-//! statements whose syntax differs (MySQL has no `RETURNING` on UPDATE: see `mysql`).
+//! writes them as `?` for MySQL) and run on any engine through the `on_connection!` and
+//! `on_writer!` macros, except for the statements whose syntax differs (MySQL has no `RETURNING`
+//! on UPDATE: see `mysql`). Each call is timed by operation and its wait for a pooled connection
+//! counted (see `metrics`).
 
+pub mod metrics;
 pub mod models;
 mod mysql;
 mod queries;
@@ -159,7 +162,8 @@ pub struct Sqlite {
 }
 
 /// Runs `$body` with `$pool` bound to the concrete read pool (`&SqlitePool`, `&PgPool` or
-/// `&MySqlPool`); the SQL in `$body` goes through `Database::sql` when it has placeholders.
+/// `&MySqlPool`), for what concerns the pool itself (migrations, closing, its sizes); queries
+/// run through `on_connection!`.
 macro_rules! on_pool {
     ($db:expr, |$pool:ident| $body:expr) => {
         match $db {
@@ -172,23 +176,62 @@ macro_rules! on_pool {
         }
     };
 }
-pub(crate) use on_pool;
 
-/// Runs the write `$body` with `$conn` bound to an executor: SQLite's write connection (the
-/// statement queues for a group commit; its captures must be owned) or PostgreSQL's pool; on
-/// MySQL it runs `$mysql` (a `Result`) with `$my` bound to the pool: its statements differ.
+/// Runs the read `$body` (a `sqlx::Result`) as storage operation `$operation` (timed, see
+/// `metrics`) with `$conn` bound to a connection of the read pool (`&mut SqliteConnection`,
+/// `&mut PgConnection` or `&mut MySqlConnection`, taken through `acquire`); the SQL in `$body`
+/// goes through `Database::sql` when it has placeholders.
+macro_rules! on_connection {
+    ($db:expr, $operation:expr, |$conn:ident| $body:expr) => {
+        $crate::metrics::timed($operation, async {
+            let answer: sqlx::Result<_> = match $db {
+                $crate::Database::Sqlite(sqlite) => {
+                    let mut connection = $crate::acquire(&sqlite.pool).await?;
+                    let $conn = &mut *connection;
+                    $body
+                }
+                $crate::Database::Postgres(pool) => {
+                    let mut connection = $crate::acquire(pool).await?;
+                    let $conn = &mut *connection;
+                    $body
+                }
+                $crate::Database::Mysql(pool) => {
+                    let mut connection = $crate::acquire(pool).await?;
+                    let $conn = &mut *connection;
+                    $body
+                }
+            };
+            answer
+        })
+        .await
+    };
+}
+pub(crate) use on_connection;
+
+/// Runs the write `$body` as storage operation `$operation` (timed, see `metrics`) with `$conn`
+/// bound to an executor: SQLite's write connection (the statement queues for a group commit;
+/// its captures must be owned) or a PostgreSQL connection (taken through `acquire`); on MySQL it
+/// runs `$mysql` (a `Result`) with `$my` bound to the pool: its statements differ (the `mysql`
+/// helpers take their connections through `acquire` too).
 macro_rules! on_writer {
-    ($db:expr, move |$conn:ident| $body:expr, mysql |$my:ident| $mysql:expr) => {
-        match $db {
-            $crate::Database::Sqlite(sqlite) => {
-                sqlite
-                    .writer
-                    .write(move |$conn| Box::pin(async move { $body }))
-                    .await
+    ($db:expr, $operation:expr, move |$conn:ident| $body:expr, mysql |$my:ident| $mysql:expr) => {
+        $crate::metrics::timed($operation, async {
+            match $db {
+                $crate::Database::Sqlite(sqlite) => {
+                    sqlite
+                        .writer
+                        .write(move |$conn| Box::pin(async move { $body }))
+                        .await
+                }
+                $crate::Database::Postgres(pool) => {
+                    let mut connection = $crate::acquire(pool).await?;
+                    let $conn = &mut *connection;
+                    Ok::<_, $crate::StorageError>($body?)
+                }
+                $crate::Database::Mysql($my) => $mysql,
             }
-            $crate::Database::Postgres($conn) => Ok::<_, $crate::StorageError>($body?),
-            $crate::Database::Mysql($my) => $mysql,
-        }
+        })
+        .await
     };
 }
 pub(crate) use on_writer;
@@ -217,6 +260,20 @@ fn server_pool_options<DB: sqlx::Database>(
                 Ok(true)
             })
         })
+}
+
+/// A connection of `pool`. Every pooled connection a query uses is taken here, so that the
+/// calls waiting for one are counted (`db_pool_waiting_requests`: sqlx does not expose its
+/// waiters) and the waits that time out too; an atomic increment and decrement per call.
+pub(crate) async fn acquire<DB: sqlx::Database>(
+    pool: &sqlx::Pool<DB>,
+) -> sqlx::Result<sqlx::pool::PoolConnection<DB>> {
+    let _waiting = metrics::Waiting::start();
+    let acquired = pool.acquire().await;
+    if let Err(sqlx::Error::PoolTimedOut) = acquired {
+        metrics::acquire_timed_out();
+    }
+    acquired
 }
 
 /// How durable an acknowledged SQLite write is (`PRAGMA synchronous`).
@@ -413,7 +470,9 @@ impl Database {
     pub async fn check_ready(&self) -> Result<()> {
         let expected = i64::try_from(self.migrator().iter().count()).unwrap_or(i64::MAX);
         let sql = "SELECT COUNT(*) FROM _sqlx_migrations WHERE success";
-        let applied: i64 = on_pool!(self, |pool| sqlx::query_scalar(sql).fetch_one(pool).await)?;
+        let applied: i64 = on_connection!(self, "check_ready", |conn| {
+            sqlx::query_scalar(sql).fetch_one(conn).await
+        })?;
         if applied < expected {
             return Err(StorageError::NotMigrated { applied, expected });
         }

@@ -118,6 +118,19 @@ pub trait Model:
     /// The class name written as `__class__`.
     const CLASS: &'static str;
     const TABLE: &'static str;
+    /// The storage operations of the generic reads and deletes on this table, as labelled in
+    /// `db_query_duration_seconds`.
+    const OPERATIONS: Operations;
+}
+
+/// `list_<table>`, `get_<table>`, `exists_<table>`, `delete_<table>`: constants, so a generic
+/// query is labelled by its table without building a string per call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Operations {
+    pub list: &'static str,
+    pub get: &'static str,
+    pub exists: &'static str,
+    pub delete: &'static str,
 }
 
 /// `to_dict()`: the object's columns plus `__class__`, serialized straight into the response
@@ -180,6 +193,12 @@ macro_rules! model {
         impl Model for $ty {
             const CLASS: &'static str = $class;
             const TABLE: &'static str = $table;
+            const OPERATIONS: Operations = Operations {
+                list: concat!("list_", $table),
+                get: concat!("get_", $table),
+                exists: concat!("exists_", $table),
+                delete: concat!("delete_", $table),
+            };
         }
     };
 }

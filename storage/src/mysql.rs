@@ -5,6 +5,7 @@
 use sqlx::migrate::{Migrate, Migrator};
 use sqlx::mysql::{MySql, MySqlArguments, MySqlConnection, MySqlPool};
 use sqlx::query::Query;
+use sqlx::Connection;
 
 use crate::models::Model;
 use crate::{Result, StorageError};
@@ -91,7 +92,8 @@ pub(crate) async fn write_then_read<'q, M: Model>(
     loop {
         attempt += 1;
         let run = async {
-            let mut tx = pool.begin().await?;
+            let mut connection = crate::acquire(pool).await?;
+            let mut tx = connection.begin().await?;
             statement().execute(&mut *tx).await?;
             let row = sqlx::query_as::<_, M>(&read)
                 .bind(id)
@@ -126,7 +128,8 @@ pub(crate) async fn execute<'q>(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match statement().execute(pool).await {
+        let mut connection = crate::acquire(pool).await?;
+        match statement().execute(&mut *connection).await {
             Err(error) if attempt < RETRIES && retryable(&error) => continue,
             done => return Ok(done?.rows_affected()),
         }
@@ -182,7 +185,8 @@ pub(crate) async fn delete(pool: &MySqlPool, table: &str, id: &str) -> Result<bo
     loop {
         attempt += 1;
         let run = async {
-            let mut tx = pool.begin().await?;
+            let mut connection = crate::acquire(pool).await?;
+            let mut tx = connection.begin().await?;
             let mut deleted = 0;
             for sql in statements {
                 deleted = sqlx::query(sql)
@@ -205,7 +209,7 @@ pub(crate) async fn delete(pool: &MySqlPool, table: &str, id: &str) -> Result<bo
 /// the course's tables but no `_sqlx_migrations` is adopted: its schema is taken as our first
 /// migration (baselined), and is not changed.
 pub(crate) async fn migrate(pool: &MySqlPool, migrator: &'static Migrator) -> Result<()> {
-    let mut conn = pool.acquire().await?;
+    let mut conn = crate::acquire(pool).await?;
     let locked: Option<i64> =
         sqlx::query_scalar("SELECT GET_LOCK(CONCAT('hbnb_migrate_', DATABASE()), 120)")
             .fetch_one(&mut *conn)

@@ -8,7 +8,9 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use crate::models::*;
-use crate::{mysql, new_id, now, on_pool, on_writer, Database, Result, StorageError};
+use crate::{
+    metrics, mysql, new_id, now, on_connection, on_writer, Database, Result, StorageError,
+};
 
 /// What linking an amenity to a place did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,27 +57,28 @@ impl Database {
     pub async fn list<M: Model>(&self) -> Result<Vec<M>> {
         let sql = format!("SELECT * FROM {} {LIST_ORDER}", M::TABLE);
         let sql = self.sql(&sql);
-        Ok(on_pool!(self, |pool| sqlx::query_as::<_, M>(&sql)
-            .fetch_all(pool)
-            .await)?)
+        Ok(on_connection!(self, M::OPERATIONS.list, |conn| {
+            sqlx::query_as::<_, M>(&sql).fetch_all(conn).await
+        })?)
     }
 
     pub async fn get<M: Model>(&self, id: &str) -> Result<Option<M>> {
         let sql = format!("SELECT * FROM {} WHERE id = $1", M::TABLE);
         let sql = self.sql(&sql);
-        Ok(on_pool!(self, |pool| sqlx::query_as::<_, M>(&sql)
-            .bind(id)
-            .fetch_optional(pool)
-            .await)?)
+        Ok(on_connection!(self, M::OPERATIONS.get, |conn| {
+            sqlx::query_as::<_, M>(&sql)
+                .bind(id)
+                .fetch_optional(conn)
+                .await
+        })?)
     }
 
     pub async fn exists<M: Model>(&self, id: &str) -> Result<bool> {
         let sql = format!("SELECT COUNT(*) FROM {} WHERE id = $1", M::TABLE);
         let sql = self.sql(&sql);
-        let n: i64 = on_pool!(self, |pool| sqlx::query_scalar(&sql)
-            .bind(id)
-            .fetch_one(pool)
-            .await)?;
+        let n: i64 = on_connection!(self, M::OPERATIONS.exists, |conn| {
+            sqlx::query_scalar(&sql).bind(id).fetch_one(conn).await
+        })?;
         Ok(n > 0)
     }
 
@@ -86,6 +89,7 @@ impl Database {
         let owned = id.to_owned();
         let done = on_writer!(
             self,
+            M::OPERATIONS.delete,
             move |conn| sqlx::query(&sql)
                 .bind(owned)
                 .execute(conn)
@@ -96,17 +100,25 @@ impl Database {
         Ok(done)
     }
 
-    /// Rows of `M` whose `column` equals `value`, in list order. `column` is a constant.
-    async fn children<M: Model>(&self, column: &'static str, value: &str) -> Result<Vec<M>> {
+    /// Rows of `M` whose `column` equals `value`, in list order, timed as `operation`.
+    /// `column` is a constant.
+    async fn children<M: Model>(
+        &self,
+        operation: &'static str,
+        column: &'static str,
+        value: &str,
+    ) -> Result<Vec<M>> {
         let sql = format!(
             "SELECT * FROM {} WHERE {column} = $1 {LIST_ORDER}",
             M::TABLE
         );
         let sql = self.sql(&sql);
-        Ok(on_pool!(self, |pool| sqlx::query_as::<_, M>(&sql)
-            .bind(value)
-            .fetch_all(pool)
-            .await)?)
+        Ok(on_connection!(self, operation, |conn| {
+            sqlx::query_as::<_, M>(&sql)
+                .bind(value)
+                .fetch_all(conn)
+                .await
+        })?)
     }
 
     pub async fn stats(&self) -> Result<Stats> {
@@ -116,9 +128,9 @@ impl Database {
                           (SELECT COUNT(*) FROM reviews) AS reviews, \
                           (SELECT COUNT(*) FROM states) AS states, \
                           (SELECT COUNT(*) FROM users) AS users";
-        Ok(on_pool!(self, |pool| sqlx::query_as::<_, Stats>(sql)
-            .fetch_one(pool)
-            .await)?)
+        Ok(on_connection!(self, "stats", |conn| {
+            sqlx::query_as::<_, Stats>(sql).fetch_one(conn).await
+        })?)
     }
 
     // ---- states ---------------------------------------------------------------------------
@@ -138,6 +150,7 @@ impl Database {
         };
         on_writer!(
             self,
+            "create_state",
             move |conn| sqlx::query_as::<_, State>(sql)
                 .bind(id)
                 .bind(at)
@@ -157,6 +170,7 @@ impl Database {
         let my_statement = || sqlx::query(my).bind(&state.name).bind(at).bind(&state.id);
         on_writer!(
             self,
+            "update_state",
             move |conn| sqlx::query_as::<_, State>(sql)
                 .bind(id)
                 .bind(name)
@@ -170,7 +184,7 @@ impl Database {
     // ---- cities ---------------------------------------------------------------------------
 
     pub async fn cities_of_state(&self, state_id: &str) -> Result<Vec<City>> {
-        self.children("state_id", state_id).await
+        self.children("cities_of_state", "state_id", state_id).await
     }
 
     /// Fails with `MissingReference` when the state does not exist.
@@ -192,6 +206,7 @@ impl Database {
         };
         on_writer!(
             self,
+            "create_city",
             move |conn| sqlx::query_as::<_, City>(sql)
                 .bind(id)
                 .bind(at)
@@ -212,6 +227,7 @@ impl Database {
         let my_statement = || sqlx::query(my).bind(&city.name).bind(at).bind(&city.id);
         on_writer!(
             self,
+            "update_city",
             move |conn| sqlx::query_as::<_, City>(sql)
                 .bind(id)
                 .bind(name)
@@ -239,6 +255,7 @@ impl Database {
         };
         on_writer!(
             self,
+            "create_amenity",
             move |conn| sqlx::query_as::<_, Amenity>(sql)
                 .bind(id)
                 .bind(at)
@@ -262,6 +279,7 @@ impl Database {
         };
         on_writer!(
             self,
+            "update_amenity",
             move |conn| sqlx::query_as::<_, Amenity>(sql)
                 .bind(id)
                 .bind(name)
@@ -304,6 +322,7 @@ impl Database {
         };
         on_writer!(
             self,
+            "create_user",
             move |conn| sqlx::query_as::<_, User>(sql)
                 .bind(id)
                 .bind(at)
@@ -335,6 +354,7 @@ impl Database {
         let owned = user.clone();
         on_writer!(
             self,
+            "update_user",
             move |conn| sqlx::query_as::<_, User>(sql)
                 .bind(owned.id)
                 .bind(owned.password)
@@ -350,7 +370,7 @@ impl Database {
     // ---- places ---------------------------------------------------------------------------
 
     pub async fn places_of_city(&self, city_id: &str) -> Result<Vec<Place>> {
-        self.children("city_id", city_id).await
+        self.children("places_of_city", "city_id", city_id).await
     }
 
     /// Fails with `MissingReference` when the city or the user does not exist.
@@ -389,6 +409,7 @@ impl Database {
         };
         on_writer!(
             self,
+            "create_place",
             move |conn| sqlx::query_as::<_, Place>(sql)
                 .bind(id)
                 .bind(at)
@@ -434,6 +455,7 @@ impl Database {
         let p = place.clone();
         on_writer!(
             self,
+            "update_place",
             move |conn| sqlx::query_as::<_, Place>(sql)
                 .bind(p.id)
                 .bind(p.name)
@@ -456,7 +478,7 @@ impl Database {
     /// every given amenity.
     pub async fn search_places(&self, search: &PlaceSearch) -> Result<Vec<Place>> {
         if let Database::Mysql(pool) = self {
-            return search_places_mysql(pool, search).await;
+            return metrics::timed("search_places", search_places_mysql(pool, search)).await;
         }
         let ids = |param: &str| match self {
             Database::Sqlite(_) => format!("(SELECT value FROM json_each({param}))"),
@@ -514,7 +536,7 @@ impl Database {
             json(&search.cities),
             json(&search.amenities),
         );
-        Ok(on_pool!(self, |pool| {
+        Ok(on_connection!(self, "search_places", |conn| {
             let mut query = sqlx::query_as::<_, Place>(&sql);
             if by_location {
                 query = query.bind(&states).bind(&cities);
@@ -522,14 +544,15 @@ impl Database {
             if by_amenities {
                 query = query.bind(&amenities);
             }
-            query.fetch_all(pool).await
+            query.fetch_all(conn).await
         })?)
     }
 
     // ---- reviews --------------------------------------------------------------------------
 
     pub async fn reviews_of_place(&self, place_id: &str) -> Result<Vec<Review>> {
-        self.children("place_id", place_id).await
+        self.children("reviews_of_place", "place_id", place_id)
+            .await
     }
 
     /// Fails with `MissingReference` when the place or the user does not exist.
@@ -553,6 +576,7 @@ impl Database {
         };
         on_writer!(
             self,
+            "create_review",
             move |conn| sqlx::query_as::<_, Review>(sql)
                 .bind(id)
                 .bind(at)
@@ -574,6 +598,7 @@ impl Database {
         let my_statement = || sqlx::query(my).bind(&review.text).bind(at).bind(&review.id);
         on_writer!(
             self,
+            "update_review",
             move |conn| sqlx::query_as::<_, Review>(sql)
                 .bind(id)
                 .bind(text)
@@ -590,10 +615,12 @@ impl Database {
         let sql = "SELECT a.* FROM amenities a JOIN place_amenity pa ON pa.amenity_id = a.id \
                    WHERE pa.place_id = $1 ORDER BY a.created_at, a.id";
         let sql = self.sql(sql);
-        Ok(on_pool!(self, |pool| sqlx::query_as::<_, Amenity>(&sql)
-            .bind(place_id)
-            .fetch_all(pool)
-            .await)?)
+        Ok(on_connection!(self, "amenities_of_place", |conn| {
+            sqlx::query_as::<_, Amenity>(&sql)
+                .bind(place_id)
+                .fetch_all(conn)
+                .await
+        })?)
     }
 
     /// Fails with `MissingReference` when the place or the amenity does not exist.
@@ -607,6 +634,7 @@ impl Database {
         let (owned_place, owned_amenity) = (place_id.to_owned(), amenity_id.to_owned());
         let inserted = on_writer!(
             self,
+            "link_amenity",
             move |conn| sqlx::query(sql)
                 .bind(owned_place)
                 .bind(owned_amenity)
@@ -640,6 +668,7 @@ impl Database {
         let (owned_place, owned_amenity) = (place_id.to_owned(), amenity_id.to_owned());
         let deleted = on_writer!(
             self,
+            "unlink_amenity",
             move |conn| sqlx::query(sql)
                 .bind(owned_place)
                 .bind(owned_amenity)
@@ -653,17 +682,18 @@ impl Database {
 
     // ---- sorted reads for the web pages ---------------------------------------------------
 
-    /// Every state sorted by name, each with its cities sorted by name (two queries).
+    /// Every state sorted by name, each with its cities sorted by name (two queries on one
+    /// connection).
     pub async fn states_with_cities(&self) -> Result<Vec<StateWithCities>> {
         let states_sql = "SELECT * FROM states ORDER BY name, id";
         let cities_sql = "SELECT * FROM cities ORDER BY name, id";
         let (states_sql, cities_sql) = (self.sql(states_sql), self.sql(cities_sql));
-        let states: Vec<State> = on_pool!(self, |pool| sqlx::query_as(&states_sql)
-            .fetch_all(pool)
-            .await)?;
-        let cities: Vec<City> = on_pool!(self, |pool| sqlx::query_as(&cities_sql)
-            .fetch_all(pool)
-            .await)?;
+        let (states, cities): (Vec<State>, Vec<City>) =
+            on_connection!(self, "states_with_cities", |conn| {
+                let states = sqlx::query_as(&states_sql).fetch_all(&mut *conn).await?;
+                let cities = sqlx::query_as(&cities_sql).fetch_all(&mut *conn).await?;
+                Ok((states, cities))
+            })?;
         let mut by_state: HashMap<String, Vec<City>> = HashMap::new();
         for city in cities {
             by_state
@@ -682,9 +712,9 @@ impl Database {
 
     pub async fn amenities_sorted(&self) -> Result<Vec<Amenity>> {
         let sql = self.sql("SELECT * FROM amenities ORDER BY name, id");
-        Ok(on_pool!(self, |pool| sqlx::query_as(&sql)
-            .fetch_all(pool)
-            .await)?)
+        Ok(on_connection!(self, "amenities_sorted", |conn| {
+            sqlx::query_as(&sql).fetch_all(conn).await
+        })?)
     }
 
     /// Every place sorted by name, with its owner's first and last name (one join).
@@ -692,9 +722,9 @@ impl Database {
         let sql = "SELECT p.*, u.first_name AS owner_first_name, u.last_name AS owner_last_name \
                    FROM places p JOIN users u ON u.id = p.user_id ORDER BY p.name, p.id";
         let sql = self.sql(sql);
-        Ok(on_pool!(self, |pool| sqlx::query_as(&sql)
-            .fetch_all(pool)
-            .await)?)
+        Ok(on_connection!(self, "places_with_owner", |conn| {
+            sqlx::query_as(&sql).fetch_all(conn).await
+        })?)
     }
 }
 
@@ -738,5 +768,6 @@ async fn search_places_mysql(pool: &sqlx::MySqlPool, search: &PlaceSearch) -> Re
     {
         query = query.bind(id);
     }
-    Ok(query.fetch_all(pool).await?)
+    let mut connection = crate::acquire(pool).await?;
+    Ok(query.fetch_all(&mut *connection).await?)
 }

@@ -73,7 +73,12 @@ impl DataVersion {
         }
     }
 
+    /// The current version (timed as the storage operation `data_version`).
     pub async fn current(&self) -> Result<String> {
+        crate::metrics::timed("data_version", self.read()).await
+    }
+
+    async fn read(&self) -> Result<String> {
         match &self.source {
             Source::Sqlite {
                 options,
@@ -100,11 +105,14 @@ impl DataVersion {
                     }
                 }
             }
-            Source::Postgres(pool) => Ok(sqlx::query_scalar::<_, String>(
-                "SELECT pg_current_snapshot()::text",
-            )
-            .fetch_one(pool)
-            .await?),
+            Source::Postgres(pool) => {
+                let mut connection = crate::acquire(pool).await?;
+                Ok(
+                    sqlx::query_scalar::<_, String>("SELECT pg_current_snapshot()::text")
+                        .fetch_one(&mut *connection)
+                        .await?,
+                )
+            }
         }
     }
 }

@@ -1,13 +1,16 @@
 //! `/metrics` on every binary: after known traffic, the counters moved by exactly that much, by
 //! route pattern (never the raw path), method and status class; the text parses strictly; the
 //! process and build families are there; the gateway's own families are on its METRICS_PORT
-//! and `/metrics` is not reachable through its public port.
+//! and `/metrics` is not reachable through its public port; storage calls are timed by
+//! operation on every engine.
 
 use std::time::{Duration, Instant};
 
+use hbnb_tests::api::{delete, get, id_of, post};
 use hbnb_tests::db::{Api, Engine};
 use hbnb_tests::metrics::{scrape, Scrape};
 use hbnb_tests::{client, closed_port, Service};
+use serde_json::json;
 
 /// Families every binary exports.
 const COMMON_FAMILIES: &[&str] = &[
@@ -195,6 +198,122 @@ async fn services_count_requests_by_route_pattern_method_and_status_class() {
     // The two pages and the first scrape (counted when it finished).
     assert_eq!(web_2xx, 3.0, "web-dynamic 2xx");
 }
+
+/// The change of `db_query_duration_seconds_count{operation}` between two scrapes.
+fn queries(before: &Scrape, after: &Scrape, operation: &str) -> f64 {
+    let labels = [("operation", operation)];
+    after.value("db_query_duration_seconds_count", &labels)
+        - before.value("db_query_duration_seconds_count", &labels)
+}
+
+/// The storage's families, at rest: nobody waiting for a pooled connection, no timeout, and
+/// every operation label a method name (never an id or a path).
+fn assert_storage_at_rest(name: &str, scrape: &Scrape) {
+    for family in [
+        "db_query_duration_seconds",
+        "db_pool_waiting_requests",
+        "db_pool_acquire_timeouts_total",
+    ] {
+        assert!(scrape.has_family(family), "{name}: no {family}");
+    }
+    assert_eq!(scrape.types["db_query_duration_seconds"], "histogram");
+    assert_eq!(
+        scrape.value("db_pool_waiting_requests", &[]),
+        0.0,
+        "{name}: waiting at rest"
+    );
+    assert_eq!(scrape.value("db_pool_acquire_timeouts_total", &[]), 0.0);
+    for sample in scrape
+        .samples
+        .iter()
+        .filter(|s| s.name == "db_query_duration_seconds_count")
+    {
+        let operation = &sample.labels["operation"];
+        assert!(
+            !operation.is_empty()
+                && operation
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '_'),
+            "{name}: operation label {operation:?}"
+        );
+    }
+}
+
+/// Each call of a storage method is one observation under its operation, on the api-service
+/// and on web-dynamic's pages. Each path is read once after a write, so no cached answer
+/// (SQLite, PostgreSQL) hides a query.
+async fn storage_times_each_call_by_operation(engine: Engine) {
+    let api = Api::start(engine).await;
+    let web = Service::start("web-dynamic", &[("DATABASE_URL", api.db.url.as_str())]).await;
+    let client = client();
+
+    let before = scrape(&api.url("/metrics")).await;
+    let mut ids = Vec::new();
+    for name in ["Alabama", "Bavaria", "Corsica"] {
+        let (status, state) = post(&client, &api.api("/states"), &json!({ "name": name })).await;
+        assert_eq!(status, 201, "POST /states: {state}");
+        ids.push(id_of(&state));
+    }
+    let created = scrape(&api.url("/metrics")).await;
+    assert_eq!(
+        queries(&before, &created, "create_state"),
+        3.0,
+        "api-service: 3 POSTs, 3 create_state; operations: {:?}",
+        created
+            .samples
+            .iter()
+            .filter(|s| s.name == "db_query_duration_seconds_count")
+            .collect::<Vec<_>>()
+    );
+    let seconds = created.value(
+        "db_query_duration_seconds_sum",
+        &[("operation", "create_state")],
+    );
+    assert!(seconds > 0.0, "create_state took {seconds} s");
+    assert_eq!(queries(&before, &created, "get_states"), 0.0);
+
+    let (status, _) = get(&client, &api.api(&format!("/states/{}", ids[0]))).await;
+    assert_eq!(status, 200);
+    let (status, _) = delete(&client, &api.api(&format!("/states/{}", ids[1]))).await;
+    assert_eq!(status, 200);
+    let (status, listed) = get(&client, &api.api("/states")).await;
+    assert_eq!(status, 200);
+    assert_eq!(listed.as_array().map(Vec::len), Some(2), "{listed}");
+    let after = scrape(&api.url("/metrics")).await;
+    for (operation, calls) in [
+        ("get_states", 1.0),
+        ("delete_states", 1.0),
+        ("list_states", 1.0),
+        ("create_state", 0.0),
+    ] {
+        assert_eq!(
+            queries(&created, &after, operation),
+            calls,
+            "api-service: {operation}"
+        );
+    }
+    assert_storage_at_rest("api-service", &after);
+
+    // web-dynamic: a page of the states with their cities, and one state's page.
+    let before = scrape(&web.url("/metrics")).await;
+    hit(&web, "/cities_by_states", 1, 200).await;
+    hit(&web, &format!("/states/{}", ids[2]), 1, 200).await;
+    let after = scrape(&web.url("/metrics")).await;
+    for (operation, calls) in [
+        ("states_with_cities", 1.0),
+        ("get_states", 1.0),
+        ("cities_of_state", 1.0),
+    ] {
+        assert_eq!(
+            queries(&before, &after, operation),
+            calls,
+            "web-dynamic: {operation}"
+        );
+    }
+    assert_storage_at_rest("web-dynamic", &after);
+}
+
+hbnb_tests::all_engines!(storage_times_each_call_by_operation);
 
 #[tokio::test]
 async fn db_backup_exports_the_shared_families_and_its_own() {
@@ -573,6 +692,8 @@ async fn the_dashboard_queries_only_metrics_the_binaries_export() {
         "gateway_upstream_response_seconds_bucket",
         "gateway_upstream_healthy",
         "db_pool_connections",
+        "db_query_duration_seconds_bucket",
+        "db_pool_waiting_requests",
         "password_hash_queue_depth",
         "db_backup_last_success_timestamp_seconds",
     ] {
