@@ -208,30 +208,46 @@ macro_rules! on_connection {
 }
 pub(crate) use on_connection;
 
-/// Runs the write `$body` as storage operation `$operation` (timed, see `metrics`) with `$conn`
-/// bound to an executor: SQLite's write connection (the statement queues for a group commit;
-/// its captures must be owned) or a PostgreSQL connection (taken through `acquire`); on MySQL it
-/// runs `$mysql` (a `Result`) with `$my` bound to the pool: its statements differ (the `mysql`
-/// helpers take their connections through `acquire` too).
+/// Runs a write, timed as `$operation`: `$sql` with its `$n` placeholders bound to the values in
+/// brackets, answering `one<Model>` (the row of `... RETURNING *`), `optional<Model>` (that
+/// row if there was one) or `affected` (rows changed). On SQLite the statement queues for the
+/// write connection's group commit (see `writer`); on PostgreSQL it runs on a pooled
+/// connection; on MySQL `$mysql` runs instead (a `Result`), with `$my` bound to the pool: its
+/// statements differ.
 macro_rules! on_writer {
-    ($db:expr, $operation:expr, move |$conn:ident| $body:expr, mysql |$my:ident| $mysql:expr) => {
+    (
+        $db:expr, $operation:expr, $sql:expr, [$($value:expr),* $(,)?] => $answer:ident $(<$model:ty>)?,
+        mysql |$my:ident| $mysql:expr
+    ) => {
         $crate::metrics::timed($operation, async {
             match $db {
                 $crate::Database::Sqlite(sqlite) => {
+                    let statement = $crate::writer::Statement::new($sql)$(.bind($value))*;
                     sqlite
                         .writer
-                        .write(move |$conn| Box::pin(async move { $body }))
+                        .write(statement, $crate::writer::$answer $(::<$model>)?)
                         .await
                 }
                 $crate::Database::Postgres(pool) => {
                     let mut connection = $crate::acquire(pool).await?;
-                    let $conn = &mut *connection;
-                    Ok::<_, $crate::StorageError>($body?)
+                    let answer = $crate::on_writer!(
+                        @postgres $answer $(<$model>)?, &$sql, [$($value),*], &mut *connection
+                    );
+                    Ok::<_, $crate::StorageError>(answer?)
                 }
                 $crate::Database::Mysql($my) => $mysql,
             }
         })
         .await
+    };
+    (@postgres one<$model:ty>, $sql:expr, [$($value:expr),*], $conn:expr) => {
+        sqlx::query_as::<_, $model>($sql)$(.bind($value))*.fetch_one($conn).await
+    };
+    (@postgres optional<$model:ty>, $sql:expr, [$($value:expr),*], $conn:expr) => {
+        sqlx::query_as::<_, $model>($sql)$(.bind($value))*.fetch_optional($conn).await
+    };
+    (@postgres affected, $sql:expr, [$($value:expr),*], $conn:expr) => {
+        sqlx::query($sql)$(.bind($value))*.execute($conn).await.map(|done| done.rows_affected())
     };
 }
 pub(crate) use on_writer;

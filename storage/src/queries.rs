@@ -90,14 +90,11 @@ impl Database {
         let done = on_writer!(
             self,
             M::OPERATIONS.delete,
-            move |conn| sqlx::query(&sql)
-                .bind(owned)
-                .execute(conn)
-                .await
-                .map(|r| r.rows_affected() > 0),
-            mysql | pool | mysql::delete(pool, M::TABLE, id).await
+            sql,
+            [owned] => affected,
+            mysql | pool | mysql::delete(pool, M::TABLE, id).await.map(u64::from)
         )?;
-        Ok(done)
+        Ok(done > 0)
     }
 
     /// Rows of `M` whose `column` equals `value`, in list order, timed as `operation`.
@@ -151,12 +148,8 @@ impl Database {
         on_writer!(
             self,
             "create_state",
-            move |conn| sqlx::query_as::<_, State>(sql)
-                .bind(id)
-                .bind(at)
-                .bind(name)
-                .fetch_one(conn)
-                .await,
+            sql,
+            [id, at, name] => one<State>,
             mysql | pool | mysql::insert(pool, my_statement, &my_id).await
         )
     }
@@ -171,12 +164,8 @@ impl Database {
         on_writer!(
             self,
             "update_state",
-            move |conn| sqlx::query_as::<_, State>(sql)
-                .bind(id)
-                .bind(name)
-                .bind(at)
-                .fetch_optional(conn)
-                .await,
+            sql,
+            [id, name, at] => optional<State>,
             mysql | pool | mysql::write_then_read(pool, my_statement, &state.id).await
         )
     }
@@ -207,13 +196,8 @@ impl Database {
         on_writer!(
             self,
             "create_city",
-            move |conn| sqlx::query_as::<_, City>(sql)
-                .bind(id)
-                .bind(at)
-                .bind(state_id)
-                .bind(name)
-                .fetch_one(conn)
-                .await,
+            sql,
+            [id, at, state_id, name] => one<City>,
             mysql | pool | mysql::insert(pool, my_statement, &my_id).await
         )
         .map_err(map_fk)
@@ -228,12 +212,8 @@ impl Database {
         on_writer!(
             self,
             "update_city",
-            move |conn| sqlx::query_as::<_, City>(sql)
-                .bind(id)
-                .bind(name)
-                .bind(at)
-                .fetch_optional(conn)
-                .await,
+            sql,
+            [id, name, at] => optional<City>,
             mysql | pool | mysql::write_then_read(pool, my_statement, &city.id).await
         )
     }
@@ -256,12 +236,8 @@ impl Database {
         on_writer!(
             self,
             "create_amenity",
-            move |conn| sqlx::query_as::<_, Amenity>(sql)
-                .bind(id)
-                .bind(at)
-                .bind(name)
-                .fetch_one(conn)
-                .await,
+            sql,
+            [id, at, name] => one<Amenity>,
             mysql | pool | mysql::insert(pool, my_statement, &my_id).await
         )
     }
@@ -280,12 +256,8 @@ impl Database {
         on_writer!(
             self,
             "update_amenity",
-            move |conn| sqlx::query_as::<_, Amenity>(sql)
-                .bind(id)
-                .bind(name)
-                .bind(at)
-                .fetch_optional(conn)
-                .await,
+            sql,
+            [id, name, at] => optional<Amenity>,
             mysql | pool | mysql::write_then_read(pool, my_statement, &amenity.id).await
         )
     }
@@ -323,15 +295,8 @@ impl Database {
         on_writer!(
             self,
             "create_user",
-            move |conn| sqlx::query_as::<_, User>(sql)
-                .bind(id)
-                .bind(at)
-                .bind(email)
-                .bind(password_hash)
-                .bind(first_name)
-                .bind(last_name)
-                .fetch_one(conn)
-                .await,
+            sql,
+            [id, at, email, password_hash, first_name, last_name] => one<User>,
             mysql | pool | mysql::insert(pool, my_statement, &my_id).await
         )
     }
@@ -355,14 +320,8 @@ impl Database {
         on_writer!(
             self,
             "update_user",
-            move |conn| sqlx::query_as::<_, User>(sql)
-                .bind(owned.id)
-                .bind(owned.password)
-                .bind(owned.first_name)
-                .bind(owned.last_name)
-                .bind(at)
-                .fetch_optional(conn)
-                .await,
+            sql,
+            [owned.id, owned.password, owned.first_name, owned.last_name, at] => optional<User>,
             mysql | pool | mysql::write_then_read(pool, my_statement, &user.id).await
         )
     }
@@ -410,21 +369,8 @@ impl Database {
         on_writer!(
             self,
             "create_place",
-            move |conn| sqlx::query_as::<_, Place>(sql)
-                .bind(id)
-                .bind(at)
-                .bind(city_id)
-                .bind(user_id)
-                .bind(fields.name)
-                .bind(fields.description)
-                .bind(fields.number_rooms)
-                .bind(fields.number_bathrooms)
-                .bind(fields.max_guest)
-                .bind(fields.price_by_night)
-                .bind(fields.latitude)
-                .bind(fields.longitude)
-                .fetch_one(conn)
-                .await,
+            sql,
+            [id, at, city_id, user_id, fields.name, fields.description, fields.number_rooms, fields.number_bathrooms, fields.max_guest, fields.price_by_night, fields.latitude, fields.longitude] => one<Place>,
             mysql | pool | mysql::insert(pool, my_statement, &my_id).await
         )
         .map_err(map_fk)
@@ -456,19 +402,8 @@ impl Database {
         on_writer!(
             self,
             "update_place",
-            move |conn| sqlx::query_as::<_, Place>(sql)
-                .bind(p.id)
-                .bind(p.name)
-                .bind(p.description)
-                .bind(p.number_rooms)
-                .bind(p.number_bathrooms)
-                .bind(p.max_guest)
-                .bind(p.price_by_night)
-                .bind(p.latitude)
-                .bind(p.longitude)
-                .bind(at)
-                .fetch_optional(conn)
-                .await,
+            sql,
+            [p.id, p.name, p.description, p.number_rooms, p.number_bathrooms, p.max_guest, p.price_by_night, p.latitude, p.longitude, at] => optional<Place>,
             mysql | pool | mysql::write_then_read(pool, my_statement, &place.id).await
         )
     }
@@ -577,14 +512,8 @@ impl Database {
         on_writer!(
             self,
             "create_review",
-            move |conn| sqlx::query_as::<_, Review>(sql)
-                .bind(id)
-                .bind(at)
-                .bind(place_id)
-                .bind(user_id)
-                .bind(text)
-                .fetch_one(conn)
-                .await,
+            sql,
+            [id, at, place_id, user_id, text] => one<Review>,
             mysql | pool | mysql::insert(pool, my_statement, &my_id).await
         )
         .map_err(map_fk)
@@ -599,12 +528,8 @@ impl Database {
         on_writer!(
             self,
             "update_review",
-            move |conn| sqlx::query_as::<_, Review>(sql)
-                .bind(id)
-                .bind(text)
-                .bind(at)
-                .fetch_optional(conn)
-                .await,
+            sql,
+            [id, text, at] => optional<Review>,
             mysql | pool | mysql::write_then_read(pool, my_statement, &review.id).await
         )
     }
@@ -635,12 +560,8 @@ impl Database {
         let inserted = on_writer!(
             self,
             "link_amenity",
-            move |conn| sqlx::query(sql)
-                .bind(owned_place)
-                .bind(owned_amenity)
-                .execute(conn)
-                .await
-                .map(|r| r.rows_affected()),
+            sql,
+            [owned_place, owned_amenity] => affected,
             mysql
                 | pool
                 | match mysql::execute(pool, my_statement).await {
@@ -669,12 +590,8 @@ impl Database {
         let deleted = on_writer!(
             self,
             "unlink_amenity",
-            move |conn| sqlx::query(sql)
-                .bind(owned_place)
-                .bind(owned_amenity)
-                .execute(conn)
-                .await
-                .map(|r| r.rows_affected()),
+            sql,
+            [owned_place, owned_amenity] => affected,
             mysql | pool | mysql::execute(pool, my_statement).await
         )?;
         Ok(deleted > 0)
