@@ -353,8 +353,12 @@ async fn sqlite_inspect(url: &str) -> Result<(i64, BTreeMap<String, i64>)> {
         .connect()
         .await
         .context("cannot open the restored database")?;
-    let version = sqlite::migration_version(&mut conn).await;
-    let tables = sqlite::counts(&mut conn).await;
+    let version = crate::tables::migration_version::<sqlx::Sqlite>(
+        &mut conn,
+        crate::tables::MIGRATION_VERSION,
+    )
+    .await;
+    let tables = crate::tables::counts::<sqlx::Sqlite>(&mut conn).await;
     let _ = conn.close().await;
     Ok((version?, tables?))
 }

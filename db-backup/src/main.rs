@@ -18,6 +18,8 @@ mod pg;
 mod retention;
 mod service;
 mod sqlite;
+mod tables;
+mod tool;
 
 use std::process::ExitCode;
 

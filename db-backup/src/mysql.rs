@@ -21,6 +21,8 @@ use tokio::io::AsyncBufReadExt;
 use crate::error::{failed, Context, Error, Result};
 use crate::pg::split_password;
 use crate::sqlite::Snapshot;
+use crate::tables::{self, Scratch};
+use crate::tool;
 use hbnb_storage::TABLES;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -142,25 +144,12 @@ async fn find_tool(tool: &str, bin_dir: Option<&Path>, major: u32) -> Result<(Pa
         Some(dir) => dir.join(tool),
         None => PathBuf::from(tool),
     };
-    let output = match tokio::process::Command::new(&candidate)
-        .arg("--version")
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output()
-        .await
-    {
-        Ok(output) => output,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            return Err(failed(format!(
-                "{tool} not found (the server's major version is {major}): install the client \
-                 tools (Debian: apt-get install mariadb-client) or point MYSQL_BIN_DIR at them"
-            )))
-        }
-        Err(error) => {
-            return Err(error).with_context(|| format!("cannot run {}", candidate.display()))
-        }
+    let Some(line) = tool::version_line(&candidate).await? else {
+        return Err(failed(format!(
+            "{tool} not found (the server's major version is {major}): install the client \
+             tools (Debian: apt-get install mariadb-client) or point MYSQL_BIN_DIR at them"
+        )));
     };
-    let line = String::from_utf8_lossy(&output.stdout).trim().to_owned();
     match tool_major(&line) {
         Some(found) if found == major => Ok((candidate, line)),
         _ => Err(failed(format!(
@@ -174,14 +163,10 @@ async fn find_tool(tool: &str, bin_dir: Option<&Path>, major: u32) -> Result<(Pa
 /// A command for a client tool on `target`: the password through `MYSQL_PWD`; no option file is
 /// read (`--no-defaults`); killed if this process dies or drops the future.
 fn tool_command(tool: &Path, target: &Target) -> tokio::process::Command {
-    let mut command = tokio::process::Command::new(tool);
+    let mut command = tool::command(tool);
     command
         .arg("--no-defaults")
-        .arg(format!("--user={}", target.user))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
+        .arg(format!("--user={}", target.user));
     match &target.socket {
         Some(socket) => command.arg(format!("--socket={}", socket.display())),
         None => command
@@ -193,31 +178,7 @@ fn tool_command(tool: &Path, target: &Target) -> tokio::process::Command {
         Some(password) => command.env("MYSQL_PWD", password),
         None => command.env_remove("MYSQL_PWD"),
     };
-    // SAFETY: prctl is async-signal-safe; the closure allocates nothing.
-    unsafe {
-        command.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
     command
-}
-
-async fn run_tool(command: &mut tokio::process::Command, what: &str) -> Result<()> {
-    let output = command
-        .output()
-        .await
-        .with_context(|| format!("cannot run {what}"))?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        Err(failed(format!(
-            "{what} failed ({}): {}",
-            output.status,
-            stderr.trim()
-        )))
-    }
 }
 
 /// The rows per table and the newest migration in a dump: one `INSERT INTO `t` VALUES (...);`
@@ -269,7 +230,7 @@ pub async fn dump(url: &str, bin_dir: Option<&Path>, partial: &Path) -> Result<S
         .arg("--default-character-set=utf8mb4")
         .arg(format!("--result-file={}", partial.display()))
         .arg(&target.database);
-    run_tool(&mut command, server.dump_tool()).await?;
+    tool::run(&mut command, server.dump_tool()).await?;
     let (migration_version, tables) = read_dump(partial).await?;
     Ok(Snapshot {
         server_version: server.version,
@@ -289,7 +250,7 @@ async fn load(tool: &Path, target: &Target, file: &Path, what: &str) -> Result<(
         .arg("--batch")
         .arg(&target.database)
         .stdin(Stdio::from(input));
-    run_tool(&mut command, what).await
+    tool::run(&mut command, what).await
 }
 
 /// Restores `file` into a temporary database on the server of `url` (created and dropped here;
@@ -303,34 +264,21 @@ pub async fn restore_scratch(
     let mut admin = connect(url).await?;
     let server = server(&mut admin).await?;
     let (client, _) = find_tool(server.client_tool(), bin_dir, server.major).await?;
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let name = format!("hbnb_verify_{}_{nanos}", std::process::id());
-    sqlx::query(&format!("CREATE DATABASE `{name}`"))
-        .execute(&mut admin)
+    let scratch = Scratch {
+        quote: '`',
+        drop_options: "",
+        privilege: "CREATE",
+    };
+    scratch
+        .run(admin, |name| async move {
+            let scratch_url = with_database(url, &name);
+            let scratch = target(&scratch_url)?;
+            load(&client, &scratch, file, server.client_tool())
+                .await
+                .map_err(|e| Error::Verification(e.to_string()))?;
+            inspect(&scratch_url).await
+        })
         .await
-        .context(
-            "cannot create the scratch database for verification (the account needs CREATE)",
-        )?;
-    let scratch_url = with_database(url, &name);
-    let result = async {
-        let scratch = target(&scratch_url)?;
-        load(&client, &scratch, file, server.client_tool())
-            .await
-            .map_err(|e| Error::Verification(e.to_string()))?;
-        inspect(&scratch_url).await
-    }
-    .await;
-    if let Err(error) = sqlx::query(&format!("DROP DATABASE IF EXISTS `{name}`"))
-        .execute(&mut admin)
-        .await
-    {
-        tracing::error!(database = %name, %error, "cannot drop the scratch database");
-    }
-    let _ = admin.close().await;
-    result
 }
 
 /// Restores `file` into the database at `url` (its tables are dropped and re-created, then
@@ -368,30 +316,12 @@ pub async fn restore(url: &str, bin_dir: Option<&Path>, file: &Path, force: bool
     load(&client, &target, file, server.client_tool()).await
 }
 
-pub async fn counts(conn: &mut MySqlConnection) -> Result<BTreeMap<String, i64>> {
-    let mut counts = BTreeMap::new();
-    for table in TABLES {
-        let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM `{table}`"))
-            .fetch_one(&mut *conn)
-            .await
-            .with_context(|| format!("cannot count the rows of {table}"))?;
-        counts.insert(table.to_owned(), n);
-    }
-    Ok(counts)
-}
-
 /// Counts and migration version of the database at `url` (after a restore).
 pub async fn inspect(url: &str) -> Result<(i64, BTreeMap<String, i64>)> {
-    let mut conn = connect(url).await?;
-    let version = sqlx::query_scalar::<_, i64>(
-        "SELECT CAST(COALESCE(MAX(version), 0) AS SIGNED) FROM _sqlx_migrations WHERE success",
-    )
-    .fetch_one(&mut conn)
-    .await
-    .context("cannot read the migration version");
-    let tables = counts(&mut conn).await;
-    let _ = conn.close().await;
-    Ok((version?, tables?))
+    // Cast, so that the answer decodes as an i64 whatever type MySQL gives MAX() here.
+    let version =
+        "SELECT CAST(COALESCE(MAX(version), 0) AS SIGNED) FROM _sqlx_migrations WHERE success";
+    tables::inspect(connect(url).await?, version).await
 }
 
 #[cfg(test)]

@@ -7,15 +7,16 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::postgres::{PgConnectOptions, PgConnection, Postgres};
 use sqlx::{ConnectOptions, Connection};
 
 use crate::error::{failed, Context, Error, Result};
 use crate::sqlite::Snapshot;
+use crate::tables::{self, counts, migration_version, Scratch, MIGRATION_VERSION};
+use crate::tool;
 use hbnb_storage::{with_database, TABLES};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -89,25 +90,6 @@ async fn server_version(conn: &mut PgConnection) -> Result<(String, u32)> {
     Ok((format!("PostgreSQL {version}"), (num / 10000) as u32))
 }
 
-pub async fn counts(conn: &mut PgConnection) -> Result<BTreeMap<String, i64>> {
-    let mut counts = BTreeMap::new();
-    for table in TABLES {
-        let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
-            .fetch_one(&mut *conn)
-            .await
-            .with_context(|| format!("cannot count the rows of {table}"))?;
-        counts.insert(table.to_owned(), n);
-    }
-    Ok(counts)
-}
-
-async fn migration_version(conn: &mut PgConnection) -> Result<i64> {
-    sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success")
-        .fetch_one(&mut *conn)
-        .await
-        .context("cannot read the migration version")
-}
-
 /// The major version a `--version` line reports: `pg_dump (PostgreSQL) 15.8 (Debian ...)` → 15.
 pub fn tool_major(version_line: &str) -> Option<u32> {
     let after = version_line
@@ -139,20 +121,9 @@ pub async fn find_tool(
     };
     let mut mismatches = Vec::new();
     for candidate in candidates {
-        let output = match tokio::process::Command::new(&candidate)
-            .arg("--version")
-            .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .output()
-            .await
-        {
-            Ok(output) => output,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(error) => {
-                return Err(error).with_context(|| format!("cannot run {}", candidate.display()))
-            }
+        let Some(line) = tool::version_line(&candidate).await? else {
+            continue;
         };
-        let line = String::from_utf8_lossy(&output.stdout).trim().to_owned();
         match tool_major(&line) {
             Some(found) if found == major => return Ok((candidate, line)),
             _ => mismatches.push(format!("{} is {line:?}", candidate.display())),
@@ -178,41 +149,12 @@ pub async fn find_tool(
 /// if this process dies (PR_SET_PDEATHSIG) or drops the future.
 fn tool_command(tool: &Path, url: &str) -> (tokio::process::Command, String) {
     let split = split_password(url);
-    let mut command = tokio::process::Command::new(tool);
-    command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .env("PGCONNECT_TIMEOUT", "15")
-        .kill_on_drop(true);
+    let mut command = tool::command(tool);
+    command.env("PGCONNECT_TIMEOUT", "15");
     if let Some(password) = split.password {
         command.env("PGPASSWORD", password);
     }
-    // SAFETY: prctl is async-signal-safe; the closure allocates nothing.
-    unsafe {
-        command.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
     (command, split.without_password)
-}
-
-async fn run_tool(command: &mut tokio::process::Command, what: &str) -> Result<()> {
-    let output = command
-        .output()
-        .await
-        .with_context(|| format!("cannot run {what}"))?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        Err(failed(format!(
-            "{what} failed ({}): {}",
-            output.status,
-            stderr.trim()
-        )))
-    }
 }
 
 /// Dumps the database at `url` into `partial`.
@@ -229,8 +171,8 @@ pub async fn dump(url: &str, bin_dir: Option<&Path>, partial: &Path) -> Result<S
         .fetch_one(&mut conn)
         .await
         .context("cannot export a snapshot")?;
-    let tables = counts(&mut conn).await?;
-    let migration_version = migration_version(&mut conn).await?;
+    let tables = counts::<Postgres>(&mut conn).await?;
+    let migration_version = migration_version::<Postgres>(&mut conn, MIGRATION_VERSION).await?;
     let (mut command, libpq_url) = tool_command(&pg_dump, url);
     command
         .arg("--format=custom")
@@ -240,7 +182,7 @@ pub async fn dump(url: &str, bin_dir: Option<&Path>, partial: &Path) -> Result<S
         .arg(partial)
         .arg("--dbname")
         .arg(libpq_url);
-    let result = run_tool(&mut command, "pg_dump").await;
+    let result = tool::run(&mut command, "pg_dump").await;
     let _ = sqlx::query("ROLLBACK").execute(&mut conn).await;
     let _ = conn.close().await;
     result?;
@@ -263,44 +205,29 @@ pub async fn restore_scratch(
     let mut admin = connect(url).await?;
     let (_, major) = server_version(&mut admin).await?;
     let (pg_restore, _) = find_tool("pg_restore", bin_dir, major).await?;
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let name = format!("hbnb_verify_{}_{nanos}", std::process::id());
-    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
-        .execute(&mut admin)
+    let scratch = Scratch {
+        quote: '"',
+        drop_options: "WITH (FORCE)",
+        privilege: "CREATEDB",
+    };
+    scratch
+        .run(admin, |name| async move {
+            let scratch_url = with_database(url, &name);
+            let (mut command, libpq_url) = tool_command(&pg_restore, &scratch_url);
+            command
+                .arg("--no-owner")
+                .arg("--no-privileges")
+                .arg("--exit-on-error")
+                .arg("--no-password")
+                .arg("--dbname")
+                .arg(libpq_url)
+                .arg(file);
+            tool::run(&mut command, "pg_restore")
+                .await
+                .map_err(|e| Error::Verification(e.to_string()))?;
+            inspect(&scratch_url).await
+        })
         .await
-        .context("cannot create the scratch database for verification (the role needs CREATEDB)")?;
-    let scratch_url = with_database(url, &name);
-    let result = async {
-        let (mut command, libpq_url) = tool_command(&pg_restore, &scratch_url);
-        command
-            .arg("--no-owner")
-            .arg("--no-privileges")
-            .arg("--exit-on-error")
-            .arg("--no-password")
-            .arg("--dbname")
-            .arg(libpq_url)
-            .arg(file);
-        run_tool(&mut command, "pg_restore")
-            .await
-            .map_err(|e| Error::Verification(e.to_string()))?;
-        let mut conn = connect(&scratch_url).await?;
-        let version = migration_version(&mut conn).await;
-        let tables = counts(&mut conn).await;
-        let _ = conn.close().await;
-        Ok((version?, tables?))
-    }
-    .await;
-    if let Err(error) = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-        .execute(&mut admin)
-        .await
-    {
-        tracing::error!(database = %name, %error, "cannot drop the scratch database");
-    }
-    let _ = admin.close().await;
-    result
 }
 
 /// Restores `file` into the database at `url` with `pg_restore --clean --if-exists
@@ -346,16 +273,12 @@ pub async fn restore(url: &str, bin_dir: Option<&Path>, file: &Path, force: bool
         .arg("--dbname")
         .arg(libpq_url)
         .arg(file);
-    run_tool(&mut command, "pg_restore").await
+    tool::run(&mut command, "pg_restore").await
 }
 
 /// Counts and migration version of the database at `url` (after a restore).
 pub async fn inspect(url: &str) -> Result<(i64, BTreeMap<String, i64>)> {
-    let mut conn = connect(url).await?;
-    let version = migration_version(&mut conn).await;
-    let tables = counts(&mut conn).await;
-    let _ = conn.close().await;
-    Ok((version?, tables?))
+    tables::inspect(connect(url).await?, MIGRATION_VERSION).await
 }
 
 #[cfg(test)]

@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+use sqlx::sqlite::{Sqlite, SqliteConnectOptions, SqliteConnection};
 use sqlx::{ConnectOptions, Connection, Row};
 
 use crate::error::{failed, Context, Error, Result};
+use crate::tables::{counts, migration_version, MIGRATION_VERSION};
 use hbnb_storage::TABLES;
 
 /// What a dump found in its snapshot.
@@ -53,25 +54,6 @@ async fn open_snapshot(path: &Path) -> Result<SqliteConnection> {
         .with_context(|| format!("cannot open the snapshot {}", path.display()))
 }
 
-pub async fn counts(conn: &mut SqliteConnection) -> Result<BTreeMap<String, i64>> {
-    let mut counts = BTreeMap::new();
-    for table in TABLES {
-        let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
-            .fetch_one(&mut *conn)
-            .await
-            .with_context(|| format!("cannot count the rows of {table}"))?;
-        counts.insert(table.to_owned(), n);
-    }
-    Ok(counts)
-}
-
-pub async fn migration_version(conn: &mut SqliteConnection) -> Result<i64> {
-    sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success")
-        .fetch_one(&mut *conn)
-        .await
-        .context("cannot read the migration version")
-}
-
 /// Writes a consistent snapshot of the live database to `partial` with `VACUUM INTO`, then reads
 /// the row counts and migration version from that snapshot (so they describe exactly the dump).
 pub async fn dump(url: &str, partial: &Path) -> Result<Snapshot> {
@@ -90,8 +72,8 @@ pub async fn dump(url: &str, partial: &Path) -> Result<Snapshot> {
         .context("VACUUM INTO failed")?;
     let _ = conn.close().await;
     let mut snapshot = open_snapshot(partial).await?;
-    let tables = counts(&mut snapshot).await?;
-    let migration_version = migration_version(&mut snapshot).await?;
+    let tables = counts::<Sqlite>(&mut snapshot).await?;
+    let migration_version = migration_version::<Sqlite>(&mut snapshot, MIGRATION_VERSION).await?;
     let _ = snapshot.close().await;
     Ok(Snapshot {
         server_version: format!("SQLite {version}"),
@@ -159,8 +141,8 @@ pub async fn restore_scratch(file: &Path) -> Result<(i64, BTreeMap<String, i64>)
                 violations.len()
             )));
         }
-        let version = migration_version(&mut conn).await?;
-        let tables = counts(&mut conn).await?;
+        let version = migration_version::<Sqlite>(&mut conn, MIGRATION_VERSION).await?;
+        let tables = counts::<Sqlite>(&mut conn).await?;
         let _ = conn.close().await;
         Ok((version, tables))
     }
@@ -272,7 +254,7 @@ pub async fn restore(file: &Path, url: &str, force: bool, migration: i64) -> Res
             .connect()
             .await
             .with_context(|| format!("cannot open {}", target.display()))?;
-        let target_version = migration_version(&mut conn).await?;
+        let target_version = migration_version::<Sqlite>(&mut conn, MIGRATION_VERSION).await?;
         if target_version != migration {
             return Err(failed(format!(
                 "the target's schema is at migration {target_version} but the backup's is at \
