@@ -31,7 +31,17 @@ if ! command -v wrk >/dev/null || ! command -v nginx >/dev/null; then
   run env DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk nginx-light
 fi
 [ "${SKIP_BUILD:-0}" = 1 ] || run cargo build --release --bins
-case " $ENGINES " in *" postgres "*) run scripts/start-postgres.sh ;; esac
+# PostgreSQL durable, as users run it (scripts/start-postgres.sh turns fsync off for the tests;
+# they turn it off again when they start it): every commit waits for the disk, as SQLite's do.
+postgres_durable() {
+  local setting
+  for setting in fsync synchronous_commit full_page_writes; do
+    psql "$ADMIN_URL" -qc "ALTER SYSTEM RESET $setting" >/dev/null
+  done
+  psql "$ADMIN_URL" -qAtc "SELECT pg_reload_conf()" >/dev/null
+  echo "PostgreSQL: fsync=$(psql "$ADMIN_URL" -qAtc 'SHOW fsync'), synchronous_commit=$(psql "$ADMIN_URL" -qAtc 'SHOW synchronous_commit')" >&2
+}
+case " $ENGINES " in *" postgres "*) run env PG_DURABLE=1 scripts/start-postgres.sh; postgres_durable ;; esac
 
 work=$(mktemp -d)
 pids=()

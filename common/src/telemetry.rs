@@ -15,24 +15,17 @@ use crate::settings::LogFormat;
 /// Keeps the log writer thread running; dropping it (at the end of `main`) flushes what is queued.
 #[must_use = "hold the guard until main returns, or the last log lines may be lost"]
 pub struct LogGuard {
-    _writer: Option<tracing_appender::non_blocking::WorkerGuard>,
+    _writer: Option<crate::log_writer::Flusher>,
 }
-
-/// Installs the global subscriber: level from `RUST_LOG` (default [`DEFAULT_FILTER`]), JSON or pretty lines on stdout.
-/// Calling it twice is harmless (the second call is ignored), which keeps in-process tests simple.
-///
-/// Lines are written by a dedicated thread, never by a request's worker: a slow stdout (a pipe
-/// whose reader lags, `docker logs`) must not stall serving, and under load the thread writes
-/// many lines per syscall (it flushes its buffer whenever its queue runs dry, so an idle
-/// service's lines still appear at once). Not lossy: if the queue fills, logging waits.
-/// Log lines that may wait for the writer thread before logging waits (not lossy).
-const QUEUED_LINES: usize = 8 * 1024;
 
 /// `RUST_LOG` when unset. actix-http's dispatcher logs every malformed request and broken client
 /// connection at ERROR: those are client mistakes, answered 400/431 (or the client left), not
 /// our faults, and any client could flood the log with them.
 pub const DEFAULT_FILTER: &str = "info,actix_http::h1::dispatcher=off";
 
+/// Installs the global subscriber: level from `RUST_LOG` (default [`DEFAULT_FILTER`]), JSON or pretty lines on stdout.
+/// Calling it twice is harmless (the second call is ignored), which keeps in-process tests simple.
+/// Lines are written in batches by a thread of their own (`crate::log_writer`).
 pub fn init(format: Option<LogFormat>) -> LogGuard {
     init_to(format, LogOutput::Stdout)
 }
@@ -58,17 +51,11 @@ pub fn init_to(format: Option<LogFormat>, output: LogOutput) -> LogGuard {
     } else {
         LogFormat::Json
     });
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        // The queue is allocated whole at start: the default 128,000 lines cost 4 MiB per
-        // process at rest. 8,192 lines are ample for a thread that writes many per syscall.
-        .buffered_lines_limit(QUEUED_LINES)
-        .thread_name("log-writer")
-        .finish(std::io::BufWriter::with_capacity(64 * 1024, sink));
+    let (writer, flusher) = crate::log_writer::start(sink);
     let _ = RAW.set(writer.clone());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(writer);
+        .with_writer(move || writer.clone());
     let installed = match format {
         LogFormat::Json => builder
             .json()
@@ -79,13 +66,12 @@ pub fn init_to(format: Option<LogFormat>, output: LogOutput) -> LogGuard {
         LogFormat::Pretty => builder.compact().try_init(),
     };
     LogGuard {
-        _writer: installed.ok().map(|()| guard),
+        _writer: installed.ok().map(|()| flusher),
     }
 }
 
 /// The log writer, for lines written as they are (the gateway's `combined` access lines).
-static RAW: std::sync::OnceLock<tracing_appender::non_blocking::NonBlocking> =
-    std::sync::OnceLock::new();
+static RAW: std::sync::OnceLock<crate::log_writer::LogWriter> = std::sync::OnceLock::new();
 
 /// Writes `line` (ending in a newline) as it is to the log's output, through the log's writer
 /// thread: one write, so it never interleaves with another line.
