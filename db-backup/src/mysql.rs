@@ -67,11 +67,6 @@ pub fn target(url: &str) -> Result<Target> {
     })
 }
 
-/// The URL of database `name` on the server of `url`.
-fn with_database(url: &str, name: &str) -> String {
-    hbnb_storage::with_database(&normalized(url), name)
-}
-
 pub async fn connect(url: &str) -> Result<MySqlConnection> {
     let options = options(url)?;
     match tokio::time::timeout(CONNECT_TIMEOUT, options.connect()).await {
@@ -270,8 +265,7 @@ pub async fn restore_scratch(
         privilege: "CREATE",
     };
     scratch
-        .run(admin, |name| async move {
-            let scratch_url = with_database(url, &name);
+        .run(admin, &normalized(url), |scratch_url| async move {
             let scratch = target(&scratch_url)?;
             load(&client, &scratch, file, server.client_tool())
                 .await
@@ -359,7 +353,7 @@ mod tests {
         );
         assert_eq!(t.password.as_deref(), Some("s@cret"));
         assert_eq!(
-            with_database("mariadb://u:p@h:3306/db", "x"),
+            hbnb_storage::with_database(&normalized("mariadb://u:p@h:3306/db"), "x"),
             "mysql://u:p@h:3306/x"
         );
     }

@@ -17,7 +17,7 @@ use crate::error::{failed, Context, Error, Result};
 use crate::sqlite::Snapshot;
 use crate::tables::{self, counts, migration_version, Scratch, MIGRATION_VERSION};
 use crate::tool;
-use hbnb_storage::{with_database, TABLES};
+use hbnb_storage::TABLES;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -211,8 +211,7 @@ pub async fn restore_scratch(
         privilege: "CREATEDB",
     };
     scratch
-        .run(admin, |name| async move {
-            let scratch_url = with_database(url, &name);
+        .run(admin, url, |scratch_url| async move {
             let (mut command, libpq_url) = tool_command(&pg_restore, &scratch_url);
             command
                 .arg("--no-owner")
@@ -301,10 +300,13 @@ mod tests {
     #[test]
     fn replaces_the_database() {
         assert_eq!(
-            with_database("postgres://u:p@h:5432/db?sslmode=disable", "x"),
+            hbnb_storage::with_database("postgres://u:p@h:5432/db?sslmode=disable", "x"),
             "postgres://u:p@h:5432/x?sslmode=disable"
         );
-        assert_eq!(with_database("postgres://u@h", "x"), "postgres://u@h/x");
+        assert_eq!(
+            hbnb_storage::with_database("postgres://u@h", "x"),
+            "postgres://u@h/x"
+        );
     }
 
     #[test]

@@ -75,9 +75,10 @@ pub struct Scratch {
 }
 
 impl Scratch {
-    /// Runs `body` with the name of a database created for it on the server `admin` is
-    /// connected to, then drops that database (whatever `body` answered) and closes `admin`.
-    pub async fn run<C, T, F, Fut>(&self, mut admin: C, body: F) -> Result<T>
+    /// Runs `body` with the URL of a database created for it on the server of `url` (`admin`
+    /// is connected there), then drops that database (whatever `body` answered) and closes
+    /// `admin`.
+    pub async fn run<C, T, F, Fut>(&self, mut admin: C, url: &str, body: F) -> Result<T>
     where
         C: Connection,
         for<'c> &'c mut C: Executor<'c, Database = C::Database>,
@@ -100,7 +101,7 @@ impl Scratch {
                     self.privilege
                 )
             })?;
-        let result = body(name.clone()).await;
+        let result = body(hbnb_storage::with_database(url, &name)).await;
         let drop = format!("DROP DATABASE IF EXISTS {quoted} {}", self.drop_options);
         if let Err(error) = sqlx::query(drop.trim_end()).execute(&mut admin).await {
             tracing::error!(database = %name, %error, "cannot drop the scratch database");

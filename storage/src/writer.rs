@@ -67,28 +67,40 @@ impl Statement {
         self
     }
 
-    /// Adds copies of the values to `arguments`.
+    /// Adds copies of the values to `arguments` (a group's call: the statements after a
+    /// constraint failure go out again in the next one).
     fn add_to(
         &self,
         arguments: &mut SqliteArguments<'static>,
     ) -> Result<(), sqlx::error::BoxDynError> {
-        for value in &self.values {
-            match value {
-                SqliteArgumentValue::Null => arguments.add(None::<i64>)?,
-                SqliteArgumentValue::Text(text) => arguments.add(text.clone().into_owned())?,
-                SqliteArgumentValue::Blob(blob) => arguments.add(blob.clone().into_owned())?,
-                SqliteArgumentValue::Double(number) => arguments.add(*number)?,
-                SqliteArgumentValue::Int(number) => arguments.add(*number)?,
-                SqliteArgumentValue::Int64(number) => arguments.add(*number)?,
-            }
-        }
-        Ok(())
+        self.values
+            .iter()
+            .cloned()
+            .try_for_each(|value| add_value(arguments, value))
     }
 
-    fn arguments(&self) -> sqlx::Result<SqliteArguments<'static>> {
+    /// The SQL and the values as the arguments of one call (a write alone: they go out once).
+    fn into_call(self) -> sqlx::Result<(Cow<'static, str>, SqliteArguments<'static>)> {
         let mut arguments = SqliteArguments::default();
-        self.add_to(&mut arguments).map_err(sqlx::Error::Encode)?;
-        Ok(arguments)
+        self.values
+            .into_iter()
+            .try_for_each(|value| add_value(&mut arguments, value))
+            .map_err(sqlx::Error::Encode)?;
+        Ok((self.sql, arguments))
+    }
+}
+
+fn add_value(
+    arguments: &mut SqliteArguments<'static>,
+    value: SqliteArgumentValue<'static>,
+) -> Result<(), sqlx::error::BoxDynError> {
+    match value {
+        SqliteArgumentValue::Null => arguments.add(None::<i64>),
+        SqliteArgumentValue::Text(text) => arguments.add(text.into_owned()),
+        SqliteArgumentValue::Blob(blob) => arguments.add(blob.into_owned()),
+        SqliteArgumentValue::Double(number) => arguments.add(number),
+        SqliteArgumentValue::Int(number) => arguments.add(number),
+        SqliteArgumentValue::Int64(number) => arguments.add(number),
     }
 }
 
@@ -179,12 +191,12 @@ async fn run(mut connection: SqliteConnection, mut queue: mpsc::Receiver<Job>) {
 }
 
 async fn alone(connection: &mut SqliteConnection, statement: Statement) -> sqlx::Result<Answer> {
-    let arguments = statement.arguments()?;
+    let (sql, arguments) = statement.into_call()?;
     let mut answer = Answer {
         rows: Vec::new(),
         changes: 0,
     };
-    let mut results = connection.fetch_many(sqlx::query_with(&statement.sql, arguments));
+    let mut results = connection.fetch_many(sqlx::query_with(&sql, arguments));
     while let Some(item) = results.try_next().await? {
         match item {
             Either::Left(done) => answer.changes = done.rows_affected(),

@@ -58,6 +58,11 @@ fn psql(sql: &str) -> Result<String, String> {
         .env("PGCONNECT_TIMEOUT", "10")
         .output()
         .map_err(|e| format!("cannot run psql (install postgresql-client): {e}"))?;
+    answer_of(output)
+}
+
+/// A client's standard output when it succeeded, else Err(everything it printed).
+fn answer_of(output: std::process::Output) -> Result<String, String> {
     if output.status.success() {
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     } else {
@@ -126,15 +131,7 @@ impl MariadbServer {
             .args(["-e", sql])
             .output()
             .map_err(|e| format!("cannot run mariadb (install mariadb-client): {e}"))?;
-        if output.status.success() {
-            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-        } else {
-            Err(format!(
-                "{}{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            ))
-        }
+        answer_of(output)
     }
 }
 
