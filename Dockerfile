@@ -55,12 +55,14 @@ COPY --chown=root:root target/docker-bin/ /usr/local/bin/
 FROM ${RUST_IMAGE} AS skeleton
 WORKDIR /src
 COPY . .
-# Manifests and empty target roots only: the layer built from it changes only with dependencies.
+# Manifests, empty target roots and the patched dependencies (vendor/, mtimes kept: built once
+# here, not again below) only: the layer built from it changes only with dependencies.
 RUN set -eu; mkdir /skeleton; \
     for f in Cargo.toml Cargo.lock */Cargo.toml; do install -D -m 644 "$f" "/skeleton/$f"; done; \
     for f in */src/main.rs; do install -D -m 644 /dev/null "/skeleton/$f"; echo 'fn main() {}' > "/skeleton/$f"; done; \
     for f in */src/lib.rs; do install -D -m 644 /dev/null "/skeleton/$f"; done; \
-    find /skeleton -exec touch -h -d @0 {} +
+    find /skeleton -exec touch -h -d @0 {} +; \
+    cp -a vendor /skeleton/vendor
 
 FROM ${RUST_IMAGE} AS build
 WORKDIR /src
@@ -70,7 +72,7 @@ COPY --from=skeleton /skeleton/ ./
 RUN cargo build --release --locked $(printf -- ' -p %s' $BINS)
 COPY . .
 RUN set -eux; \
-    find . -path ./target -prune -o -name '*.rs' -exec touch {} +; \
+    find . -path ./target -prune -o -path ./vendor -prune -o -name '*.rs' -exec touch {} +; \
     cargo build --release --locked $(printf -- ' -p %s' $BINS); \
     mkdir /out; for b in $BINS; do strip --strip-debug -o "/out/$b" "target/release/$b"; done
 

@@ -34,6 +34,10 @@ pub enum ProxyError {
     },
     #[error("upstream {upstream} did not answer within {timeout:?}")]
     UpstreamTimeout { upstream: String, timeout: Duration },
+    /// Every connection a worker may open to the instance stayed in use for the connect
+    /// timeout (`UPSTREAM_MAX_CONNECTIONS`): nothing was sent.
+    #[error("every connection to {upstream} is busy")]
+    UpstreamBusy { upstream: String },
     #[error("request body larger than {limit} bytes")]
     BodyTooLarge { limit: u64 },
     #[error("client sent its body too slowly")]
@@ -66,7 +70,8 @@ impl ProxyError {
             Self::Connect { .. }
             | Self::Unsent { .. }
             | Self::Upstream { .. }
-            | Self::UpstreamTimeout { .. } => Side::Upstream,
+            | Self::UpstreamTimeout { .. }
+            | Self::UpstreamBusy { .. } => Side::Upstream,
             Self::BodyTooLarge { .. }
             | Self::ClientTimeout
             | Self::ClientBody(_)
@@ -87,7 +92,7 @@ impl ProxyError {
     /// A timeout is never retried: the upstream may still be working on it.
     pub fn retryable(&self, replayable: bool) -> bool {
         match self {
-            Self::Connect { .. } | Self::Unsent { .. } => true,
+            Self::Connect { .. } | Self::Unsent { .. } | Self::UpstreamBusy { .. } => true,
             Self::Upstream { .. } => replayable,
             _ => false,
         }
@@ -108,7 +113,7 @@ impl ResponseError for ProxyError {
             Self::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::TooManyConnections => StatusCode::SERVICE_UNAVAILABLE,
+            Self::TooManyConnections | Self::UpstreamBusy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Status(status) => *status,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -131,6 +136,9 @@ impl ResponseError for ProxyError {
         match self {
             Self::RateLimited { retry_after } => {
                 response.insert_header((actix_web::http::header::RETRY_AFTER, *retry_after));
+            }
+            Self::UpstreamBusy { .. } => {
+                response.insert_header((actix_web::http::header::RETRY_AFTER, 1));
             }
             // This connection was not counted: it must not stay open.
             Self::TooManyConnections => {

@@ -58,6 +58,10 @@ pub struct Settings {
     /// How long a client may pause while sending its body (408 beyond).
     #[arg(long, env = "CLIENT_BODY_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
     pub client_body_timeout: Duration,
+    /// Connections a worker opens to one upstream instance at most (Nginx's `max_conns`); a
+    /// request finding all in use waits up to CONNECT_TIMEOUT for one, then gets 503.
+    #[arg(long, env = "UPSTREAM_MAX_CONNECTIONS", default_value_t = 256)]
+    pub upstream_max_connections: usize,
     /// How long a pooled upstream connection may stay idle; below the services' 5 s keep-alive.
     #[arg(long, env = "UPSTREAM_IDLE_TIMEOUT", default_value = "4s", value_parser = humantime::parse_duration)]
     pub upstream_idle_timeout: Duration,
@@ -298,8 +302,11 @@ pub fn build(settings: &Settings) -> std::io::Result<Application> {
     let served_by = HeaderValue::from_str(&served_by).map_err(|_| {
         std::io::Error::other(format!("SERVED_BY {served_by:?} is not a header value"))
     })?;
-    let (idle_timeout, connect_timeout) =
-        (settings.upstream_idle_timeout, settings.connect_timeout);
+    let (idle_timeout, connect_timeout, max_connections) = (
+        settings.upstream_idle_timeout,
+        settings.connect_timeout,
+        settings.upstream_max_connections,
+    );
     let redirect_to = shared.clone();
     let application = Application::build(
         &settings.server,
@@ -319,7 +326,7 @@ pub fn build(settings: &Settings) -> std::io::Result<Application> {
         },
         move |cfg| {
             // This closure runs once per worker: each worker gets its own upstream pool.
-            let pool = Rc::new(Pool::new(idle_timeout, connect_timeout));
+            let pool = Rc::new(Pool::new(idle_timeout, connect_timeout, max_connections));
             cfg.app_data(shared.clone())
                 .app_data(web::Data::new(pool))
                 .app_data(web::PayloadConfig::new(usize::MAX))

@@ -2,17 +2,23 @@
 //! a `RefCell` borrow, with no lock and no atomic. Connections are HTTP/1.1 keep-alive; an idle one
 //! is reused only while it has been idle for less than `idle_timeout`, which is kept below the
 //! services' keep-alive (actix: 5 s) so we never reuse a connection just as the service closes it.
+//!
+//! A worker opens at most `max_connections` to one authority (Nginx's `max_conns`): beyond, a
+//! request waits, for up to the connect timeout, for one to come back, and is then answered 503
+//! (`ConnectError::Busy`). Without the bound a burst opens a connection per request in flight
+//! (5,000 clients at once opened 4,831 to one instance), each with its buffers, on both sides.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::poll_fn;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+use tokio::sync::oneshot;
 
 use crate::request_body::RequestBody;
 
@@ -23,14 +29,27 @@ struct IdleConnection {
     since: Instant,
 }
 
+/// A worker's connections to one upstream authority (`host:port`).
+struct Slot {
+    idle: Vec<IdleConnection>,
+    /// Open or being opened, idle ones included: at most `Pool::max_connections`.
+    open: usize,
+    /// Requests waiting for a connection, first come first served: a released connection is
+    /// handed to the first, or `None` when one closed (it may open its own).
+    waiting: VecDeque<oneshot::Sender<Option<Sender>>>,
+    /// `gateway_upstream_connections` (open, idle), looked up once so that counting costs an
+    /// atomic add.
+    gauges: Gauges,
+}
+
 pub struct Pool {
-    idle: RefCell<HashMap<Arc<str>, Vec<IdleConnection>>>,
-    /// Per upstream authority: the `gateway_upstream_connections` gauges (open, idle), looked up
-    /// once per worker so that counting costs an atomic add.
-    gauges: RefCell<HashMap<Arc<str>, Gauges>>,
+    slots: RefCell<HashMap<Arc<str>, Slot>>,
     idle_timeout: Duration,
     connect_timeout: Duration,
+    /// Idle connections kept per authority (Nginx's `keepalive`, per worker too): each holds
+    /// hyper's read buffer, and a burst should not leave hundreds of them behind.
     max_idle_per_upstream: usize,
+    max_connections: usize,
 }
 
 /// A connection taken from the pool for one exchange; `release` gives it back.
@@ -51,74 +70,116 @@ pub enum ConnectError {
     Io(std::io::Error),
     #[error("handshake: {0}")]
     Handshake(hyper::Error),
+    /// `max_connections` are open and none came back within the connect timeout.
+    #[error("every connection busy")]
+    Busy,
 }
 
 impl Pool {
-    pub fn new(idle_timeout: Duration, connect_timeout: Duration) -> Self {
+    pub fn new(idle_timeout: Duration, connect_timeout: Duration, max_connections: usize) -> Self {
         Self {
-            idle: RefCell::new(HashMap::new()),
-            gauges: RefCell::new(HashMap::new()),
+            slots: RefCell::new(HashMap::new()),
             idle_timeout,
             connect_timeout,
-            max_idle_per_upstream: 256,
+            max_idle_per_upstream: 64,
+            max_connections: max_connections.max(1),
         }
     }
 
     /// The most recently used idle connection to `authority` that is still open and young
-    /// enough, else a new one. `careful`: the request must not be sent on a connection the
-    /// upstream has already closed (it could not be retried): let this worker's pending
-    /// connection events run first, so a close that has arrived is seen.
+    /// enough, else a new one, else (at `max_connections`) the next one released. `careful`:
+    /// the request must not be sent on a connection the upstream has already closed (it could
+    /// not be retried): let this worker's pending connection events run first, so a close that
+    /// has arrived is seen.
     pub async fn acquire(
         self: &Rc<Self>,
         authority: &Arc<str>,
         careful: bool,
     ) -> Result<PooledConnection, ConnectError> {
-        let mut idle = self.take_idle(authority).await;
-        while careful && idle.is_some() {
-            // Runs the I/O driver, then the connection tasks it woke (an EOF marks one closed).
-            tokio::task::yield_now().await;
-            match idle.take() {
-                Some(sender) if !sender.is_closed() => {
-                    idle = Some(sender);
-                    break;
+        let deadline = tokio::time::Instant::now() + self.connect_timeout;
+        loop {
+            if let Some(sender) = self.take_idle(authority, careful).await {
+                return Ok(self.pooled(authority, sender, true));
+            }
+            let waiting = self.with_slot(authority, |slot| {
+                if slot.open < self.max_connections {
+                    slot.open += 1;
+                    return None;
                 }
-                _ => idle = self.take_idle(authority).await,
+                let (handed, wait) = oneshot::channel();
+                slot.waiting.push_back(handed);
+                Some(wait)
+            });
+            let Some(wait) = waiting else {
+                return match self.connect(authority).await {
+                    Ok(sender) => Ok(self.pooled(authority, sender, false)),
+                    Err(error) => {
+                        self.closed(authority);
+                        Err(error)
+                    }
+                };
+            };
+            match tokio::time::timeout_at(deadline, wait).await {
+                Err(_elapsed) => return Err(ConnectError::Busy),
+                // Just released by a finished exchange.
+                Ok(Ok(Some(mut sender))) => {
+                    if poll_fn(|cx| sender.poll_ready(cx)).await.is_ok() {
+                        return Ok(self.pooled(authority, sender, true));
+                    }
+                }
+                // One closed (its place is free), or the pool let go of the waiter.
+                Ok(Ok(None) | Err(_)) => {}
             }
         }
-        let (sender, reused) = match idle {
-            Some(sender) => (sender, true),
-            None => (self.connect(authority).await?, false),
-        };
-        Ok(PooledConnection {
+    }
+
+    fn pooled(
+        self: &Rc<Self>,
+        authority: &Arc<str>,
+        sender: Sender,
+        reused: bool,
+    ) -> PooledConnection {
+        PooledConnection {
             sender,
             reused,
             authority: authority.clone(),
             pool: self.clone(),
-        })
+        }
     }
 
-    /// Runs `f` on `authority`'s gauges (found, or made, without cloning them).
-    fn with_gauges<R>(&self, authority: &Arc<str>, f: impl FnOnce(&Gauges) -> R) -> R {
-        let mut gauges = self.gauges.borrow_mut();
-        if let Some(found) = gauges.get(authority) {
+    /// Runs `f` on `authority`'s slot (found, or made, without cloning the key).
+    fn with_slot<R>(&self, authority: &Arc<str>, f: impl FnOnce(&mut Slot) -> R) -> R {
+        let mut slots = self.slots.borrow_mut();
+        if let Some(found) = slots.get_mut(authority) {
             return f(found);
         }
-        f(gauges
-            .entry(authority.clone())
-            .or_insert_with(|| Gauges::new(authority)))
+        f(slots.entry(authority.clone()).or_insert_with(|| Slot {
+            idle: Vec::new(),
+            open: 0,
+            waiting: VecDeque::new(),
+            gauges: Gauges::new(authority),
+        }))
     }
 
-    async fn take_idle(&self, authority: &Arc<str>) -> Option<Sender> {
+    async fn take_idle(&self, authority: &Arc<str>, careful: bool) -> Option<Sender> {
         loop {
-            let candidate = {
-                let mut idle = self.idle.borrow_mut();
-                idle.get_mut(authority)?.pop()?
-            };
-            self.with_gauges(authority, |g| g.idle.dec());
+            let candidate = self.with_slot(authority, |slot| {
+                let candidate = slot.idle.pop()?;
+                slot.gauges.idle.dec();
+                Some(candidate)
+            })?;
             if candidate.since.elapsed() >= self.idle_timeout || candidate.sender.is_closed() {
                 continue; // dropping it closes the connection
             }
             let mut sender = candidate.sender;
+            if careful {
+                // Runs the I/O driver, then the connection tasks it woke (an EOF marks one
+                // closed).
+                tokio::task::yield_now().await;
+                if sender.is_closed() {
+                    continue;
+                }
+            }
             // Ready at once unless the connection is still finishing its last exchange.
             if poll_fn(|cx| sender.poll_ready(cx)).await.is_ok() {
                 return Some(sender);
@@ -126,7 +187,9 @@ impl Pool {
         }
     }
 
-    async fn connect(&self, authority: &Arc<str>) -> Result<Sender, ConnectError> {
+    /// Opens a connection; its place in the slot is already taken (and given back by `closed`
+    /// when the connection ends, or when this fails).
+    async fn connect(self: &Rc<Self>, authority: &Arc<str>) -> Result<Sender, ConnectError> {
         let stream = tokio::time::timeout(self.connect_timeout, TcpStream::connect(&**authority))
             .await
             .map_err(|_| ConnectError::TimedOut)?
@@ -138,41 +201,73 @@ impl Pool {
             .map_err(ConnectError::Handshake)?;
         // The connection task lives on this worker's thread, like the pool; the connection is
         // open until it ends.
-        let open = self.with_gauges(authority, |g| g.open.clone());
+        let open = self.with_slot(authority, |slot| slot.gauges.open.clone());
         open.inc();
+        let pool: Weak<Self> = Rc::downgrade(self);
+        let authority = authority.clone();
         actix_web::rt::spawn(async move {
             if let Err(error) = connection.await {
                 tracing::debug!(%error, "upstream connection closed with an error");
             }
             open.dec();
+            if let Some(pool) = pool.upgrade() {
+                pool.closed(&authority);
+            }
         });
         Ok(sender)
+    }
+
+    /// A connection to `authority` ended (or was never made): its place goes to the first
+    /// request waiting, if any.
+    fn closed(&self, authority: &Arc<str>) {
+        self.with_slot(authority, |slot| {
+            slot.open = slot.open.saturating_sub(1);
+            while let Some(waiter) = slot.waiting.pop_front() {
+                if waiter.send(None).is_ok() {
+                    break;
+                }
+            }
+        });
     }
 
     /// Drops every idle connection to `authority`: one of them just failed, so the others (as
     /// old or older) are suspect too, e.g. the instance restarted.
     pub fn discard_idle(&self, authority: &Arc<str>) {
-        let dropped = self.idle.borrow_mut().remove(authority);
-        if let Some(dropped) = dropped {
-            let count = i64::try_from(dropped.len()).unwrap_or(i64::MAX);
-            self.with_gauges(authority, |g| g.idle.sub(count));
-        }
+        let dropped = self.with_slot(authority, |slot| {
+            let dropped = std::mem::take(&mut slot.idle);
+            slot.gauges
+                .idle
+                .sub(i64::try_from(dropped.len()).unwrap_or(i64::MAX));
+            dropped
+        });
+        // Dropped outside the borrow: their tasks end (and call `closed`) later.
+        drop(dropped);
     }
 
-    fn put_back(&self, authority: Arc<str>, sender: Sender) {
+    fn put_back(&self, authority: Arc<str>, mut sender: Sender) {
         if sender.is_closed() {
-            return;
+            return; // its task ends and frees its place
         }
-        let mut idle = self.idle.borrow_mut();
-        let list = idle.entry(authority.clone()).or_default();
-        if list.len() < self.max_idle_per_upstream {
-            list.push(IdleConnection {
-                sender,
-                since: Instant::now(),
-            });
-            drop(idle);
-            self.with_gauges(&authority, |g| g.idle.inc());
-        }
+        let unused = self.with_slot(&authority, |slot| {
+            while let Some(waiter) = slot.waiting.pop_front() {
+                match waiter.send(Some(sender)) {
+                    Ok(()) => return None,
+                    // That request gave up waiting.
+                    Err(Some(back)) => sender = back,
+                    Err(None) => return None,
+                }
+            }
+            if slot.idle.len() < self.max_idle_per_upstream {
+                slot.idle.push(IdleConnection {
+                    sender,
+                    since: Instant::now(),
+                });
+                slot.gauges.idle.inc();
+                return None;
+            }
+            Some(sender)
+        });
+        drop(unused);
     }
 }
 

@@ -118,6 +118,11 @@ fn log_error(error: &ProxyError, record: &AccessRecord) {
         Side::Downstream => {
             tracing::debug!(%error, request_id = %record.request_id, "request refused")
         }
+        // Overload, not a fault: one line per refused request would flood the log just when it
+        // matters (the access line and `http_requests_total{status="5xx"}` count them).
+        Side::Upstream if matches!(error, ProxyError::UpstreamBusy { .. }) => {
+            tracing::debug!(%error, request_id = %record.request_id, "upstream busy")
+        }
         side => tracing::warn!(%error, ?side, request_id = %record.request_id, "request failed"),
     }
 }
@@ -165,9 +170,14 @@ impl Exchange<'_> {
         let mut body = Some(RequestBody::read(payload, length, chunked, body_limits).await?);
         let idempotent = idempotent(self.req.method());
         let mut last_error = None;
+        // Instances that had no connection free for the connect timeout: not waited on twice.
+        let mut busy: Vec<&str> = Vec::new();
         let snapshot = upstream.instances();
         let instances = upstream.rotation(&snapshot).cycle().take(MAX_ATTEMPTS);
         for (attempt, instance) in instances.enumerate() {
+            if busy.contains(&&*instance.url) {
+                continue;
+            }
             let Some(request_body) = body.take() else {
                 break;
             };
@@ -191,6 +201,16 @@ impl Exchange<'_> {
                             .observe(connecting.elapsed().as_secs_f64());
                     }
                     connection
+                }
+                // Every connection this worker may open to it is in use: not the instance's
+                // failure (another instance may have room).
+                Err(ConnectError::Busy) => {
+                    busy.push(&instance.url);
+                    last_error = Some(ProxyError::UpstreamBusy {
+                        upstream: instance.url.to_string(),
+                    });
+                    body = Some(request_body);
+                    continue;
                 }
                 Err(error) => {
                     crate::metrics::METRICS

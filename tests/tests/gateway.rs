@@ -278,6 +278,78 @@ async fn gateway_answers_504_on_a_slow_upstream() {
     assert_eq!(fast.text().await.unwrap(), "finally");
 }
 
+/// A worker opens at most UPSTREAM_MAX_CONNECTIONS to an instance (Nginx's `max_conns`): more
+/// requests at once wait for a connection to come back and are all answered over that many; one
+/// that cannot get a connection within CONNECT_TIMEOUT is answered 503 with `Retry-After`.
+#[tokio::test]
+async fn upstream_connections_are_bounded_and_requests_wait_for_one() {
+    let upstream = TestUpstream::start("slow");
+    let gateway = gateway_to(
+        &upstream.base_url(),
+        &[
+            ("WORKERS", "1"),
+            ("UPSTREAM_MAX_CONNECTIONS", "2"),
+            ("CONNECT_TIMEOUT", "1500ms"),
+            ("METRICS_PORT", "0"),
+        ],
+    )
+    .await;
+    let client = client();
+    let started = std::time::Instant::now();
+    let answers = futures_util::future::join_all(
+        (0..6).map(|_| client.get(gateway.url("/slow?ms=200")).send()),
+    )
+    .await;
+    for answer in answers {
+        let answer = answer.unwrap();
+        assert_eq!(answer.status(), 200);
+        assert_eq!(answer.text().await.unwrap(), "finally");
+    }
+    // Six requests of 200 ms, two at a time.
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(600), "{took:?}");
+    let metrics_url = gateway.metrics_url().await;
+    let scrape = || async {
+        let text = client
+            .get(&metrics_url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        hbnb_tests::metrics::Scrape::parse(&text).unwrap()
+    };
+    assert_eq!(
+        scrape()
+            .await
+            .sum("gateway_upstream_connect_seconds_count", &[]),
+        2.0,
+        "connections opened"
+    );
+
+    // Two held for 3 s: a third waits its 1.5 s, then 503 (nothing was sent upstream).
+    let held = (0..2)
+        .map(|_| tokio::spawn(client.get(gateway.url("/slow?ms=3000")).send()))
+        .collect::<Vec<_>>();
+    hbnb_tests::backup::poll(Duration::from_secs(5), "two requests in flight", || async {
+        (scrape().await.sum("http_requests_in_flight", &[]) == 2.0).then_some(())
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let refused = client.get(gateway.url("/slow?ms=10")).send().await.unwrap();
+    let waited = started.elapsed();
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    assert!(
+        waited >= Duration::from_millis(1400) && waited < Duration::from_millis(2900),
+        "{waited:?}"
+    );
+    for held in held {
+        assert_eq!(held.await.unwrap().unwrap().status(), 200);
+    }
+}
+
 #[tokio::test]
 async fn gateway_refuses_bodies_over_the_limit_with_413() {
     let upstream = TestUpstream::start("web");
