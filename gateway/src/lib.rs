@@ -59,7 +59,7 @@ pub struct Settings {
     #[arg(long, env = "CLIENT_BODY_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
     pub client_body_timeout: Duration,
     /// Connections a worker opens to one upstream instance at most (Nginx's `max_conns`); a
-    /// request finding all in use waits up to CONNECT_TIMEOUT for one, then gets 503.
+    /// request finding all in use waits up to CONNECT_TIMEOUT for one, then gets 503 (0: no bound).
     #[arg(long, env = "UPSTREAM_MAX_CONNECTIONS", default_value_t = 256)]
     pub upstream_max_connections: usize,
     /// How long a pooled upstream connection may stay idle; below the services' 5 s keep-alive.

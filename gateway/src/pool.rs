@@ -82,7 +82,12 @@ impl Pool {
             idle_timeout,
             connect_timeout,
             max_idle_per_upstream: 64,
-            max_connections: max_connections.max(1),
+            // 0: no bound, as Nginx's `max_conns=0`.
+            max_connections: if max_connections == 0 {
+                usize::MAX
+            } else {
+                max_connections
+            },
         }
     }
 

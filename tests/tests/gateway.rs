@@ -350,6 +350,43 @@ async fn upstream_connections_are_bounded_and_requests_wait_for_one() {
     }
 }
 
+/// `UPSTREAM_MAX_CONNECTIONS=0` means no bound (Nginx's `max_conns=0`): six requests at once
+/// get six connections.
+#[tokio::test]
+async fn upstream_max_connections_zero_means_no_bound() {
+    let upstream = TestUpstream::start("slow");
+    let gateway = gateway_to(
+        &upstream.base_url(),
+        &[
+            ("WORKERS", "1"),
+            ("UPSTREAM_MAX_CONNECTIONS", "0"),
+            ("METRICS_PORT", "0"),
+        ],
+    )
+    .await;
+    let client = client();
+    let answers = futures_util::future::join_all(
+        (0..6).map(|_| client.get(gateway.url("/slow?ms=300")).send()),
+    )
+    .await;
+    for answer in answers {
+        assert_eq!(answer.unwrap().status(), 200);
+    }
+    let text = client
+        .get(gateway.metrics_url().await)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let scrape = hbnb_tests::metrics::Scrape::parse(&text).unwrap();
+    assert_eq!(
+        scrape.sum("gateway_upstream_connect_seconds_count", &[]),
+        6.0
+    );
+}
+
 #[tokio::test]
 async fn gateway_refuses_bodies_over_the_limit_with_413() {
     let upstream = TestUpstream::start("web");

@@ -797,5 +797,7 @@ async fn an_upgraded_gateway_serves_metrics_on_the_same_port() {
         ),
         2.0
     );
+    // Before the pid file goes: dropping the gateway reads it to stop the successor.
+    drop(gateway);
     let _ = std::fs::remove_dir_all(&scratch);
 }
