@@ -11,6 +11,7 @@
 pub mod metrics;
 pub mod models;
 mod mysql;
+mod pg_writer;
 mod queries;
 mod version;
 mod writer;
@@ -149,7 +150,7 @@ pub fn with_database(url: &str, name: &str) -> String {
 #[derive(Debug, Clone)]
 pub enum Database {
     Sqlite(Sqlite),
-    Postgres(PgPool),
+    Postgres(Postgres),
     /// MySQL or MariaDB.
     Mysql(MySqlPool),
 }
@@ -159,6 +160,13 @@ pub enum Database {
 pub struct Sqlite {
     pool: SqlitePool,
     writer: writer::Writer,
+}
+
+/// PostgreSQL: a pool for reads, and writes committed in groups through it (see `pg_writer`).
+#[derive(Debug, Clone)]
+pub struct Postgres {
+    pool: PgPool,
+    writer: pg_writer::Writer,
 }
 
 /// Runs `$body` with `$pool` bound to the concrete read pool (`&SqlitePool`, `&PgPool` or
@@ -171,7 +179,10 @@ macro_rules! on_pool {
                 let $pool = &sqlite.pool;
                 $body
             }
-            $crate::Database::Postgres($pool) => $body,
+            $crate::Database::Postgres(postgres) => {
+                let $pool = &postgres.pool;
+                $body
+            }
             $crate::Database::Mysql($pool) => $body,
         }
     };
@@ -190,8 +201,8 @@ macro_rules! on_connection {
                     let $conn = &mut *connection;
                     $body
                 }
-                $crate::Database::Postgres(pool) => {
-                    let mut connection = $crate::acquire(pool).await?;
+                $crate::Database::Postgres(postgres) => {
+                    let mut connection = $crate::acquire(&postgres.pool).await?;
                     let $conn = &mut *connection;
                     $body
                 }
@@ -211,8 +222,8 @@ pub(crate) use on_connection;
 /// Runs a write, timed as `$operation`: `$sql` with its `$n` placeholders bound to the values in
 /// brackets, answering `one<Model>` (the row of `... RETURNING *`), `optional<Model>` (that
 /// row if there was one) or `affected` (rows changed). On SQLite the statement queues for the
-/// write connection's group commit (see `writer`); on PostgreSQL it runs on a pooled
-/// connection; on MySQL `$mysql` runs instead (a `Result`), with `$my` bound to the pool: its
+/// write connection's group commit (see `writer`); on PostgreSQL for a group commit on a
+/// pooled connection (see `pg_writer`); on MySQL `$mysql` runs instead (a `Result`), with `$my` bound to the pool: its
 /// statements differ.
 macro_rules! on_writer {
     (
@@ -225,29 +236,20 @@ macro_rules! on_writer {
                     let statement = $crate::writer::Statement::new($sql)$(.bind($value))*;
                     sqlite
                         .writer
-                        .write(statement, $crate::writer::$answer $(::<$model>)?)
+                        .write(statement, $crate::writer::$answer $(::<$model, _>)?)
                         .await
                 }
-                $crate::Database::Postgres(pool) => {
-                    let mut connection = $crate::acquire(pool).await?;
-                    let answer = $crate::on_writer!(
-                        @postgres $answer $(<$model>)?, &$sql, [$($value),*], &mut *connection
-                    );
-                    Ok::<_, $crate::StorageError>(answer?)
+                $crate::Database::Postgres(postgres) => {
+                    let statement = $crate::pg_writer::Statement::new($sql)$(.bind($value))*;
+                    postgres
+                        .writer
+                        .write(statement, $crate::writer::$answer $(::<$model, _>)?)
+                        .await
                 }
                 $crate::Database::Mysql($my) => $mysql,
             }
         })
         .await
-    };
-    (@postgres one<$model:ty>, $sql:expr, [$($value:expr),*], $conn:expr) => {
-        sqlx::query_as::<_, $model>($sql)$(.bind($value))*.fetch_one($conn).await
-    };
-    (@postgres optional<$model:ty>, $sql:expr, [$($value:expr),*], $conn:expr) => {
-        sqlx::query_as::<_, $model>($sql)$(.bind($value))*.fetch_optional($conn).await
-    };
-    (@postgres affected, $sql:expr, [$($value:expr),*], $conn:expr) => {
-        sqlx::query($sql)$(.bind($value))*.execute($conn).await.map(|done| done.rows_affected())
     };
 }
 pub(crate) use on_writer;
@@ -388,7 +390,10 @@ impl Database {
                 let pool = server_pool_options::<sqlx::Postgres>(PgPoolOptions::new())
                     .connect(url)
                     .await?;
-                Database::Postgres(pool)
+                Database::Postgres(Postgres {
+                    writer: pg_writer::Writer::start(pool.clone()),
+                    pool,
+                })
             }
             Some(Engine::Mysql) => {
                 let rest = url.split_once("://").map_or(url, |(_, rest)| rest);

@@ -48,7 +48,7 @@ impl Database {
                     epoch: AtomicU64::new(0),
                 }
             }
-            Database::Postgres(pool) => Source::Postgres(pool.clone()),
+            Database::Postgres(postgres) => Source::Postgres(postgres.pool.clone()),
             // No data version that is provably correct across instances: InnoDB's counters
             // (information_schema's UPDATE_TIME, the transaction ids) are per server, lag, or
             // miss some commits, so the cache stays off on MySQL/MariaDB.

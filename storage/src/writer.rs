@@ -105,19 +105,46 @@ fn add_value(
 }
 
 /// What a statement answered: the rows it returned (`RETURNING`) and the rows it changed.
-pub(crate) struct Answer {
-    pub(crate) rows: Vec<SqliteRow>,
+/// `R`: the engine's row (SQLite here, PostgreSQL in `pg_writer`).
+pub(crate) struct Answer<R = SqliteRow> {
+    pub(crate) rows: Vec<R>,
     pub(crate) changes: u64,
 }
 
-/// Hands a write its outcome: its answer after its group's commit, or why it failed.
-type Finish = Box<dyn FnOnce(std::result::Result<Answer, Failure>) + Send>;
+impl<R> Answer<R> {
+    pub(crate) fn empty() -> Answer<R> {
+        Answer {
+            rows: Vec::new(),
+            changes: 0,
+        }
+    }
+}
 
-enum Failure {
+/// Hands a write its outcome: its answer after its group's commit, or why it failed.
+pub(crate) type Finish<R = SqliteRow> =
+    Box<dyn FnOnce(std::result::Result<Answer<R>, Failure>) + Send>;
+
+pub(crate) enum Failure {
     /// The statement itself failed (a constraint, or the error that ended the group).
     Statement(sqlx::Error),
     /// The statement ran, but its group could not be committed.
     Commit(Arc<str>),
+}
+
+/// A write's [`Finish`] and where its caller waits for the value `decode` makes of its answer.
+pub(crate) fn finisher<R: 'static, T: Send + 'static>(
+    decode: impl FnOnce(Answer<R>) -> sqlx::Result<T> + Send + 'static,
+) -> (Finish<R>, oneshot::Receiver<Result<T>>) {
+    let (reply, answer) = oneshot::channel();
+    let finish: Finish<R> = Box::new(move |outcome| {
+        let outcome = match outcome {
+            Ok(answer) => decode(answer).map_err(StorageError::from),
+            Err(Failure::Statement(error)) => Err(StorageError::from(error)),
+            Err(Failure::Commit(reason)) => Err(StorageError::Commit(reason.to_string())),
+        };
+        let _ = reply.send(outcome);
+    });
+    (finish, answer)
 }
 
 struct Job {
@@ -155,15 +182,7 @@ impl Writer {
         if let Some(error) = statement.unencodable {
             return Err(sqlx::Error::Encode(error).into());
         }
-        let (reply, answer) = oneshot::channel();
-        let finish: Finish = Box::new(move |outcome| {
-            let outcome = match outcome {
-                Ok(answer) => decode(answer).map_err(StorageError::from),
-                Err(Failure::Statement(error)) => Err(StorageError::from(error)),
-                Err(Failure::Commit(reason)) => Err(StorageError::Commit(reason.to_string())),
-            };
-            let _ = reply.send(outcome);
-        });
+        let (finish, answer) = finisher(decode);
         let stopped = || StorageError::Commit("the SQLite writer has stopped".into());
         self.jobs
             .send(Job { statement, finish })
@@ -192,10 +211,7 @@ async fn run(mut connection: SqliteConnection, mut queue: mpsc::Receiver<Job>) {
 
 async fn alone(connection: &mut SqliteConnection, statement: Statement) -> sqlx::Result<Answer> {
     let (sql, arguments) = statement.into_call()?;
-    let mut answer = Answer {
-        rows: Vec::new(),
-        changes: 0,
-    };
+    let mut answer = Answer::empty();
     let mut results = connection.fetch_many(sqlx::query_with(&sql, arguments));
     while let Some(item) = results.try_next().await? {
         match item {
@@ -207,7 +223,9 @@ async fn alone(connection: &mut SqliteConnection, statement: Statement) -> sqlx:
 }
 
 /// The answer's first row as an `M` (a write `... RETURNING *` that must return one).
-pub(crate) fn one<M: for<'r> sqlx::FromRow<'r, SqliteRow>>(answer: Answer) -> sqlx::Result<M> {
+pub(crate) fn one<M: for<'r> sqlx::FromRow<'r, R>, R: sqlx::Row>(
+    answer: Answer<R>,
+) -> sqlx::Result<M> {
     answer
         .rows
         .first()
@@ -217,14 +235,14 @@ pub(crate) fn one<M: for<'r> sqlx::FromRow<'r, SqliteRow>>(answer: Answer) -> sq
 
 /// The answer's first row as an `M`, if there is one (an UPDATE ... RETURNING * of a row that
 /// may be gone).
-pub(crate) fn optional<M: for<'r> sqlx::FromRow<'r, SqliteRow>>(
-    answer: Answer,
+pub(crate) fn optional<M: for<'r> sqlx::FromRow<'r, R>, R: sqlx::Row>(
+    answer: Answer<R>,
 ) -> sqlx::Result<Option<M>> {
     answer.rows.first().map(M::from_row).transpose()
 }
 
 /// How many rows the statement changed.
-pub(crate) fn affected(answer: Answer) -> sqlx::Result<u64> {
+pub(crate) fn affected<R>(answer: Answer<R>) -> sqlx::Result<u64> {
     Ok(answer.changes)
 }
 
@@ -304,10 +322,7 @@ async fn run_calls(
     // Statements of the call, in order: BEGIN (unless begun), one per pending job, COMMIT.
     let first_job = usize::from(!begun);
     let mut index = 0;
-    let mut answer = Answer {
-        rows: Vec::new(),
-        changes: 0,
-    };
+    let mut answer = Answer::empty();
     // Several statements in one call with bound arguments: SQLite's driver prepares them one
     // after the other from the string (as its migrations do), binding `$n` to argument n.
     // `Query::fetch_many` is deprecated because no other engine can; the connection's
@@ -322,13 +337,7 @@ async fn run_calls(
                 if index >= first_job {
                     if let Some(job) = pending.pop_front() {
                         answer.changes = done.rows_affected();
-                        let answered = std::mem::replace(
-                            &mut answer,
-                            Answer {
-                                rows: Vec::new(),
-                                changes: 0,
-                            },
-                        );
+                        let answered = std::mem::replace(&mut answer, Answer::empty());
                         ran.push((job.finish, answered));
                     }
                 }

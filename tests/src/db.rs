@@ -194,6 +194,21 @@ impl TestDb {
 }
 
 impl TestDb {
+    /// Runs one SQL statement through `psql` in this PostgreSQL database: its output.
+    pub fn psql(&self, sql: &str) -> String {
+        let output = Command::new("psql")
+            .arg(&self.url)
+            .args(["-v", "ON_ERROR_STOP=1", "-qtAc", sql])
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run psql: {e}"));
+        assert!(
+            output.status.success(),
+            "psql {sql:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    }
+
     /// Ends, on the server's side, every connection open to this database (as a server restart
     /// or a firewall dropping idle connections would); how many there were.
     pub fn cut_connections(&self) -> usize {
