@@ -52,6 +52,18 @@ pub struct LogWriter {
 
 impl Write for LogWriter {
     fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
+        self.append(line);
+        Ok(line.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LogWriter {
+    /// Appends `line` (whole lines) to what the writer thread writes next.
+    pub fn append(&self, line: &[u8]) {
         let mut pending = self.shared.lock();
         while pending.bytes.len() >= MAX_PENDING && !pending.closed {
             pending = self
@@ -65,11 +77,6 @@ impl Write for LogWriter {
         if starts_batch || pending.bytes.len() >= BATCH {
             self.shared.ready.notify_one();
         }
-        Ok(line.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }
 

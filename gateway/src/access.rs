@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::http::header;
 use actix_web::HttpRequest;
+use hbnb_common::telemetry::JsonLine;
 
 /// Characters of a request's path written in its log line.
 const MAX_LOGGED_PATH: usize = 1024;
@@ -129,6 +130,25 @@ impl AccessRecord {
         }
         let upstream_ms = self.upstream_time.map(|t| t.as_secs_f64() * 1000.0);
         let total_ms = elapsed.as_secs_f64() * 1000.0;
+        if !tracing::enabled!(target: "access", tracing::Level::INFO) {
+            return;
+        }
+        if let Some(mut line) = JsonLine::start(tracing::Level::INFO, "request") {
+            line.field("method", self.method.as_str())
+                .field("path", &self.path)
+                .field("status", &self.status)
+                .field("bytes", &bytes)
+                .field("upstream", self.upstream.as_deref().unwrap_or("-"));
+            if let Some(upstream_ms) = upstream_ms {
+                line.field("upstream_ms", &upstream_ms);
+            }
+            line.field("total_ms", &total_ms)
+                .field("retries", &self.retries)
+                .field("request_id", &self.request_id)
+                .field("complete", &complete)
+                .write("access");
+            return;
+        }
         tracing::info!(
             target: "access",
             method = %self.method,
