@@ -66,9 +66,10 @@ HOST=127.0.0.1 PORT=$bare_port WORKERS=1 LOG_FORMAT=json HELLO_UPSTREAM=http://1
 bare_pid=$!
 pids+=($bare_pid)
 if [ -n "${BEFORE_GATEWAY:-}" ]; then
-  before_port=$(free_port)
+  before_port=$(free_port); before_metrics_port=$(free_port)
+  # As this build's gateway runs in the comparison: its defaults, metrics on.
   HOST=127.0.0.1 PORT=$before_port WORKERS=1 LOG_FORMAT=json HELLO_UPSTREAM=http://127.0.0.1:$hello_port \
-    METRICS_PORT=off taskset -c 1 "$BEFORE_GATEWAY" >"$work/gateway-before.log" 2>&1 &
+    METRICS_PORT=$before_metrics_port taskset -c 1 "$BEFORE_GATEWAY" >"$work/gateway-before.log" 2>&1 &
   before_pid=$!
   pids+=($before_pid)
   wait_http "http://127.0.0.1:$before_port/airbnb-onepage/"
