@@ -9,7 +9,8 @@
 #
 # Env: ENGINES ("sqlite postgres"), DURATION (6), ROUNDS (3), CONNECTIONS (32), THREADS (2),
 #      TEST_DATABASE_URL (PostgreSQL admin URL; scripts/start-postgres.sh starts one),
-#      BURST_SECONDS (10), BURST_CONNECTIONS (64), SKIP_BUILD=1 (use the binaries as they are).
+#      BURST_SECONDS (10), BURST_CONNECTIONS (64), SKIP_BUILD=1 (use the binaries as they are),
+#      ONLY (an extended regex: run only the cases whose names match it, and the ceiling).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 run() { echo "+ $*" >&2; "$@"; }
@@ -145,6 +146,15 @@ CASES=(
   "nginx: same file (alias)|NGINX/static/styles/8-places.css||-|-"
 )
 
+if [ -n "${ONLY:-}" ]; then
+  selected=()
+  for entry in "${CASES[@]}"; do
+    name=${entry%%|*}
+    if [ "$name" = "hello (ceiling)" ] || grep -qE -- "$ONLY" <<<"$name"; then selected+=("$entry"); fi
+  done
+  CASES=("${selected[@]}")
+fi
+
 wrk_case() { # $1 url, $2 script -> "rps p99 errors"
   local script="$work/case.lua"
   cat ${2:+"$work/$2"} "$work/report.lua" >"$script"
@@ -246,7 +256,7 @@ CONF
 
 
   ceiling=$(tr ';' '\n' <<<"${samples[hello (ceiling)]}" | awk 'NF {print $1}' | median)
-  nginx_rps=$(tr ';' '\n' <<<"${samples[nginx: same file (alias)]}" | awk 'NF {print $1}' | median)
+  nginx_rps=$(tr ';' '\n' <<<"${samples[nginx: same file (alias)]:-}" | awk 'NF {print $1}' | median)
   for entry in "${CASES[@]}"; do
     IFS='|' read -r name _ _ target_sqlite target_pg <<<"$entry"
     target=$target_sqlite; [ "$engine" = postgres ] && target=$target_pg

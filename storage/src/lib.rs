@@ -256,7 +256,7 @@ pub(crate) use on_writer;
 
 /// A connection that was idle at least this long is pinged before it is handed out; one in
 /// steady use is not (a ping is a round trip to the server, as long as the query itself).
-const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+pub(crate) const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 
 /// The pool of a database server (PostgreSQL, MySQL): 16 connections, 30 s to get one, and
 /// sqlx's ping-before-every-acquire replaced by a ping of connections that sat idle. A server

@@ -24,10 +24,12 @@
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Instant;
 
 use futures_util::TryStreamExt;
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgArguments, PgConnection, PgPool, PgRow};
-use sqlx::{Arguments, Either, Encode, Executor, Postgres, Type};
+use sqlx::{Arguments, Connection, Either, Encode, Executor, Postgres, Type};
 use tokio::sync::mpsc;
 
 use crate::writer::{finisher, Answer, Failure, Finish};
@@ -226,46 +228,88 @@ impl Writer {
 }
 
 /// The writer: takes what waits (up to `GROUP`), runs it on a pooled connection, answers it.
+///
+/// The connection is kept from one group to the next while writes keep coming: the same
+/// backend, warm, for every group, instead of the pool's idle connections in turn (each a
+/// PostgreSQL process of its own, with cold caches). One that sat idle for `PING_AFTER_IDLE`
+/// is pinged first, as the pool does (a server restart or a firewall may have ended it). It is
+/// let go when the pool closes, which waits for every connection to come back.
 async fn run(pool: PgPool, mut queue: mpsc::Receiver<Job>) {
     let mut taken = Vec::with_capacity(GROUP);
+    let mut held: Option<(PoolConnection<Postgres>, Instant)> = None;
     loop {
-        if queue.recv_many(&mut taken, GROUP).await == 0 {
+        let received = if held.is_some() {
+            tokio::select! {
+                received = queue.recv_many(&mut taken, GROUP) => received,
+                // Closing the pool waits for every connection: let go of this one.
+                () = pool.close_event() => {
+                    held = None;
+                    queue.recv_many(&mut taken, GROUP).await
+                }
+            }
+        } else {
+            queue.recv_many(&mut taken, GROUP).await
+        };
+        if received == 0 {
             return;
         }
-        let mut connection = match crate::acquire(&pool).await {
-            Ok(connection) => connection,
-            Err(error) => {
-                let reason: Arc<str> = format!("no database connection: {error}").into();
-                for job in taken.drain(..) {
-                    (job.finish)(Err(Failure::Commit(reason.clone())));
+        let mut connection = match warm(held.take()).await {
+            Some(connection) => connection,
+            None => match crate::acquire(&pool).await {
+                Ok(connection) => connection,
+                Err(error) => {
+                    let reason: Arc<str> = format!("no database connection: {error}").into();
+                    for job in taken.drain(..) {
+                        (job.finish)(Err(Failure::Commit(reason.clone())));
+                    }
+                    continue;
                 }
-                continue;
-            }
+            },
         };
-        // Writes with no constants form no group: each runs alone.
-        let (group, alone): (Vec<Job>, Vec<Job>) =
-            taken.drain(..).partition(|job| job.inlined.is_some());
-        for job in alone {
-            let outcome = run_alone(&mut connection, job.statement).await;
-            (job.finish)(outcome.map_err(Failure::Statement));
-        }
-        match group.len() {
-            0 => {}
-            1 => {
-                if let Some(job) = group.into_iter().next() {
-                    let outcome = run_alone(&mut connection, job.statement).await;
-                    (job.finish)(outcome.map_err(Failure::Statement));
-                }
-            }
-            writes => {
-                if !commit_group(&mut connection, group.into()).await {
-                    // Its state is unknown: not given back to the pool.
-                    connection.close_on_drop();
-                }
-                tracing::trace!(writes, "group commit");
-            }
+        if run_taken(&mut connection, &mut taken).await {
+            held = Some((connection, Instant::now()));
+        } else {
+            // Its state is unknown: not given back to the pool.
+            connection.close_on_drop();
         }
     }
+}
+
+/// The held connection if it is still good: used within `PING_AFTER_IDLE`, or answering a ping.
+async fn warm(
+    held: Option<(PoolConnection<Postgres>, Instant)>,
+) -> Option<PoolConnection<Postgres>> {
+    let (mut connection, used) = held?;
+    if used.elapsed() < crate::PING_AFTER_IDLE || connection.ping().await.is_ok() {
+        return Some(connection);
+    }
+    connection.close_on_drop();
+    None
+}
+
+/// Runs and answers the writes `taken` (leaving it empty); false when the connection was left
+/// in an unknown state.
+async fn run_taken(connection: &mut PgConnection, taken: &mut Vec<Job>) -> bool {
+    // Writes with no constants form no group: each runs alone, as does a group of one.
+    let (mut group, mut alone): (Vec<Job>, Vec<Job>) =
+        taken.drain(..).partition(|job| job.inlined.is_some());
+    if group.len() == 1 {
+        alone.append(&mut group);
+    }
+    let mut sound = true;
+    for job in alone {
+        let outcome = run_alone(connection, job.statement).await;
+        // A statement's own error leaves the connection as it was; any other may not.
+        sound &= !matches!(&outcome, Err(error) if !matches!(error, sqlx::Error::Database(_)));
+        (job.finish)(outcome.map_err(Failure::Statement));
+    }
+    if group.is_empty() {
+        return sound;
+    }
+    let writes = group.len();
+    sound &= commit_group(connection, group.into()).await;
+    tracing::trace!(writes, "group commit");
+    sound
 }
 
 /// A write in a transaction of its own, as a prepared statement.

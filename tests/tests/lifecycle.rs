@@ -246,14 +246,21 @@ fn a_wrong_password_is_not_waited_for() {
 
 /// A server restart or a firewall ends pooled connections while they sit idle: the next
 /// requests must get fresh ones (a ping of a connection idle for a second or more), not 503.
+/// Reads and writes: PostgreSQL's writer keeps its connection between groups.
 async fn connections_the_server_ended_are_replaced(engine: Engine) {
     let api = Api::start(engine).await;
     let http = client();
+    let create_state = || {
+        http.post(api.api("/states"))
+            .json(&serde_json::json!({"name": "after the cut"}))
+            .send()
+    };
     // Several requests at once, so the pool holds several connections.
     let requests = (0..16).map(|_| http.get(api.api("/stats")).send());
     for answer in futures_util::future::join_all(requests).await {
         assert_eq!(answer.unwrap().status(), 200);
     }
+    assert_eq!(create_state().await.unwrap().status(), 201);
     let cut = api.db.cut_connections();
     assert!(cut >= 2, "only {cut} connections to end");
     // The condition under test, not a synchronisation: the connections have been idle a while.
@@ -263,6 +270,11 @@ async fn connections_the_server_ended_are_replaced(engine: Engine) {
         let answer = answer.unwrap();
         let status = answer.status();
         assert_eq!(status, 200, "{}", answer.text().await.unwrap_or_default());
+    }
+    for answer in futures_util::future::join_all((0..16).map(|_| create_state())).await {
+        let answer = answer.unwrap();
+        let status = answer.status();
+        assert_eq!(status, 201, "{}", answer.text().await.unwrap_or_default());
     }
 }
 
