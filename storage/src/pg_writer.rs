@@ -32,8 +32,8 @@ use sqlx::postgres::{PgArguments, PgConnection, PgPool, PgRow};
 use sqlx::{Arguments, Connection, Either, Encode, Executor, Postgres, Type};
 use tokio::sync::mpsc;
 
-use crate::writer::{finisher, Answer, Failure, Finish};
-use crate::{Result, StorageError};
+use crate::writer::{submit, Answer, Failure, Finish};
+use crate::Result;
 
 /// Writes that may wait for a writer; more at once wait to be queued (back-pressure).
 const QUEUE: usize = 1024;
@@ -212,18 +212,15 @@ impl Writer {
         if let Some(error) = statement.unencodable.take() {
             return Err(sqlx::Error::Encode(error).into());
         }
-        let (finish, answer) = finisher(decode);
+        // Made here, by the caller's worker, even if the write then runs alone: the writer is
+        // one task for every write, and what it does not do is done in parallel.
         let inlined = statement.inlined();
-        let stopped = || StorageError::Commit("the PostgreSQL writer has stopped".into());
-        self.jobs
-            .send(Job {
-                statement,
-                inlined,
-                finish,
-            })
-            .await
-            .map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        let job = |finish| Job {
+            statement,
+            inlined,
+            finish,
+        };
+        submit(&self.jobs, "PostgreSQL", decode, job).await
     }
 }
 

@@ -131,10 +131,14 @@ pub(crate) enum Failure {
     Commit(Arc<str>),
 }
 
-/// A write's [`Finish`] and where its caller waits for the value `decode` makes of its answer.
-pub(crate) fn finisher<R: 'static, T: Send + 'static>(
+/// Queues the job `job` makes of a write's [`Finish`] on `jobs` (the `writer`'s queue) and
+/// waits for the value `decode` makes of the write's answer once it is committed.
+pub(crate) async fn submit<R: 'static, T: Send + 'static, J>(
+    jobs: &mpsc::Sender<J>,
+    writer: &str,
     decode: impl FnOnce(Answer<R>) -> sqlx::Result<T> + Send + 'static,
-) -> (Finish<R>, oneshot::Receiver<Result<T>>) {
+    job: impl FnOnce(Finish<R>) -> J,
+) -> Result<T> {
     let (reply, answer) = oneshot::channel();
     let finish: Finish<R> = Box::new(move |outcome| {
         let outcome = match outcome {
@@ -144,7 +148,9 @@ pub(crate) fn finisher<R: 'static, T: Send + 'static>(
         };
         let _ = reply.send(outcome);
     });
-    (finish, answer)
+    let stopped = || StorageError::Commit(format!("the {writer} writer has stopped"));
+    jobs.send(job(finish)).await.map_err(|_| stopped())?;
+    answer.await.map_err(|_| stopped())?
 }
 
 struct Job {
@@ -182,13 +188,11 @@ impl Writer {
         if let Some(error) = statement.unencodable {
             return Err(sqlx::Error::Encode(error).into());
         }
-        let (finish, answer) = finisher(decode);
-        let stopped = || StorageError::Commit("the SQLite writer has stopped".into());
-        self.jobs
-            .send(Job { statement, finish })
-            .await
-            .map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        submit(&self.jobs, "SQLite", decode, |finish| Job {
+            statement,
+            finish,
+        })
+        .await
     }
 }
 

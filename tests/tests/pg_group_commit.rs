@@ -100,6 +100,37 @@ async fn a_write_that_fails_fails_alone_and_its_group_goes_on() {
 }
 
 #[tokio::test]
+async fn a_group_whose_writes_all_fail_leaves_the_writer_working() {
+    let (test_db, db) = database().await;
+    // Every city of the group names a missing state: each write fails in turn, none is left.
+    let orphans: Vec<String> = (0..12)
+        .map(|i| format!("00000000-0000-4000-8000-{i:012}"))
+        .collect();
+    let answers = join_all(
+        orphans
+            .iter()
+            .map(|parent| db.create_city(parent, "orphan")),
+    )
+    .await;
+    for answer in &answers {
+        assert!(
+            matches!(answer, Err(StorageError::MissingReference)),
+            "{answer:?}"
+        );
+    }
+    // The aborted transaction was rolled back: the next writes commit, alone and in a group.
+    let state = db
+        .create_state("Oregon")
+        .await
+        .expect("a write after the failed group");
+    let names: Vec<String> = (0..8).map(|i| format!("city {i}")).collect();
+    let cities = join_all(names.iter().map(|name| db.create_city(&state.id, name))).await;
+    assert!(cities.iter().all(Result::is_ok), "{cities:?}");
+    assert_eq!(test_db.psql("SELECT count(*) FROM cities"), "8");
+    db.close().await;
+}
+
+#[tokio::test]
 async fn writes_of_one_group_see_each_other_in_order() {
     let (_test_db, db) = database().await;
     let kept = db.create_state("Kept").await.unwrap();
