@@ -226,11 +226,12 @@ impl Writer {
 
 /// The writer: takes what waits (up to `GROUP`), runs it on a pooled connection, answers it.
 ///
-/// The connection is kept from one group to the next while writes keep coming: the same
+/// The connection is kept from one group to the next: the same
 /// backend, warm, for every group, instead of the pool's idle connections in turn (each a
 /// PostgreSQL process of its own, with cold caches). One that sat idle for `PING_AFTER_IDLE`
 /// is pinged first, as the pool does (a server restart or a firewall may have ended it). It is
-/// let go when the pool closes, which waits for every connection to come back.
+/// let go when the pool closes, which waits for every connection to come back, or closed when
+/// it fails; until then it is the writer's, outside the pool's `max_lifetime` and `idle_timeout`.
 async fn run(pool: PgPool, mut queue: mpsc::Receiver<Job>) {
     let mut taken = Vec::with_capacity(GROUP);
     let mut held: Option<(PoolConnection<Postgres>, Instant)> = None;
@@ -297,7 +298,7 @@ async fn run_taken(connection: &mut PgConnection, taken: &mut Vec<Job>) -> bool 
     for job in alone {
         let outcome = run_alone(connection, job.statement).await;
         // A statement's own error leaves the connection as it was; any other may not.
-        sound &= !matches!(&outcome, Err(error) if !matches!(error, sqlx::Error::Database(_)));
+        sound &= matches!(&outcome, Ok(_) | Err(sqlx::Error::Database(_)));
         (job.finish)(outcome.map_err(Failure::Statement));
     }
     if group.is_empty() {
