@@ -3,6 +3,7 @@
 //! upgrade (SIGUSR2), and the `/healthz` and `/readyz` endpoints.
 
 pub mod health;
+pub mod listen;
 pub mod log_writer;
 pub mod metrics;
 pub mod pages;

@@ -12,7 +12,7 @@
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +25,7 @@ use actix_web::{web, App, HttpServer};
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tracing_actix_web::TracingLogger;
 
+use crate::listen::{self, Bind, ListenAddr, Listener, SocketFile};
 use crate::upgrade::{self, Successor};
 
 use crate::health::{self, Readiness};
@@ -100,14 +101,16 @@ pub const KEEP_ALIVE: Duration = Duration::from_secs(5);
 
 pub struct Application {
     server: Server,
-    local_addr: SocketAddr,
-    tls_addr: Option<SocketAddr>,
+    local_addr: ListenAddr,
+    tls_addr: Option<ListenAddr>,
     /// What the signal-handling task needs once the server runs.
     control: Control,
     /// SIGTERM's and SIGUSR2's handlers, registered before the server accepted anything.
     signals: io::Result<(Signal, Signal)>,
     /// Set when this process was started by an upgrading predecessor, to tell it we are ready.
     predecessor: Option<upgrade::Predecessor>,
+    /// Our Unix socket's file, removed when we stop (unless a successor took it over).
+    socket_file: Option<SocketFile>,
 }
 
 /// Decrements the open-connection count when actix drops the connection's data.
@@ -135,27 +138,30 @@ impl Drop for ConnectionGuard {
     }
 }
 
-/// Takes the listening socket systemd (or an upgrading parent) passed us, if any; otherwise binds
-/// one with the configured backlog.
-pub fn listener(settings: &ServerSettings, default_port: u16) -> io::Result<TcpListener> {
-    let mut fds = listenfd::ListenFd::from_env();
-    listener_at(&mut fds, 0, settings, settings.port.unwrap_or(default_port))
-}
-
-/// The inherited socket at `index` (0: plain, 1: TLS), or a new one on `port`.
+/// The inherited socket at `index` (0: plain, 1: TLS), or a new one: the plain listener on
+/// `BIND` (a Unix socket or HOST:PORT) or HOST:`port`, the TLS one on HOST:`port`. Also the socket
+/// file to remove when we stop cleanly, if we own one.
 fn listener_at(
     fds: &mut listenfd::ListenFd,
+    held_by_systemd: bool,
     index: usize,
     settings: &ServerSettings,
     port: u16,
-) -> io::Result<TcpListener> {
-    if let Some(listener) = fds.take_tcp_listener(index)? {
-        listener.set_nonblocking(true)?;
+) -> io::Result<(Listener, Option<SocketFile>)> {
+    if let Some(listener) = listen::inherited(fds, index)? {
         tracing::info!(addr = %listener.local_addr()?, index, "using inherited listening socket");
-        return Ok(listener);
+        let file = SocketFile::of_inherited(&listener, held_by_systemd);
+        return Ok((listener, file));
     }
-    let addr = SocketAddr::new(settings.host, port);
-    bind(addr, settings.backlog).map_err(|error| {
+    let addr = match (&settings.bind, index) {
+        (Some(Bind::Unix(path)), 0) => {
+            let (listener, file) = listen::bind_unix(path, settings.socket_mode)?;
+            return Ok((listener, Some(file)));
+        }
+        (Some(Bind::Tcp(addr)), 0) => *addr,
+        _ => SocketAddr::new(settings.host, port),
+    };
+    let listener = bind(addr, settings.backlog).map_err(|error| {
         let hint = if error.kind() == io::ErrorKind::PermissionDenied && addr.port() < 1024 {
             " (ports below 1024 need privileges: run as root, grant CAP_NET_BIND_SERVICE, or choose another port with PORT=8080)"
         } else if error.kind() == io::ErrorKind::AddrInUse {
@@ -164,7 +170,8 @@ fn listener_at(
             ""
         };
         io::Error::new(error.kind(), format!("cannot listen on {addr}: {error}{hint}"))
-    })
+    })?;
+    Ok((Listener::Tcp(listener), None))
 }
 
 /// `std`'s `TcpListener::bind` always listens with a backlog of 128.
@@ -194,23 +201,30 @@ impl Application {
         crate::process::tune_allocator();
         let exe = std::env::current_exe();
         let predecessor = upgrade::Predecessor::from_env();
+        let held_by_systemd = listen::held_by_systemd();
         let mut fds = listenfd::ListenFd::from_env();
         let port = settings.port.unwrap_or(default_port);
-        let listener = listener_at(&mut fds, 0, settings, port)?;
+        let (listener, socket_file) = listener_at(&mut fds, held_by_systemd, 0, settings, port)?;
         let tls = match &options.tls {
-            Some(tls) => Some((
-                listener_at(&mut fds, 1, settings, tls.port)?,
-                tls.config.clone(),
-            )),
+            Some(tls) => {
+                let (listener, _) = listener_at(&mut fds, held_by_systemd, 1, settings, tls.port)?;
+                let Listener::Tcp(listener) = listener else {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "the TLS listener must be a TCP socket",
+                    ));
+                };
+                Some((listener, tls.config.clone()))
+            }
             None => None,
         };
         let mut kept = vec![listener.try_clone()?];
         if let Some((tls_listener, _)) = &tls {
-            kept.push(tls_listener.try_clone()?);
+            kept.push(Listener::Tcp(tls_listener.try_clone()?));
         }
         let local_addr = listener.local_addr()?;
         let tls_addr = match &tls {
-            Some((tls_listener, _)) => Some(tls_listener.local_addr()?),
+            Some((tls_listener, _)) => Some(ListenAddr::Tcp(tls_listener.local_addr()?)),
             None => None,
         };
         let limits = options.connections;
@@ -281,8 +295,11 @@ impl Application {
                 counter.fetch_add(1, Ordering::Relaxed);
                 extensions.insert(ConnectionGuard(counter.clone()));
                 extensions.insert(ConnectionSlot::default());
-            })
-            .listen(listener)?;
+            });
+        let server = match listener {
+            Listener::Tcp(listener) => server.listen(listener)?,
+            Listener::Unix(listener) => server.listen_uds(listener)?,
+        };
         let server = match tls {
             Some((tls_listener, config)) => server.listen_rustls_0_23(tls_listener, config)?,
             None => server,
@@ -291,7 +308,7 @@ impl Application {
         // soon as the service answers must find our handler, not the default action (exit).
         let signals = register_signals();
         let server = server.run();
-        if let Some(addr) = tls_addr {
+        if let Some(addr) = &tls_addr {
             tracing::info!(%addr, port = addr.port(), "listening with TLS");
         }
         tracing::info!(addr = %local_addr, port = local_addr.port(), "listening");
@@ -301,6 +318,8 @@ impl Application {
             readiness,
             drain_delay: settings.drain_delay,
             listeners: kept,
+            owns_socket_file: socket_file.is_some(),
+            handed_over: Arc::new(AtomicBool::new(false)),
             keep_alive: limits.keep_alive,
             connections,
             pid_file: settings.pid_file.clone(),
@@ -313,16 +332,23 @@ impl Application {
             control,
             signals,
             predecessor,
+            socket_file,
         })
     }
 
+    /// The TCP port it listens on (0 on a Unix socket).
     pub fn port(&self) -> u16 {
-        self.local_addr.port()
+        self.local_addr.port().unwrap_or(0)
+    }
+
+    /// Where it listens: a TCP address or a Unix socket's path.
+    pub fn listen_addr(&self) -> &ListenAddr {
+        &self.local_addr
     }
 
     /// The TLS listener's port, if there is one.
     pub fn tls_port(&self) -> Option<u16> {
-        self.tls_addr.map(|addr| addr.port())
+        self.tls_addr.as_ref().and_then(ListenAddr::port)
     }
 
     /// Serves until SIGTERM or SIGINT, then shuts down gracefully; on SIGUSR2, hands over to a
@@ -333,13 +359,18 @@ impl Application {
             control,
             signals,
             predecessor,
+            socket_file,
             ..
         } = self;
         let pid_file = control.pid_file.clone();
+        let handed_over = control.handed_over.clone();
         tokio::spawn(control.run(signals, predecessor));
         let result = server.await;
         if let Some(path) = &pid_file {
             upgrade::remove_pid_file(path).await;
+        }
+        if let Some(file) = socket_file.filter(|_| !handed_over.load(Ordering::Relaxed)) {
+            file.remove();
         }
         result?;
         tracing::info!("stopped");
@@ -362,7 +393,12 @@ struct Control {
     drain_delay: Duration,
     /// Duplicates of the listening sockets (plain, then TLS), kept to hand to a successor on
     /// SIGUSR2.
-    listeners: Vec<TcpListener>,
+    listeners: Vec<Listener>,
+    /// Whether we own our Unix socket's file (we bound it, or a predecessor that did handed it
+    /// to us), so that a successor knows whether it will.
+    owns_socket_file: bool,
+    /// Set once a successor serves on our sockets: the socket file is then its own.
+    handed_over: Arc<AtomicBool>,
     keep_alive: Duration,
     /// Open client connections (counted through `on_connect`), so an upgrade drain can end as
     /// soon as the last one closes.
@@ -421,7 +457,8 @@ impl Control {
             }
         };
         tracing::info!(exe = %exe.display(), "SIGUSR2: starting a successor on our listening socket");
-        match Successor::start(exe, &self.listeners).await {
+        let env = listen::successor_env(self.owns_socket_file, &self.listeners);
+        match Successor::start(exe, &self.listeners, env).await {
             Ok(successor) => match successor.wait_ready(upgrade::UPGRADE_TIMEOUT).await {
                 Ok(pid) => {
                     tracing::info!(successor = pid, "successor ready: handing over");
@@ -443,6 +480,7 @@ impl Control {
     /// connection finish its current request (each answer closes its connection) or idle out,
     /// then stop.
     async fn hand_over(self) {
+        self.handed_over.store(true, Ordering::Relaxed);
         self.readiness.begin_shutdown();
         self.handle.pause().await;
         // Idle keep-alive connections close on their own after KEEP_ALIVE; beyond that only

@@ -1,8 +1,10 @@
-//! The operating contract every binary keeps: `PORT`/`--port`, `HOST`, `WORKERS`,
-//! `SHUTDOWN_TIMEOUT`, `DRAIN_DELAY`, `PID_FILE`, `BACKLOG`, `LOG_FORMAT`. Each service flattens these into its own clap struct.
+//! The operating contract every binary keeps: `PORT`/`--port`, `HOST`, `BIND`, `SOCKET_MODE`,
+//! `WORKERS`, `SHUTDOWN_TIMEOUT`, `DRAIN_DELAY`, `PID_FILE`, `BACKLOG`, `LOG_FORMAT`. Each service flattens these into its own clap struct.
 
 use std::net::IpAddr;
 use std::time::Duration;
+
+use crate::listen::{Bind, SocketMode};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
@@ -20,6 +22,16 @@ pub struct ServerSettings {
     /// Port to listen on (0 picks a free port and logs it). Defaults to the service's course port.
     #[arg(long, env = "PORT")]
     pub port: Option<u16>,
+    /// Where to listen instead of HOST:PORT, as Gunicorn's --bind: `unix:/run/hbnb/api.sock` (a
+    /// Unix domain socket; a stale socket file is replaced, a live one or a non-socket refused,
+    /// and the file removed on a clean stop) or `HOST:PORT`. A socket inherited from systemd
+    /// (LISTEN_FDS) wins over both.
+    #[arg(long, env = "BIND")]
+    pub bind: Option<Bind>,
+    /// Permission bits of a Unix socket we bind, in octal (Gunicorn's -m 007 is 770): 660 lets the
+    /// service's user and group (the gateway's) connect, and nobody else.
+    #[arg(long = "socket-mode", env = "SOCKET_MODE", default_value = "660")]
+    pub socket_mode: SocketMode,
     /// Worker threads (Gunicorn's --workers). Defaults to the number of cores.
     #[arg(long, env = "WORKERS")]
     pub workers: Option<usize>,

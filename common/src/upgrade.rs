@@ -16,8 +16,7 @@
 //! it and are accepted by whichever process is accepting.
 
 use std::io;
-use std::net::TcpListener;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -115,8 +114,12 @@ impl Drop for Successor {
 
 impl Successor {
     /// Starts the successor with `listeners` as fds 3, 4, ... (`LISTEN_FDS` of them) and the
-    /// readiness channel after them.
-    pub async fn start(exe: &Path, listeners: &[TcpListener]) -> Result<Self, UpgradeError> {
+    /// readiness channel after them, `env` added to our environment.
+    pub async fn start(
+        exe: &Path,
+        listeners: &[impl AsFd],
+        env: Option<(&str, &str)>,
+    ) -> Result<Self, UpgradeError> {
         const MAX_LISTENERS: usize = 4;
         if listeners.is_empty() || listeners.len() > MAX_LISTENERS {
             return Err(UpgradeError::Spawn(io::Error::other(
@@ -127,7 +130,7 @@ impl Successor {
         let count = listeners.len();
         let mut listen_fds = [-1; MAX_LISTENERS];
         for (slot, listener) in listen_fds.iter_mut().zip(listeners) {
-            *slot = listener.as_raw_fd();
+            *slot = listener.as_fd().as_raw_fd();
         }
         let notify_fd = theirs.as_raw_fd();
         let notify_target = 3 + count as i32;
@@ -141,6 +144,9 @@ impl Successor {
             .env(UPGRADE_FD_ENV, notify_target.to_string())
             .env(UPGRADE_FROM_ENV, std::process::id().to_string())
             .kill_on_drop(false);
+        if let Some((name, value)) = env {
+            command.env(name, value);
+        }
         // SAFETY: the hook runs in the forked child before exec and only calls fcntl and dup2,
         // which are async-signal-safe; it allocates nothing.
         unsafe {

@@ -562,6 +562,16 @@ fn search_order(routes: &[Route]) -> Vec<usize> {
     order
 }
 
+/// The path of an instance given as a Unix socket: `unix:/path.sock`, or Nginx's
+/// `http://unix:/path.sock:` (the trailing colon, and a `/` after it, optional).
+fn unix_socket_path(url: &str) -> Option<&str> {
+    let path = url
+        .strip_prefix("unix:")
+        .or_else(|| url.strip_prefix("http://unix:"))?;
+    let path = path.strip_suffix(":/").unwrap_or(path);
+    Some(path.strip_suffix(':').unwrap_or(path))
+}
+
 fn compile_upstream(
     name: &str,
     urls: &[String],
@@ -576,12 +586,28 @@ fn compile_upstream(
     }
     let mut sources = Vec::with_capacity(urls.len());
     for url in urls {
+        if let Some(path) = unix_socket_path(url) {
+            hbnb_common::listen::check_socket_path(std::path::Path::new(path))
+                .map_err(|e| problem(format!("{url:?}: {e}")))?;
+            if !path.starts_with('/') {
+                return Err(problem(format!(
+                    "{url:?}: give the socket's absolute path (unix:/run/hbnb/api.sock)"
+                )));
+            }
+            sources.push(Source {
+                url: Arc::from(url.as_str()),
+                unix_path: Some(path.to_owned()),
+                host: String::new(),
+                port: 0,
+            });
+            continue;
+        }
         let uri: http::Uri = url
             .parse()
             .map_err(|e| problem(format!("{url:?} is not a URL: {e}")))?;
         if uri.scheme_str() != Some("http") {
             return Err(problem(format!(
-                "{url:?}: only http:// upstreams are supported"
+                "{url:?}: only http:// and unix: (a Unix socket) upstreams are supported"
             )));
         }
         if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
@@ -594,6 +620,7 @@ fn compile_upstream(
             .ok_or_else(|| problem(format!("{url:?} has no host")))?;
         sources.push(Source {
             url: Arc::from(url.as_str()),
+            unix_path: None,
             host: authority.host().to_owned(),
             port: authority.port_u16().unwrap_or(80),
         });
@@ -800,6 +827,34 @@ mod tests {
     }
 
     #[test]
+    fn unix_socket_instances_in_both_forms_beside_tcp() {
+        let mut config = FileConfig::builtin(None);
+        config.apply_env_overrides(|v| {
+            (v == "API_UPSTREAM").then(|| {
+                "unix:/run/hbnb/api.sock, http://unix:/run/hbnb/api2.sock:, http://127.0.0.1:1"
+                    .to_owned()
+            })
+        });
+        let t = RouteTable::compile(&config).unwrap();
+        let Action::Proxy(upstream) = &t.resolve("/api/v1/states").unwrap().route.action else {
+            panic!("not a proxy route")
+        };
+        let instances = upstream.instances();
+        let authorities: Vec<_> = instances.iter().map(|i| &*i.authority).collect();
+        assert_eq!(
+            authorities,
+            [
+                "unix:/run/hbnb/api.sock",
+                "unix:/run/hbnb/api2.sock",
+                "127.0.0.1:1"
+            ]
+        );
+        // Unix sockets are never looked up as names.
+        assert_eq!(upstream.names().count(), 0);
+        assert_eq!(&*instances[1].url, "http://unix:/run/hbnb/api2.sock:");
+    }
+
+    #[test]
     fn invalid_files_are_refused_with_the_problem_named() {
         let bad = |text: &str| {
             let config: FileConfig = toml::from_str(text).unwrap();
@@ -815,6 +870,10 @@ mod tests {
         );
         assert!(bad("[upstreams]\na = [\"https://x\"]\n[[route]]\nmatch = \"prefix\"\npath = \"/\"\nupstream = \"a\"")
             .contains("only http://"));
+        assert!(
+            bad("[upstreams]\na = [\"unix:run/a.sock\"]\n[[route]]\nmatch = \"prefix\"\npath = \"/\"\nupstream = \"a\"")
+                .contains("absolute path")
+        );
         assert!(
             bad("[[route]]\nmatch = \"prefix\"\npath = \"/\"\nstatus = 404\nupstream = \"a\"")
                 .contains("exactly one")

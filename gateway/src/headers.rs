@@ -135,7 +135,11 @@ pub fn upstream_request(
             headers.insert("x-forwarded-host", host);
         }
         None => {
-            headers.insert(http::header::HOST, value(authority)?);
+            let host = match crate::connect::unix_path(authority) {
+                Some(_) => crate::connect::UNIX_HOST,
+                None => authority,
+            };
+            headers.insert(http::header::HOST, value(host)?);
         }
     }
     headers.insert(X_REQUEST_ID, value(request_id)?);

@@ -74,25 +74,13 @@ pub fn spawn_prober(shared: Arc<Shared>, interval: Duration) {
     if interval.is_zero() {
         return;
     }
-    let client = match reqwest::Client::builder()
-        .no_proxy()
-        .timeout(interval.min(Duration::from_secs(2)))
-        .build()
-    {
-        Ok(client) => client,
-        Err(error) => {
-            tracing::error!(%error, "cannot build the health-probe client; active health checks are off");
-            return;
-        }
-    };
+    let timeout = interval.min(Duration::from_secs(2));
     crate::every(interval, move || {
-        let (table, client) = (shared.table(), client.clone());
+        let table = shared.table();
         async move {
             for upstream in table.upstreams() {
                 for instance in upstream.instances().iter() {
-                    let url = format!("{}/readyz", instance.url.trim_end_matches('/'));
-                    let ready =
-                        matches!(client.get(&url).send().await, Ok(r) if r.status().is_success());
+                    let ready = crate::connect::probe_ready(&instance.authority, timeout).await;
                     let was_available = instance.health.is_available();
                     if ready {
                         instance.health.mark_up();

@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod config;
+mod connect;
 pub mod edge;
 pub mod error;
 pub mod headers;

@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
 use crate::request_body::RequestBody;
@@ -29,7 +28,7 @@ struct IdleConnection {
     since: Instant,
 }
 
-/// A worker's connections to one upstream authority (`host:port`).
+/// A worker's connections to one upstream authority (`host:port`, or `unix:/path`).
 struct Slot {
     idle: Vec<IdleConnection>,
     /// Open or being opened, idle ones included: at most `Pool::max_connections`.
@@ -195,11 +194,10 @@ impl Pool {
     /// Opens a connection; its place in the slot is already taken (and given back by `closed`
     /// when the connection ends, or when this fails).
     async fn connect(self: &Rc<Self>, authority: &Arc<str>) -> Result<Sender, ConnectError> {
-        let stream = tokio::time::timeout(self.connect_timeout, TcpStream::connect(&**authority))
+        let stream = tokio::time::timeout(self.connect_timeout, crate::connect::open(authority))
             .await
             .map_err(|_| ConnectError::TimedOut)?
             .map_err(ConnectError::Io)?;
-        let _ = stream.set_nodelay(true);
         let (sender, connection) = hyper::client::conn::http1::Builder::new()
             .handshake(TokioIo::new(stream))
             .await

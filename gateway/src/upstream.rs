@@ -16,7 +16,7 @@ use crate::health::InstanceHealth;
 /// One instance of an upstream: where to connect and what it is called in logs.
 #[derive(Debug, Clone)]
 pub struct Instance {
-    /// `host:port`, what we connect to (and the pool key).
+    /// `host:port` or `unix:/path`, what we connect to (and the pool key).
     pub authority: Arc<str>,
     /// The URL as configured, or `http://address:port` for an address a name resolved to: the
     /// probe's base URL, the name in logs, and the key that keeps its health across reloads.
@@ -32,18 +32,30 @@ pub struct Instance {
 #[derive(Debug)]
 pub struct Source {
     pub url: Arc<str>,
+    /// For a Unix socket (`unix:/run/hbnb/api.sock`): its path, and `host`/`port` unused.
+    pub unix_path: Option<String>,
     pub host: String,
     pub port: u16,
 }
 
 impl Source {
-    /// A host name, looked up again and again; an address is used as it is.
+    /// A host name, looked up again and again; an address or a Unix socket is used as it is.
     fn is_name(&self) -> bool {
-        self.host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<IpAddr>()
-            .is_err()
+        self.unix_path.is_none()
+            && self
+                .host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<IpAddr>()
+                .is_err()
+    }
+
+    /// What the pool connects to: `host:port`, or `unix:/path`.
+    fn authority(&self) -> String {
+        match &self.unix_path {
+            Some(path) => format!("unix:{path}"),
+            None => format!("{}:{}", self.host, self.port),
+        }
     }
 }
 
@@ -71,7 +83,7 @@ impl Upstream {
             .iter()
             .enumerate()
             .map(|(source, entry)| Instance {
-                authority: Arc::from(format!("{}:{}", entry.host, entry.port)),
+                authority: Arc::from(entry.authority()),
                 url: entry.url.clone(),
                 health: health(&entry.url),
                 source,
@@ -182,6 +194,7 @@ mod tests {
     fn upstream() -> Upstream {
         let source = |url: &str, host: &str| Source {
             url: Arc::from(url),
+            unix_path: None,
             host: host.to_owned(),
             port: 5002,
         };
@@ -281,6 +294,7 @@ mod tests {
         for host in ["127.0.0.1", "[::1]", "10.1.2.3"] {
             let source = Source {
                 url: Arc::from("http://x"),
+                unix_path: None,
                 host: host.into(),
                 port: 1,
             };
@@ -288,9 +302,18 @@ mod tests {
         }
         let source = Source {
             url: Arc::from("http://x"),
+            unix_path: None,
             host: "api-service".into(),
             port: 1,
         };
         assert!(source.is_name());
+        let socket = Source {
+            url: Arc::from("unix:/run/hbnb/api.sock"),
+            unix_path: Some("/run/hbnb/api.sock".into()),
+            host: String::new(),
+            port: 0,
+        };
+        assert!(!socket.is_name());
+        assert_eq!(socket.authority(), "unix:/run/hbnb/api.sock");
     }
 }

@@ -293,11 +293,15 @@ pub fn process_alive(pid: u32) -> bool {
     }
 }
 
-/// Reads the port out of a JSON "listening" line written by `hbnb_common::Application::build`.
+/// Reads the port out of a JSON "listening" line written by `hbnb_common::Application::build`
+/// (0 for a service listening on a Unix socket: its line names the path, and has no port).
 fn listening_port(line: &str) -> Option<u16> {
     let value: serde_json::Value = serde_json::from_str(line).ok()?;
     if value.get("message")?.as_str()? != "listening" {
         return None;
+    }
+    if value.get("addr")?.as_str()?.starts_with("unix:") {
+        return Some(0);
     }
     value.get("port")?.as_u64()?.try_into().ok()
 }
@@ -346,4 +350,43 @@ pub fn raw_get_status(port: u16, path: &str) -> u16 {
         .nth(1)
         .and_then(|code| code.parse().ok())
         .unwrap_or_else(|| panic!("no status line in {text:?}"))
+}
+
+/// The answer to one HTTP/1.1 request sent over a Unix socket: status, headers (lower-case
+/// names) and body. Neither reqwest nor curl's defaults speak to a socket path, so this sends the
+/// request as written and reads until the server closes (`Connection: close`).
+pub struct UnixAnswer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+/// Sends `GET <path>` to the HTTP server on the Unix socket at `socket`; `None` if it cannot
+/// connect or the answer is not HTTP.
+pub fn unix_get(socket: &std::path::Path, path: &str) -> Option<UnixAnswer> {
+    use std::io::{Read, Write};
+    let mut stream = std::os::unix::net::UnixStream::connect(socket).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).ok()?;
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let mut lines = head.lines();
+    let status = lines.next()?.split(' ').nth(1)?.parse().ok()?;
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+        .collect();
+    Some(UnixAnswer {
+        status,
+        headers,
+        body: body.to_owned(),
+    })
 }

@@ -27,6 +27,15 @@ pub fn sha256_hex(data: &[u8]) -> String {
 impl TestUpstream {
     /// Starts the server on a free port; `name` comes back in the `x-upstream-name` header.
     pub fn start(name: &str) -> TestUpstream {
+        Self::start_on(name, None)
+    }
+
+    /// Starts the server on a Unix socket at `path` (its `port` is 0).
+    pub fn start_unix(name: &str, path: &std::path::Path) -> TestUpstream {
+        Self::start_on(name, Some(path.to_path_buf()))
+    }
+
+    fn start_on(name: &str, unix_socket: Option<std::path::PathBuf>) -> TestUpstream {
         let name = name.to_owned();
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
@@ -48,10 +57,13 @@ impl TestUpstream {
                 .workers(1)
                 // Its own writes must not wait for ACKs: the tests time the gateway's.
                 .tcp_nodelay(true)
-                .disable_signals()
-                .bind("127.0.0.1:0")
+                .disable_signals();
+                let server = match &unix_socket {
+                    Some(path) => server.bind_uds(path),
+                    None => server.bind("127.0.0.1:0"),
+                }
                 .expect("bind test upstream");
-                let port = server.addrs()[0].port();
+                let port = server.addrs().first().map_or(0, |addr| addr.port());
                 let server = server.run();
                 tx.send((port, server.handle())).expect("report port");
                 server.await.expect("test upstream runs");
