@@ -11,6 +11,11 @@
 # BEFORE_GATEWAY=path: a gateway binary of an earlier build (bench/before-after.sh makes one),
 # alternated with this one (as it runs by default, metrics on) BEFORE_ROUNDS times (default 3):
 # this build's throughput and CPU as a ratio of the earlier one's.
+# Unix-socket upstreams: a second hello-service on a Unix socket (BIND=unix:...), with a gateway
+# (HELLO_UPSTREAM=unix:...) and nginx (`server unix:...`) in front of it: gateway-unix and
+# nginx-unix, beside the TCP upstream's rows, and the gateway's unix/TCP ratio.
+# New plain connections (`Connection: close`, as health checkers and HTTP/1.0 clients send):
+# gateway-close and nginx-close.
 # TLS cases (TLS=0 skips them), gateway vs nginx with the same certificate (EC P-256, made here)
 # and `listen ... ssl http2`: HTTPS with HTTP/1.1 keep-alive (wrk), h2 (h2load, 32 connections x
 # 8 streams), and handshakes per second (wrk with `Connection: close`: a new TLS connection per
@@ -52,10 +57,17 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hello_port=$(free_port); gateway_port=$(free_port); nginx_port=$(free_port)
 metrics_port=$(free_port); bare_port=$(free_port)
 gateway_tls_port=$(free_port); nginx_tls_port=$(free_port)
+gateway_unix_port=$(free_port); nginx_unix_port=$(free_port); unix_metrics_port=$(free_port)
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
   -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
 HOST=127.0.0.1 PORT=$hello_port WORKERS=1 LOG_FORMAT=json taskset -c 1 target/release/hello-service >"$work/hello.log" 2>&1 &
 pids+=($!)
+BIND=unix:$work/hello.sock WORKERS=1 LOG_FORMAT=json taskset -c 1 target/release/hello-service >"$work/hello-unix.log" 2>&1 &
+pids+=($!)
+HOST=127.0.0.1 PORT=$gateway_unix_port WORKERS=1 LOG_FORMAT=json HELLO_UPSTREAM=unix:$work/hello.sock METRICS_PORT=$unix_metrics_port \
+  taskset -c 1 target/release/gateway >"$work/gateway-unix.log" 2>&1 &
+gateway_unix_pid=$!
+pids+=($gateway_unix_pid)
 HOST=127.0.0.1 PORT=$gateway_port WORKERS=1 LOG_FORMAT=json HELLO_UPSTREAM=http://127.0.0.1:$hello_port \
   METRICS_PORT=$metrics_port TLS_CERT="$work/cert.pem" TLS_KEY="$work/key.pem" TLS_PORT=$gateway_tls_port \
   taskset -c 1 target/release/gateway >"$work/gateway.log" 2>&1 &
@@ -86,6 +98,7 @@ http {
   # the gateway never does.
   keepalive_requests 1000000;
   upstream hello { server 127.0.0.1:$hello_port; keepalive 64; }
+  upstream hello_unix { server unix:$work/hello.sock; keepalive 64; }
   server {
     listen 127.0.0.1:$nginx_port default_server;
     listen 127.0.0.1:$nginx_tls_port ssl http2;
@@ -99,6 +112,15 @@ http {
       proxy_set_header Connection "";
     }
   }
+  server {
+    listen 127.0.0.1:$nginx_unix_port;
+    add_header X-Served-By \$hostname;
+    location /airbnb-onepage/ {
+      proxy_pass http://hello_unix/airbnb-onepage/;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
 }
 CONF
 run taskset -c 1 nginx -c "$work/nginx.conf"
@@ -106,6 +128,8 @@ wait_http "http://127.0.0.1:$hello_port/airbnb-onepage/"
 wait_http "http://127.0.0.1:$gateway_port/airbnb-onepage/"
 wait_http "http://127.0.0.1:$nginx_port/airbnb-onepage/"
 wait_http "http://127.0.0.1:$bare_port/airbnb-onepage/"
+wait_http "http://127.0.0.1:$gateway_unix_port/airbnb-onepage/"
+wait_http "http://127.0.0.1:$nginx_unix_port/airbnb-onepage/"
 wait_http "http://127.0.0.1:$metrics_port/metrics"
 # A scraper, as Prometheus would be (every second: 15 times its default rate).
 ( while sleep 1; do python3 -c "import urllib.request,sys; urllib.request.urlopen(sys.argv[1], timeout=1).read()" \
@@ -114,13 +138,16 @@ pids+=($!)
 nginx_worker=$(pgrep -P "$(cat "$work/nginx.pid")" | head -1)
 
 declare -A rps p50 p99 cpu
+# bench NAME PORT [PID] [close]: wrk over plain HTTP (keep-alive, or a new connection per request).
 bench() {
-  local name=$1 port=$2 pid=${3:-}
+  local name=$1 port=$2 pid=${3:-} close=${4:-}
   local before=0 after=0
-  taskset -c 0 wrk -t1 -c"$CONNECTIONS" -d2s "http://127.0.0.1:$port/airbnb-onepage/" >/dev/null # warm-up
+  local args=(-t1 -c"$CONNECTIONS")
+  [ -n "$close" ] && args+=(-H "Connection: close")
+  taskset -c 0 wrk "${args[@]}" -d2s "http://127.0.0.1:$port/airbnb-onepage/" >/dev/null # warm-up
   [ -n "$pid" ] && before=$(cpu_ticks "$pid")
   local out
-  out=$(taskset -c 0 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "http://127.0.0.1:$port/airbnb-onepage/")
+  out=$(taskset -c 0 wrk "${args[@]}" -d"${DURATION}s" --latency "http://127.0.0.1:$port/airbnb-onepage/")
   [ -n "$pid" ] && after=$(cpu_ticks "$pid")
   echo "$out" >&2
   local requests
@@ -177,7 +204,12 @@ echo "== hello-service direct" >&2; bench hello "$hello_port"
 echo "== gateway" >&2; bench gateway "$gateway_port" "$gateway_pid"
 echo "== nginx" >&2; bench nginx "$nginx_port" "$nginx_worker"
 
-cases=(hello gateway nginx)
+echo "== gateway, Unix-socket upstream" >&2; bench gateway-unix "$gateway_unix_port" "$gateway_unix_pid"
+echo "== nginx, Unix-socket upstream" >&2; bench nginx-unix "$nginx_unix_port" "$nginx_worker"
+echo "== gateway, new connection per request" >&2; bench gateway-close "$gateway_port" "$gateway_pid" close
+echo "== nginx, new connection per request" >&2; bench nginx-close "$nginx_port" "$nginx_worker" close
+
+cases=(hello gateway nginx gateway-unix nginx-unix gateway-close nginx-close)
 if [ "$TLS" = 1 ]; then
   wait_tls() {
     local deadline=$((SECONDS + 20))
@@ -227,7 +259,14 @@ printf '\n| case | requests/s | p50 | p99 | proxy CPU s / 100k req |\n|---|---|-
 for name in "${cases[@]}"; do
   printf '| %s | %s | %s | %s | %s |\n' "$name" "${rps[$name]}" "${p50[$name]}" "${p99[$name]}" "${cpu[$name]}"
 done
-awk -v g="${rps[gateway]}" -v n="${rps[nginx]}" 'BEGIN {printf "\ngateway/nginx throughput: %.2fx\n", g / n}'
+awk -v g="${rps[gateway]}" -v n="${rps[nginx]}" -v gc="${cpu[gateway]}" -v nc="${cpu[nginx]}" \
+  'BEGIN {printf "\ngateway/nginx throughput: %.2fx, CPU per request %.2fx\n", g / n, gc / nc}'
+awk -v g="${rps[gateway-unix]}" -v n="${rps[nginx-unix]}" -v gc="${cpu[gateway-unix]}" -v nc="${cpu[nginx-unix]}" \
+  'BEGIN {printf "gateway/nginx over a Unix-socket upstream: throughput %.2fx, CPU per request %.2fx\n", g / n, gc / nc}'
+awk -v u="${rps[gateway-unix]}" -v t="${rps[gateway]}" -v uc="${cpu[gateway-unix]}" -v tc="${cpu[gateway]}" \
+  'BEGIN {printf "gateway Unix-socket/TCP upstream: throughput %.2fx, CPU per request %.2fx\n", u / t, uc / tc}'
+awk -v g="${rps[gateway-close]}" -v n="${rps[nginx-close]}" -v gc="${cpu[gateway-close]}" -v nc="${cpu[nginx-close]}" \
+  'BEGIN {printf "gateway/nginx, new connection per request: throughput %.2fx, CPU per request %.2fx\n", g / n, gc / nc}'
 if [ "$TLS" = 1 ]; then
   for kind in https h2 handshake; do
     awk -v k="$kind" -v g="${rps[gateway-$kind]}" -v n="${rps[nginx-$kind]}" 'BEGIN {printf "gateway/nginx %s throughput: %.2fx\n", k, g / n}'

@@ -125,8 +125,9 @@ dx id hbnb
 # ---------------------------------------------------------------- 1. socket activation on demand
 dx systemctl start hbnb-hello-service.socket
 [ "$(prop hello-service ActiveState)" = inactive ] || fail "hbnb-hello-service started before any connection"
-body=$(dx curl -sS --max-time 10 127.0.0.1:5000/airbnb-onepage/) || fail "curl :5000 failed"
-[ "$body" = "Hello HBNB!" ] || fail "first request on :5000: expected 'Hello HBNB!', got: $body"
+body=$(dx curl -sS --max-time 10 --unix-socket /run/hbnb/hello.sock http://localhost/airbnb-onepage/) ||
+  fail "curl --unix-socket /run/hbnb/hello.sock failed"
+[ "$body" = "Hello HBNB!" ] || fail "first request on hello.sock: expected 'Hello HBNB!', got: $body"
 [ "$(prop hello-service ActiveState)" = active ] || fail "hbnb-hello-service not active after a request on its socket"
 echo "ok: a connection to hbnb-hello-service.socket started hbnb-hello-service (Hello HBNB!)" >&2
 
@@ -140,13 +141,16 @@ for s in "${SERVICES[@]}"; do
   n=$(prop "$s" NRestarts)
   [ "$n" = 0 ] || fail "hbnb-$s failed and was restarted $n time(s) during systemctl start hbnb.target"
 done
+SOCKETS=(hello number api web db-backup)
 ready() {
-  local port
-  for port in 80 5000 5001 5002 5003 5004; do
-    [ "$(dq curl -s -o /dev/null -w '%{http_code}' --max-time 5 "127.0.0.1:$port/readyz")" = 200 ] || return 1
+  local socket
+  [ "$(dq curl -s -o /dev/null -w '%{http_code}' --max-time 5 127.0.0.1/readyz)" = 200 ] || return 1
+  for socket in "${SOCKETS[@]}"; do
+    [ "$(dq curl -s -o /dev/null -w '%{http_code}' --max-time 5 --unix-socket "/run/hbnb/$socket.sock" \
+      http://localhost/readyz)" = 200 ] || return 1
   done
 }
-wait_for "/readyz = 200 on 80 and 5000-5004" ready
+wait_for "/readyz = 200 on :80 and on /run/hbnb/{hello,number,api,web,db-backup}.sock" ready
 figure "systemctl start hbnb.target until all ready" "$(secs_since "$t0") s"
 for s in "${SERVICES[@]}"; do
   dq journalctl -u "hbnb-$s" -o cat --no-pager | grep -q '"using inherited listening socket"' ||
@@ -155,9 +159,11 @@ done
 echo "ok: all six services active, each on the socket systemd passed it" >&2
 
 checks=0
+# expect_body [--unix-socket PATH] URL TEXT
 expect_body() {
-  local body
-  body=$(dx curl -sS --max-time 10 "$1") || fail "curl $1 failed"
+  local body socket=()
+  if [ "$1" = --unix-socket ]; then socket=(--unix-socket "$2"); shift 2; fi
+  body=$(dx curl -sS --max-time 10 "${socket[@]}" "$1") || fail "curl $1 failed"
   [[ $body == *"$2"* ]] || fail "GET $1: expected the body to contain '$2', got: ${body:0:300}"
   checks=$((checks + 1))
 }
@@ -167,14 +173,14 @@ expect_status() {
   [ "$code" = "$2" ] || fail "GET $1: expected status $2, got $code"
   checks=$((checks + 1))
 }
-expect_body 127.0.0.1:5000/airbnb-onepage/ "Hello HBNB!"
-expect_body 127.0.0.1:5001/number_odd_or_even/4 "<H1>Number: 4 is even</H1>"
-expect_body 127.0.0.1:5001/number_odd_or_even/89 "<H1>Number: 89 is odd</H1>"
-expect_body 127.0.0.1:5001/c/is_fun "C is fun"
-expect_body 127.0.0.1:5001/hbnb "HBNB"
-expect_body 127.0.0.1:5002/api/v1/status '{"status":"OK"}'
-expect_body 127.0.0.1:5003/2-hbnb/ "Holberton School"
-expect_body 127.0.0.1:5003/hbnb/ "<title>HBnB</title>"
+expect_body --unix-socket /run/hbnb/hello.sock http://localhost/airbnb-onepage/ "Hello HBNB!"
+expect_body --unix-socket /run/hbnb/number.sock http://localhost/number_odd_or_even/4 "<H1>Number: 4 is even</H1>"
+expect_body --unix-socket /run/hbnb/number.sock http://localhost/number_odd_or_even/89 "<H1>Number: 89 is odd</H1>"
+expect_body --unix-socket /run/hbnb/number.sock http://localhost/c/is_fun "C is fun"
+expect_body --unix-socket /run/hbnb/number.sock http://localhost/hbnb "HBNB"
+expect_body --unix-socket /run/hbnb/api.sock http://localhost/api/v1/status '{"status":"OK"}'
+expect_body --unix-socket /run/hbnb/web.sock http://localhost/2-hbnb/ "Holberton School"
+expect_body --unix-socket /run/hbnb/web.sock http://localhost/hbnb/ "<title>HBnB</title>"
 head=$(dx curl -sSI --max-time 10 127.0.0.1/airbnb-onepage/) || fail "curl -I :80 failed"
 [[ $head == "HTTP/1.1 200"* ]] || fail "HEAD :80/airbnb-onepage/: expected 200, got: ${head%%$'\r'*}"
 grep -qi '^x-served-by: hbnb-systemd-test' <<<"$head" || fail "HEAD :80/airbnb-onepage/: no X-Served-By: hbnb-systemd-test in: $head"
@@ -186,7 +192,20 @@ expect_body 127.0.0.1/api/v1/status '{"status":"OK"}'
 expect_body 127.0.0.1/ "<title>HBnB</title>"
 expect_body 127.0.0.1/hbnb/ "<title>HBnB</title>"
 expect_status 127.0.0.1/static/styles/4-common.css 200
-echo "ok: $checks curl checks on :80 and 5000-5003" >&2
+echo "ok: $checks curl checks on :80 and the services' Unix sockets" >&2
+# The services listen on Unix sockets only: no TCP port of theirs answers, and only hbnb (the
+# services' user and the gateway's group) may connect.
+for port in 5000 5001 5002 5003 5004; do
+  ! dq curl -s -o /dev/null --max-time 2 "127.0.0.1:$port/healthz" || fail "something answers on TCP port $port"
+done
+perms=$(dx stat -c '%a %U:%G %n' /run/hbnb/hello.sock /run/hbnb/number.sock /run/hbnb/api.sock \
+  /run/hbnb/web.sock /run/hbnb/db-backup.sock)
+echo "$perms" >&2
+[ "$(grep -c '^660 hbnb:hbnb ' <<<"$perms")" = 5 ] || fail "the services' sockets are not 660 hbnb:hbnb: $perms"
+code=$(dq setpriv --reuid=nobody --regid=nogroup --clear-groups curl -s -o /dev/null -w '%{http_code}' \
+  --max-time 2 --unix-socket /run/hbnb/api.sock http://localhost/api/v1/status || true)
+[ "$code" = 000 ] || fail "user nobody reached api.sock (HTTP $code): the socket is not restricted"
+echo "ok: the services answer on 660 hbnb:hbnb sockets only; nobody else connects" >&2
 
 # ---------------------------------------------------------------- 3. the gateway, unprivileged
 pid=$(prop gateway MainPID)
