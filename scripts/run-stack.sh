@@ -27,6 +27,19 @@ PROFILE=${PROFILE:-release}
 RUN_DIR=${RUN_DIR:-run}
 mkdir -p "$RUN_DIR"
 
+# What the build needs: cargo, and a C compiler (ring and the bundled SQLite compile C code).
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "error: cargo not found on PATH (install Rust with rustup: https://rustup.rs)" >&2
+  if [ "$(id -u)" -eq 0 ]; then
+    echo "hint: as root (sudo), PATH is not your user's: run 'sudo env PATH=\"\$PATH\" $0 $*'," >&2
+    echo "      or run as your user on a port above 1023: 'GATEWAY_PORT=8080 $0 $*'" >&2
+  fi
+  exit 1
+fi
+if ! command -v cc >/dev/null 2>&1; then
+  echo "error: no C compiler (cc) found; install one: sudo apt-get install -y build-essential" >&2
+  exit 1
+fi
 run cargo build --profile "$PROFILE" --bins
 bin_dir=target/$PROFILE
 [ "$PROFILE" = dev ] && bin_dir=target/debug

@@ -7,6 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 run() { echo "+ $*" >&2; "$@"; }
 
+# The system packages (PostgreSQL, MariaDB, chromium, ...): installed when run as root, else the
+# exact apt-get line is printed and the run stops here.
+run scripts/test-deps.sh
+
 if [ -x scripts/start-postgres.sh ]; then
   run scripts/start-postgres.sh
 fi
@@ -14,6 +18,9 @@ if [ -x scripts/start-mariadb.sh ]; then
   run scripts/start-mariadb.sh
 fi
 run cargo build --workspace --bins
+# The manual against the binaries: every flag documented, links resolve, the runbook's commands
+# run (tests/docs/check.sh, about a minute). Before the long tests, so a stale doc fails fast.
+run tests/docs/check.sh
 if cargo nextest --version >/dev/null 2>&1; then
   run cargo nextest run --workspace --no-fail-fast "$@"
 else
