@@ -274,10 +274,13 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def matches(expected, output):
-    """Every expected line matches an output line, in order (`...` matches anything)."""
+    """Every expected line matches an output line, in order, other lines between them allowed
+    (`...` matches any text; a line of `...` alone, any lines)."""
     lines = [ANSI.sub("", line).rstrip() for line in output.splitlines()]
     position = 0
     for want in expected:
+        if want.strip() == "...":
+            continue  # any lines: the match is in order, not contiguous, anyway
         pattern = re.compile(".*".join(re.escape(part) for part in want.rstrip().split("...")))
         while position < len(lines) and not pattern.fullmatch(lines[position]):
             position += 1
