@@ -5,6 +5,7 @@ import glob
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -321,6 +322,9 @@ def check_sessions():
         stack.stop()
         if problems:
             print("run-stack.sh's last lines:\n" + stack.tail(), file=sys.stderr)
+            print(f"kept for inspection: {stack.dir}", file=sys.stderr)
+        else:
+            shutil.rmtree(stack.dir, ignore_errors=True)
         print(f"(d) {len(found)} runbook commands run against scripts/run-stack.sh in {time.monotonic() - started:.1f} s")
 
 
