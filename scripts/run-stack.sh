@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Starts the whole stack on this machine: every service on its course port and the gateway on
 # :80 (GATEWAY_PORT; the services' ports: HELLO_PORT ... BACKUP_PORT), on the embedded SQLite
-# database unless DATABASE_URL says otherwise. Each log line is prefixed with its service's name; Ctrl-C stops everything cleanly;
-# if any service cannot start or dies, everything is stopped and the script fails.
+# database unless DATABASE_URL says otherwise. Each log line is prefixed with its service's
+# name; Ctrl-C stops everything cleanly; if any service cannot start or dies, everything is
+# stopped and the script fails.
 # Each process writes its pid file under run/ (RUN_DIR), so scripts/hbnb-ctl can reload, upgrade
 # or restart it while the stack runs, e.g. `scripts/hbnb-ctl restart run/api-service.pid:5002`.
 # `--demo` (or DEMO_DATA=1): an empty database gets the demo data set (11 states, 32 cities, 47
@@ -16,7 +17,7 @@ run() { echo "+ $*" >&2; "$@"; }
 for arg in "$@"; do
   case $arg in
     --demo) export DEMO_DATA=1 ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "error: unknown argument $arg (only --demo)" >&2; exit 2 ;;
   esac
 done
