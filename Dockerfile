@@ -1,6 +1,6 @@
 # One image for every HBNB binary (gateway, hello-service, number-service, api-service,
 # web-dynamic, db-backup); docker-compose.yml picks the binary per service with `command`.
-# Why one image and the stage layout: README.md, "Docker".
+# Why one image and the stage layout: docs/design/containers.md, "Docker".
 #
 # Targets (the classic builder builds every stage up to the target, so the order matters):
 #   runtime-base  debian:bookworm-slim + the non-root user + pg_dump/pg_restore/psql 15 (db-backup)

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole stack under load, as a new user runs it: release binaries started plainly (logs to
-# files), the data set of ../shared/bench/seed.py loaded through the API, then wrk through the
-# gateway for every case of issue 10, ROUNDS interleaved rounds of DURATION seconds each, median
-# reported. Beside it, in the same run, Debian's nginx serves the same static folder (`alias`).
+# files), the data set of a seeding script (SEED, not in this repository) loaded through the
+# API, then wrk through the gateway for every case of the performance brief, ROUNDS interleaved
+# rounds of DURATION seconds each, median reported. Beside it, in the same run, Debian's nginx serves the same static folder (`alias`).
 # "ceiling" = GET /airbnb-onepage/ through the gateway in the same run; every other case is given
 # as a share of it, since this machine is shared and noisy. Memory: every binary's PSS at rest,
 # after seeding, after a burst of user creations, and after the load.

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Starts the whole stack on this machine: every service on its course port and the gateway on
-# :80 (GATEWAY_PORT to change it), on the embedded SQLite database unless DATABASE_URL says
-# otherwise. Each log line is prefixed with its service's name; Ctrl-C stops everything cleanly;
-# if any service cannot start or dies, everything is stopped and the script fails.
+# :80 (GATEWAY_PORT; the services' ports: HELLO_PORT ... BACKUP_PORT), on the embedded SQLite
+# database unless DATABASE_URL says otherwise. Each log line is prefixed with its service's
+# name; Ctrl-C stops everything cleanly; if any service cannot start or dies, everything is
+# stopped and the script fails.
 # Each process writes its pid file under run/ (RUN_DIR), so scripts/hbnb-ctl can reload, upgrade
 # or restart it while the stack runs, e.g. `scripts/hbnb-ctl restart run/api-service.pid:5002`.
 # `--demo` (or DEMO_DATA=1): an empty database gets the demo data set (11 states, 32 cities, 47
@@ -16,17 +17,35 @@ run() { echo "+ $*" >&2; "$@"; }
 for arg in "$@"; do
   case $arg in
     --demo) export DEMO_DATA=1 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "error: unknown argument $arg (only --demo)" >&2; exit 2 ;;
   esac
 done
 
-SERVICES=(hello-service:5000 number-service:5001 api-service:5002 web-dynamic:5003 db-backup:5004)
+# Ports: the course's, or HELLO_PORT, NUMBER_PORT, API_PORT, WEB_PORT, BACKUP_PORT, GATEWAY_PORT
+# (the names docker-compose.yml uses); the gateway is pointed at the services' ports.
+HELLO_PORT=${HELLO_PORT:-5000} NUMBER_PORT=${NUMBER_PORT:-5001} API_PORT=${API_PORT:-5002}
+WEB_PORT=${WEB_PORT:-5003} BACKUP_PORT=${BACKUP_PORT:-5004}
+SERVICES=(hello-service:$HELLO_PORT number-service:$NUMBER_PORT api-service:$API_PORT
+  web-dynamic:$WEB_PORT db-backup:$BACKUP_PORT)
 GATEWAY_PORT=${GATEWAY_PORT:-80}
 PROFILE=${PROFILE:-release}
 RUN_DIR=${RUN_DIR:-run}
 mkdir -p "$RUN_DIR"
 
+# What the build needs: cargo, and a C compiler (ring and the bundled SQLite compile C code).
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "error: cargo not found on PATH (install Rust with rustup: https://rustup.rs)" >&2
+  if [ "$(id -u)" -eq 0 ]; then
+    echo "hint: as root (sudo), PATH is not your user's: run 'sudo env PATH=\"\$PATH\" $0 $*'," >&2
+    echo "      or run as your user on a port above 1023: 'GATEWAY_PORT=8080 $0 $*'" >&2
+  fi
+  exit 1
+fi
+if ! command -v cc >/dev/null 2>&1; then
+  echo "error: no C compiler (cc) found; install one: sudo apt-get install -y build-essential" >&2
+  exit 1
+fi
 run cargo build --profile "$PROFILE" --bins
 bin_dir=target/$PROFILE
 [ "$PROFILE" = dev ] && bin_dir=target/debug
@@ -97,8 +116,12 @@ done
 # The gateway serves /static/ itself (the course's Nginx `alias`), from the same folder.
 # HTTPS: TLS_CERT and TLS_KEY (PEM) in the environment turn it on, on TLS_PORT (default 443, e.g.
 # TLS_PORT=8443 without root); HTTPS_REDIRECT=1, ACME_DIR, RATE_LIMIT and the other gateway
-# settings pass through the same way (README, "The gateway").
-start gateway "$GATEWAY_PORT" STATIC_DIR="${STATIC_DIR:-web-dynamic/static}"
+# settings pass through the same way (docs/configuration.md).
+start gateway "$GATEWAY_PORT" STATIC_DIR="${STATIC_DIR:-web-dynamic/static}" \
+  HELLO_UPSTREAM="${HELLO_UPSTREAM:-http://127.0.0.1:$HELLO_PORT}" \
+  NUMBER_UPSTREAM="${NUMBER_UPSTREAM:-http://127.0.0.1:$NUMBER_PORT}" \
+  API_UPSTREAM="${API_UPSTREAM:-http://127.0.0.1:$API_PORT}" \
+  WEB_UPSTREAM="${WEB_UPSTREAM:-http://127.0.0.1:$WEB_PORT}"
 echo "stack ready: gateway on http://127.0.0.1:$GATEWAY_PORT/ (Ctrl-C stops everything)" >&2
 
 # Any service exiting on its own is a failure: stop the others and say so. A process that handed

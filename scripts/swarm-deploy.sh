@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Deploys the stack on a Docker Swarm from docker-compose.yml (README, "Running on several
+# Deploys the stack on a Docker Swarm from docker-compose.yml (docs/operations.md, "Scaling to several
 # machines"): 3 api-service and web-dynamic instances, 2 hello-service and number-service, one
 # gateway on every node's port 80, PostgreSQL and db-backup on the node labelled
 # hbnb.database=true (labelled here when the swarm has a single node). Each service's own port is

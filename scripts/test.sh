@@ -7,6 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 run() { echo "+ $*" >&2; "$@"; }
 
+# The system packages (PostgreSQL, MariaDB, chromium, ...): installed when run as root, else the
+# exact apt-get line is printed and the run stops here.
+run scripts/test-deps.sh
+
 if [ -x scripts/start-postgres.sh ]; then
   run scripts/start-postgres.sh
 fi
@@ -14,13 +18,16 @@ if [ -x scripts/start-mariadb.sh ]; then
   run scripts/start-mariadb.sh
 fi
 run cargo build --workspace --bins
+# The manual against the binaries: every flag documented, links resolve, the runbook's commands
+# run (tests/docs/check.sh, about a minute). Before the long tests, so a stale doc fails fast.
+run tests/docs/check.sh
 if cargo nextest --version >/dev/null 2>&1; then
   run cargo nextest run --workspace --no-fail-fast "$@"
 else
   run cargo test --workspace --no-fail-fast "$@"
 fi
 
-# Schemathesis over the api-service's OpenAPI document, every check on (README, "The API";
+# Schemathesis over the api-service's OpenAPI document, every check on (docs/design/api.md;
 # tests/schemathesis/run.sh, one to two minutes). SCHEMATHESIS: unset = run it
 # when python3 can make a venv, 1 = required (CI), 0 = skip. Test filters skip it too.
 if [ $# -eq 0 ] && [ "${SCHEMATHESIS:-}" != 0 ]; then
@@ -34,7 +41,7 @@ if [ $# -eq 0 ] && [ "${SCHEMATHESIS:-}" != 0 ]; then
   fi
 fi
 
-# The stack in containers (README, "Docker", "Running on several machines"): after the cargo
+# The stack in containers (docs/design/containers.md): after the cargo
 # tests, whose random ports must not collide with the stack's 80 and 5000-5003; one after the
 # other, as they share those ports: docker-compose, docker-compose --scale, then a single-node
 # Docker Swarm. DOCKER_E2E: unset = run them when a Docker engine answers, 1 = required (CI),
@@ -53,7 +60,7 @@ if [ $# -eq 0 ] && [ "${DOCKER_E2E:-}" != 0 ]; then
   fi
 fi
 
-# The systemd units booted for real (README, "systemd"): a container whose PID 1 is systemd, the
+# The systemd units booted for real (docs/design/containers.md, "systemd"): a container whose PID 1 is systemd, the
 # units installed as an operator would, then the stack under load. It publishes no port, so it
 # does not depend on the compose test's ports. SYSTEMD_E2E: unset = run it when a Docker engine
 # answers, 1 = required (CI), 0 = skip. Test filters skip it too.

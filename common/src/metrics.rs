@@ -1,7 +1,7 @@
 //! Prometheus metrics, the same for every binary: one process-wide registry, the HTTP request
 //! families every server records, process and build information, and the `/metrics` answer.
 //!
-//! Families (see the README's "Observing the stack"):
+//! Families (see docs/design/observability.md):
 //! - `http_requests_total{route,method,status}`: answered requests; `route` is the matched route
 //!   *pattern* (`/api/v1/states/{state_id}`; `unmatched` when none matched; the gateway's own
 //!   route names), `method` one of the standard methods or `other`, `status` the class (`2xx`).

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the HBNB stack on this machine as systemd units (README.md, "systemd"). Run as root from
+# Installs the HBNB stack on this machine as systemd units (docs/operations.md, "systemd"). Run as root from
 # a checkout, after building the binaries:
 #
 #   cargo build --release --workspace --bins

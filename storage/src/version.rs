@@ -6,7 +6,7 @@
 //!   changes whenever another connection (ours or another process's) commits.
 //! - PostgreSQL: the current snapshot (`pg_current_snapshot()`): it changes whenever any
 //!   transaction commits or aborts, and needs no trigger, so writers do not contend on a version row.
-//! - MySQL/MariaDB: none (the response cache is off there; see README).
+//! - MySQL/MariaDB: none (the response cache is off there; see docs/design/storage.md).
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};

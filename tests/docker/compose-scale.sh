@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `docker-compose up --scale api-service=3` (README, "Running on several machines"): the gateway
+# `docker-compose up --scale api-service=3` (docs/operations.md, "Scaling to several machines"): the gateway
 # finds the three instances behind the one name `api-service` and spreads requests over them
 # within its resolve interval; scaling back to 1 under load fails no request (the two stopped
 # instances drain, their addresses leave the name, the gateway drops them). Uses the image

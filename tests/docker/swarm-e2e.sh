@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The stack on a single-node Docker Swarm (README, "Running on several machines"): `docker swarm
+# The stack on a single-node Docker Swarm (docs/operations.md, "Scaling to several machines"): `docker swarm
 # init` (unless this engine is in a swarm already), the images built here (scripts/docker-build.sh),
 # scripts/swarm-deploy.sh (docker stack deploy -c docker-compose.yml), then, through the gateway
 # on :80:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The systemd units of deploy/systemd/, booted for real: a container whose PID 1 is systemd (Debian
-# bookworm + systemd, tests/systemd/Dockerfile), the units installed the way README.md ("systemd")
+# bookworm + systemd, tests/systemd/Dockerfile), the units installed the way docs/operations.md ("systemd")
 # tells an operator to (deploy/systemd/install.sh), then black-box steps through `docker exec`:
 #
 #   1. socket activation on demand (a request to a socket starts its service)
@@ -118,7 +118,7 @@ echo "systemd: $(state), $(dq systemctl --version | head -n1)" >&2
 [ "$(state)" = running ] || dx systemctl --no-pager --failed >&2
 figure "boot to systemd running" "$(secs_since "$t0") s"
 
-# ---------------------------------------------------------------- install, as README.md says
+# ---------------------------------------------------------------- install, as docs/operations.md says
 dx /src/hbnb/deploy/systemd/install.sh --no-start /src/bin
 dx id hbnb
 

@@ -640,7 +640,7 @@ async fn the_tls_socket_is_handed_over_on_a_binary_upgrade() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // No kept-alive h2 client: actix-http's h2 dispatcher sends no GOAWAY when the server
-    // drains, so an h2 connection still busy when the old process stops is cut (README, TLS).
+    // drains, so an h2 connection still busy when the old process stops is cut (docs/design/gateway.md, HTTPS).
     // HTTP/1.1 connections are closed between requests, and new h2 connections go to whichever
     // process accepts them.
     let load = Load::start(port, &[&ca], false);

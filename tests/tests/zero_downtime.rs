@@ -1,4 +1,4 @@
-//! No service interruption (issue 6), proven under load: 40 concurrent clients send mixed GETs to
+//! No service interruption, proven under load: 40 concurrent clients send mixed GETs to
 //! every service and API writes through the gateway while the gateway reloads its configuration
 //! five times (one invalid), the gateway binary is replaced and upgraded to a new process, every
 //! service's two instances are restarted in turn by `scripts/hbnb-ctl`, and finally one API

@@ -3,7 +3,7 @@
 //! static assets under `/static/` (actix-files: ETag, Last-Modified, 304, Range; gzip/brotli for
 //! text; fingerprinted URLs cached for a year).
 //!
-//! Our rewrites (spec README): asset URLs are absolute and carry `cache_id=<content fingerprint>`,
+//! Our rewrites (a project decision): asset URLs are absolute and carry `cache_id=<content fingerprint>`,
 //! jQuery is vendored, the page scripts call the API same-origin (or at `API_PUBLIC_URL`, given
 //! to them by the template), and every name and description is escaped.
 
