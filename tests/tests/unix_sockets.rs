@@ -254,6 +254,27 @@ async fn a_stale_socket_is_replaced_a_live_one_and_other_files_refused() {
         );
     }
     assert_eq!(std::fs::read_to_string(&regular).expect("kept"), "keep me");
+
+    // A directory the user may not write to: run as `nobody` (root writes anywhere).
+    if unsafe { libc::geteuid() } == 0 {
+        let locked = dir.path("locked");
+        std::fs::create_dir(&locked).expect("mkdir");
+        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let path = locked.join("api.sock");
+        let output = std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(bin_path("hello-service"))
+            .env("BIND", format!("unix:{}", path.display()))
+            .output()
+            .expect("run setpriv");
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("Permission denied") && stderr.contains(&path.display().to_string()),
+            "{stderr}"
+        );
+        assert!(!path.exists());
+    }
 }
 
 #[tokio::test]
