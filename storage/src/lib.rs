@@ -69,17 +69,108 @@ pub enum StorageError {
     /// A MySQL database holds some of the course's tables but not all: not adopted.
     #[error("the database has some of the HBNB tables but not all: {0}")]
     PartialSchema(String),
+    /// No TLS connection could be made to the server: a CA that did not sign its certificate, a
+    /// certificate for another name, a server without TLS where the URL requires it. Not worth
+    /// waiting for: the configuration is wrong on one side.
+    #[error("cannot make a TLS connection to the database server {server}: {reason}{hint}")]
+    Tls {
+        server: String,
+        reason: String,
+        /// What to check, for the reasons an operator meets (see `tls_hint`).
+        hint: &'static str,
+    },
+    /// The CA file a URL names (`sslrootcert=`, `ssl-ca=`) cannot be read.
+    #[error("cannot read the CA certificate {parameter}={path} of DATABASE_URL: {source}")]
+    CaFile {
+        parameter: String,
+        path: String,
+        source: std::io::Error,
+    },
+    /// The server could not be reached within `DATABASE_WAIT` at start.
+    #[error("the database server {server} cannot be reached (gave up after {waited}): {source}")]
+    Unreachable {
+        server: String,
+        waited: String,
+        source: Box<StorageError>,
+    },
 }
 
 impl StorageError {
-    /// True when the database could not be reached or the pool had no free connection in time.
+    /// True when the database could not be reached, ended the connection (a restart, a
+    /// shutdown), did not answer in time, or the pool had no free connection in time: the
+    /// request may succeed later (503), it did not fail on its own (500).
     pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
-            StorageError::Sqlx(
-                sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
-            ) | StorageError::Commit(_)
-        )
+        match self {
+            StorageError::Sqlx(error) => connection_failed(error),
+            StorageError::Commit(_) | StorageError::Unreachable { .. } => true,
+            StorageError::Tls { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+/// The error is the connection's or the server's state, not the statement's: the pool had no
+/// connection in time, the socket failed or timed out (`answer_within`), TLS failed, or the
+/// server ended the session (PostgreSQL's SQLSTATE class 08 and 57P01-57P03: an administrator's
+/// shutdown, a crash, a server starting up; MySQL's server shutdown, killed connection, too
+/// many connections). Such a connection is not given back to the pool.
+pub(crate) fn connection_failed(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(error) => {
+            if let Some(mysql) = error.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+                // ER_CON_COUNT_ERROR, ER_SERVER_SHUTDOWN, ER_CONNECTION_KILLED (MariaDB), and the
+                // client's CR_SERVER_GONE_ERROR and CR_SERVER_LOST should they come as errors.
+                return matches!(mysql.number(), 1040 | 1053 | 1927 | 2006 | 2013);
+            }
+            let code = error.code();
+            let code = code.as_deref().unwrap_or("");
+            code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
+        }
+        _ => false,
+    }
+}
+
+/// How long a database server has to answer one operation on a connection already taken from
+/// the pool: a read, a write's transaction, a group commit, a ping. A server that went away
+/// without closing its connections (the link between the hosts cut, the host powered off)
+/// sends nothing, and TCP would wait for minutes: the request answers 503 instead, and the
+/// connection is closed (see `release`). Generous next to what the queries take (milliseconds),
+/// and short, as a request may run two operations in a row (the response cache's data version,
+/// then the handler's query), each waiting this long before the 503.
+pub(crate) const ANSWER_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How long a request waits for a pooled connection (a new one included: a server that refuses
+/// connections while it restarts is tried again until then): past it, 503.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// `work` (an operation on a pooled connection of a database server), failed with a timed-out
+/// I/O error if the server has not answered within `ANSWER_TIMEOUT`.
+pub(crate) async fn answer_within<T>(
+    work: impl std::future::Future<Output = sqlx::Result<T>>,
+) -> sqlx::Result<T> {
+    match tokio::time::timeout(ANSWER_TIMEOUT, work).await {
+        Ok(answer) => answer,
+        Err(_) => Err(sqlx::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("the database server did not answer within {ANSWER_TIMEOUT:?}"),
+        ))),
+    }
+}
+
+/// Closes `connection` when `answer` says it failed (see `connection_failed`) instead of giving
+/// it back to the pool: sqlx would ping it first, and a ping to a server that does not answer
+/// waits as long as TCP does, holding one of the pool's places all that time.
+pub(crate) fn release<DB: sqlx::Database, T>(
+    connection: &mut sqlx::pool::PoolConnection<DB>,
+    answer: &sqlx::Result<T>,
+) {
+    if matches!(answer, Err(error) if connection_failed(error)) {
+        connection.close_on_drop();
     }
 }
 
@@ -191,7 +282,8 @@ macro_rules! on_pool {
 /// Runs the read `$body` (a `sqlx::Result`) as storage operation `$operation` (timed, see
 /// `metrics`) with `$conn` bound to a connection of the read pool (`&mut SqliteConnection`,
 /// `&mut PgConnection` or `&mut MySqlConnection`, taken through `acquire`); the SQL in `$body`
-/// goes through `Database::sql` when it has placeholders.
+/// goes through `Database::sql` when it has placeholders. On a server (PostgreSQL, MySQL) the
+/// body has `ANSWER_TIMEOUT` to answer, and a connection it failed on is closed (`release`).
 macro_rules! on_connection {
     ($db:expr, $operation:expr, |$conn:ident| $body:expr) => {
         $crate::metrics::timed($operation, async {
@@ -203,13 +295,23 @@ macro_rules! on_connection {
                 }
                 $crate::Database::Postgres(postgres) => {
                     let mut connection = $crate::acquire(&postgres.pool).await?;
-                    let $conn = &mut *connection;
-                    $body
+                    let answer = $crate::answer_within(async {
+                        let $conn = &mut *connection;
+                        $body
+                    })
+                    .await;
+                    $crate::release(&mut connection, &answer);
+                    answer
                 }
                 $crate::Database::Mysql(pool) => {
                     let mut connection = $crate::acquire(pool).await?;
-                    let $conn = &mut *connection;
-                    $body
+                    let answer = $crate::answer_within(async {
+                        let $conn = &mut *connection;
+                        $body
+                    })
+                    .await;
+                    $crate::release(&mut connection, &answer);
+                    answer
                 }
             };
             answer
@@ -258,7 +360,7 @@ pub(crate) use on_writer;
 /// steady use is not (a ping is a round trip to the server, as long as the query itself).
 pub(crate) const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 
-/// The pool of a database server (PostgreSQL, MySQL): 16 connections, 30 s to get one, and
+/// The pool of a database server (PostgreSQL, MySQL): 16 connections, `ACQUIRE_TIMEOUT` to get one, and
 /// sqlx's ping-before-every-acquire replaced by a ping of connections that sat idle. A server
 /// that restarted or a connection a firewall dropped is found out by that ping (the connection
 /// is replaced, the query runs on a fresh one); connections that just served a query skip it.
@@ -268,12 +370,14 @@ fn server_pool_options<DB: sqlx::Database>(
     use sqlx::Connection;
     options
         .max_connections(16)
-        .acquire_timeout(Duration::from_secs(30))
+        .acquire_timeout(ACQUIRE_TIMEOUT)
         .test_before_acquire(false)
         .before_acquire(|connection, meta| {
             Box::pin(async move {
                 if meta.idle_for >= PING_AFTER_IDLE {
-                    connection.ping().await?;
+                    // Bounded: a ping to a host that no longer answers is given up on (the
+                    // connection is then closed and another one opened, within the acquire).
+                    answer_within(connection.ping()).await?;
                 }
                 Ok(true)
             })
@@ -345,11 +449,19 @@ impl DatabaseSettings {
     /// (an orchestrator starts services in any order; compose's start order does not wait).
     pub async fn open(&self) -> Result<(Database, Option<DataVersion>)> {
         let deadline = tokio::time::Instant::now() + self.database_wait;
+        let server = server_address(self.url());
         let db = loop {
             match self.connect().await {
                 Err(error) if error.is_unreachable() && tokio::time::Instant::now() < deadline => {
-                    tracing::warn!(%error, "database not reachable yet; trying again");
+                    tracing::warn!(%server, %error, "database not reachable yet; trying again");
                     tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(error) if error.is_unreachable() && self.database_wait > Duration::ZERO => {
+                    return Err(StorageError::Unreachable {
+                        server,
+                        waited: humantime::format_duration(self.database_wait).to_string(),
+                        source: Box::new(error),
+                    });
                 }
                 result => break result?,
             }
@@ -365,7 +477,16 @@ impl StorageError {
     /// unlike a wrong password or a bad URL.
     pub fn is_unreachable(&self) -> bool {
         match self {
-            StorageError::Sqlx(sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut) => true,
+            // A file that is missing or unreadable (a client certificate) is no server to wait
+            // for, nor is a TLS handshake that failed (an unknown CA, a name mismatch).
+            StorageError::Sqlx(error @ sqlx::Error::Io(io)) => {
+                tls_failure(error).is_none()
+                    && !matches!(
+                        io.kind(),
+                        std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
+                    )
+            }
+            StorageError::Sqlx(sqlx::Error::PoolTimedOut) => true,
             // PostgreSQL's cannot_connect_now: "the database system is starting up".
             StorageError::Sqlx(sqlx::Error::Database(error)) => {
                 error.code().as_deref() == Some("57P03")
@@ -384,12 +505,17 @@ impl Database {
     }
 
     pub async fn connect_with(url: &str, synchronous: Synchronous) -> Result<Self> {
-        let db = match Engine::of_url(url) {
+        let engine = Engine::of_url(url);
+        if matches!(engine, Some(Engine::Postgres | Engine::Mysql)) {
+            check_ca_files(url)?;
+        }
+        let db = match engine {
             Some(Engine::Sqlite) => return Self::connect_sqlite(url, synchronous).await,
             Some(Engine::Postgres) => {
                 let pool = server_pool_options::<sqlx::Postgres>(PgPoolOptions::new())
                     .connect(url)
-                    .await?;
+                    .await
+                    .map_err(|error| connect_error(url, error))?;
                 Database::Postgres(Postgres {
                     writer: pg_writer::Writer::start(pool.clone()),
                     pool,
@@ -402,7 +528,8 @@ impl Database {
                     .timezone(Some("+00:00".to_owned()));
                 let pool = server_pool_options::<sqlx::MySql>(MySqlPoolOptions::new())
                     .connect_with(options)
-                    .await?;
+                    .await
+                    .map_err(|error| connect_error(url, error))?;
                 Database::Mysql(pool)
             }
             None => return Err(StorageError::UnsupportedUrl(redact(url))),
@@ -547,6 +674,131 @@ fn create_dir(dir: &Path) -> Result<()> {
         path: dir.display().to_string(),
         source,
     })
+}
+
+/// `host:port` of a database server's URL (its default port when the URL names none), for
+/// messages: no user, no password. A Unix socket (`?host=/run/postgresql`, `?socket=...`) is
+/// named as such.
+pub fn server_address(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return redact(url);
+    };
+    let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
+    let host_port = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let port = match scheme {
+        "postgres" | "postgresql" => 5432,
+        _ => 3306,
+    };
+    let socket = query_parameters(url)
+        .into_iter()
+        .find(|(key, value)| (key == "host" && value.starts_with('/')) || key == "socket");
+    if let Some((_, path)) = socket {
+        return format!("unix:{path}");
+    }
+    if host_port.is_empty() {
+        return format!("localhost:{port}");
+    }
+    // `host`, `host:port`, `[v6]`, `[v6]:port`.
+    let has_port = match host_port.rfind(']') {
+        Some(bracket) => host_port[bracket..].contains(':'),
+        None => host_port.contains(':'),
+    };
+    if has_port {
+        host_port.to_owned()
+    } else {
+        format!("{host_port}:{port}")
+    }
+}
+
+/// The query parameters of a URL, percent-decoded, in order.
+pub fn query_parameters(url: &str) -> Vec<(String, String)> {
+    let Some((_, query)) = url.split_once('?') else {
+        return Vec::new();
+    };
+    let decode = |text: &str| {
+        let text = text.replace('+', " ");
+        percent_encoding::percent_decode_str(&text)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode(key), decode(value))
+        })
+        .collect()
+}
+
+/// The URL parameters naming a CA file: PostgreSQL's `sslrootcert` (and sqlx's spellings),
+/// MySQL's `ssl-ca`.
+const CA_PARAMETERS: [&str; 4] = ["sslrootcert", "ssl-root-cert", "ssl-ca", "sslca"];
+
+/// A CA file the URL names must be readable: said at once, naming the parameter, instead of
+/// an I/O error at the first connection (which would look like a server not reachable yet).
+fn check_ca_files(url: &str) -> Result<()> {
+    for (parameter, path) in query_parameters(url) {
+        if CA_PARAMETERS.contains(&parameter.as_str()) {
+            if let Err(source) = std::fs::File::open(&path) {
+                return Err(StorageError::CaFile {
+                    parameter,
+                    path,
+                    source,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A connection error at start, TLS failures named with the server and what to check.
+pub fn connect_error(url: &str, error: sqlx::Error) -> StorageError {
+    match tls_failure(&error) {
+        Some(reason) => StorageError::Tls {
+            server: server_address(url),
+            hint: tls_hint(&reason),
+            reason,
+        },
+        None => StorageError::Sqlx(error),
+    }
+}
+
+/// Why a TLS connection failed, if that is what `error` is: sqlx's own TLS errors (a server
+/// without TLS where the URL requires it), and the rustls error that sqlx passes up inside an
+/// I/O error when the handshake fails (a CA that did not sign the certificate, a certificate
+/// for another name, an alert from the server).
+fn tls_failure(error: &sqlx::Error) -> Option<String> {
+    match error {
+        sqlx::Error::Tls(reason) => Some(reason.to_string()),
+        sqlx::Error::Io(io) => io
+            .get_ref()?
+            .downcast_ref::<rustls::Error>()
+            .map(ToString::to_string),
+        _ => None,
+    }
+}
+
+/// What an operator should check for a TLS failure's reason (rustls's and sqlx's texts).
+fn tls_hint(reason: &str) -> &'static str {
+    if reason.contains("UnknownIssuer") || reason.contains("unknown issuer") {
+        " (the server's certificate is not signed by a CA this service trusts: name the CA \
+         that signed it with sslrootcert=<file> (PostgreSQL) or ssl-ca=<file> (MySQL) in \
+         DATABASE_URL)"
+    } else if reason.contains("NotValidForName") || reason.contains("not valid for name") {
+        " (the server's certificate is not for the host name in DATABASE_URL: connect by a name \
+         the certificate lists, or have the certificate list the name you use)"
+    } else if reason.contains("does not support TLS") {
+        " (DATABASE_URL requires TLS (sslmode=require/verify-ca/verify-full or \
+         ssl-mode=REQUIRED/VERIFY_CA/VERIFY_IDENTITY) and the server does not offer it: turn \
+         TLS on at the server (PostgreSQL: ssl = on; MariaDB: ssl_cert, ssl_key))"
+    } else if reason.contains("Expired") || reason.contains("expired") {
+        " (the server's certificate has expired, or this host's clock is wrong)"
+    } else {
+        ""
+    }
 }
 
 /// The URL without its password, for error messages.
