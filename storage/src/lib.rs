@@ -121,6 +121,7 @@ pub(crate) fn connection_failed(error: &sqlx::Error) -> bool {
         | sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
         | sqlx::Error::WorkerCrashed => true,
+        error if closed_before_tls(error) => true,
         sqlx::Error::Database(error) => {
             if let Some(mysql) = error.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
                 // ER_CON_COUNT_ERROR, ER_SERVER_SHUTDOWN, ER_CONNECTION_KILLED (MariaDB), and the
@@ -133,6 +134,14 @@ pub(crate) fn connection_failed(error: &sqlx::Error) -> bool {
         }
         _ => false,
     }
+}
+
+/// The server closed the connection instead of answering PostgreSQL's TLS request (a server not
+/// up yet, restarting, or a proxy in front of one): sqlx reads the one-byte answer into a zeroed
+/// buffer, so the end of the stream shows as this protocol error rather than an I/O error.
+fn closed_before_tls(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Protocol(message)
+        if message.contains("unexpected response from SSLRequest: 0x00"))
 }
 
 /// How long a database server has to answer one operation on a connection already taken from
@@ -487,6 +496,7 @@ impl StorageError {
                     )
             }
             StorageError::Sqlx(sqlx::Error::PoolTimedOut) => true,
+            StorageError::Sqlx(error) if closed_before_tls(error) => true,
             // PostgreSQL's cannot_connect_now: "the database system is starting up".
             StorageError::Sqlx(sqlx::Error::Database(error)) => {
                 error.code().as_deref() == Some("57P03")
@@ -844,5 +854,88 @@ impl Database {
             idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
             max: pool.options().get_max_connections(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_is_named_by_host_and_port_without_credentials() {
+        assert_eq!(
+            server_address("postgres://hbnb:s3cret@db.internal/hbnb?sslmode=verify-full"),
+            "db.internal:5432"
+        );
+        assert_eq!(
+            server_address("mariadb://hbnb:pw@10.0.0.2:3307/hbnb"),
+            "10.0.0.2:3307"
+        );
+        assert_eq!(server_address("mysql://u@[::1]/db"), "[::1]:3306");
+        assert_eq!(server_address("postgres://u@[::1]:6543/db"), "[::1]:6543");
+        assert_eq!(
+            server_address("postgres://u@/db?host=/run/postgresql"),
+            "unix:/run/postgresql"
+        );
+    }
+
+    #[test]
+    fn query_parameters_are_decoded() {
+        assert_eq!(
+            query_parameters("postgres://u@h/db?sslmode=verify-full&sslrootcert=/etc/a%20b.pem"),
+            [
+                ("sslmode".to_owned(), "verify-full".to_owned()),
+                ("sslrootcert".to_owned(), "/etc/a b.pem".to_owned())
+            ]
+        );
+        assert!(query_parameters("postgres://u@h/db").is_empty());
+    }
+
+    #[test]
+    fn a_missing_ca_file_is_said_before_connecting() {
+        let error =
+            check_ca_files("postgres://u@h/db?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem")
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+        assert!(
+            error.contains("sslrootcert=/nonexistent/ca.pem"),
+            "unexpected: {error}"
+        );
+    }
+
+    #[test]
+    fn a_failed_handshake_is_a_tls_error_not_a_server_to_wait_for() {
+        // What sqlx answers when rustls refuses the server's certificate.
+        let handshake = || {
+            sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+            ))
+        };
+        assert!(!StorageError::Sqlx(handshake()).is_unreachable());
+        let error = connect_error("postgres://u:pw@db.internal/db", handshake()).to_string();
+        assert!(
+            error.contains("db.internal:5432")
+                && error.contains("UnknownIssuer")
+                && error.contains("sslrootcert")
+                && !error.contains("pw"),
+            "unexpected: {error}"
+        );
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert!(StorageError::Sqlx(sqlx::Error::Io(refused)).is_unreachable());
+        // What sqlx says when the server closes the connection before answering the TLS request.
+        let closed = sqlx::Error::Protocol(
+            "unexpected response from SSLRequest: 0x00 (sqlx_postgres::connection::tls:95)".into(),
+        );
+        assert!(StorageError::Sqlx(closed).is_unreachable());
+    }
+
+    #[test]
+    fn a_lost_connection_is_unavailable() {
+        let timed_out = std::io::Error::from(std::io::ErrorKind::TimedOut);
+        assert!(StorageError::Sqlx(sqlx::Error::Io(timed_out)).is_unavailable());
+        assert!(StorageError::Sqlx(sqlx::Error::PoolTimedOut).is_unavailable());
+        assert!(!StorageError::Sqlx(sqlx::Error::RowNotFound).is_unavailable());
     }
 }
