@@ -293,7 +293,7 @@ run_engine() {
   done
   echo "=== $engine: what the clients saw" >&2
   local acked=$tmp/acked-$engine.txt check_status=0
-  run python3 "$LOAD" check --records "$records" --faults "$faults" --max-latency 8 --recovery 20 \
+  run python3 "$LOAD" check --records "$records" --faults "$faults" --max-latency 6 --recovery 20 \
     --acked-out "$acked" | tee "$tmp/check-$engine.txt" >&2 || check_status=$?
   [ $check_status -eq 0 ] || fail "$engine: the answers under the faults were not as required (above)"
 
