@@ -760,14 +760,21 @@ pub fn server_address(url: &str) -> String {
         "postgres" | "postgresql" => 5432,
         _ => 3306,
     };
-    let socket = query_parameters(url)
-        .into_iter()
+    let parameters = query_parameters(url);
+    let socket = parameters
+        .iter()
         .find(|(key, value)| (key == "host" && value.starts_with('/')) || key == "socket");
     if let Some((_, path)) = socket {
         return format!("unix:{path}");
     }
     if host_port.is_empty() {
-        return format!("localhost:{port}");
+        // libpq's `?host=name&port=n`, or the default.
+        let named = |name: &str| parameters.iter().find(|(key, _)| key == name);
+        let host = named("host").map_or("localhost", |(_, host)| host.as_str());
+        return match named("port") {
+            Some((_, given)) => format!("{host}:{given}"),
+            None => format!("{host}:{port}"),
+        };
     }
     // `host`, `host:port`, `[v6]`, `[v6]:port`.
     let has_port = match host_port.rfind(']') {
@@ -936,6 +943,11 @@ mod tests {
             server_address("postgres://u@/db?host=/run/postgresql"),
             "unix:/run/postgresql"
         );
+        assert_eq!(
+            server_address("postgres:///db?host=db.internal&port=6432"),
+            "db.internal:6432"
+        );
+        assert_eq!(server_address("postgres:///db"), "localhost:5432");
     }
 
     #[test]
