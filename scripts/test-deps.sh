@@ -11,12 +11,15 @@
 #   ss (the listen backlog test)            iproute2
 #   the browser test                        chromium chromium-driver
 #   the docs check (tests/docs/check.sh)    curl
+#   the two-host test (tests/hosts/)        iproute2 (ip netns), iptables, openssl
 set -euo pipefail
 
 need=()
 command -v cc >/dev/null 2>&1 || need+=(build-essential)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v ss >/dev/null 2>&1 || need+=(iproute2)
+command -v iptables >/dev/null 2>&1 || need+=(iptables)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v pg_ctlcluster >/dev/null 2>&1 || need+=(postgresql-15 postgresql-client-15)
 command -v mariadbd >/dev/null 2>&1 || need+=(mariadb-server)
 command -v mariadb-dump >/dev/null 2>&1 || need+=(mariadb-client)
