@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Two hosts on one machine (issue 29): network namespaces "web" (10.231.0.1: the gateway, the
+# Two hosts on one machine: network namespaces "web" (10.231.0.1: the gateway, the
 # api-service, web-dynamic) and "db" (10.231.0.2: the database server and db-backup), joined by a
 # veth pair. The database server refuses anything but TLS; the services reach it as
 # db.hbnb.test (a per-namespace /etc/hosts) with DATABASE_URL's verify-full settings and the CA
