@@ -43,6 +43,13 @@ pub struct BackupSettings {
     /// Directory of mariadb-dump/mariadb (mysqldump/mysql on a MySQL server) (default: PATH).
     #[arg(long, env = "MYSQL_BIN_DIR")]
     pub mysql_bin_dir: Option<PathBuf>,
+    /// Also keep every backup in this S3 bucket (`s3://bucket/prefix`): endpoint, region and
+    /// credentials from AWS_* variables or ~/.aws/credentials (docs/backups.md).
+    #[arg(long, env = "BACKUP_REMOTE")]
+    pub backup_remote: Option<String>,
+    /// First wait before retrying a failed upload to BACKUP_REMOTE; doubles up to 30 minutes.
+    #[arg(long, env = "BACKUP_UPLOAD_RETRY", default_value = "30s")]
+    pub upload_retry: humantime::Duration,
     /// Longest a dump plus its verification may take before it is abandoned as failed.
     #[arg(long, env = "BACKUP_TIMEOUT", default_value = "1h")]
     pub timeout: humantime::Duration,
@@ -74,6 +81,16 @@ impl BackupSettings {
             return Err(failed("BACKUP_INTERVAL must be longer than 0s"));
         }
         manifest::engine_of(&self.url())?;
+        if let Some(url) = self
+            .backup_remote
+            .as_deref()
+            .filter(|u| !u.trim().is_empty())
+        {
+            crate::remote::parse_url(url.trim())?;
+        }
+        if self.upload_retry.is_zero() {
+            return Err(failed("BACKUP_UPLOAD_RETRY must be longer than 0s"));
+        }
         Ok(())
     }
 
@@ -245,7 +262,11 @@ async fn verify_file(
 /// `verify <id>`: checksum, then a restore into a scratch database; records the result in the
 /// manifest.
 pub async fn verify(settings: &BackupSettings, id: &str) -> Result<Manifest> {
-    let dir = &settings.backup_dir;
+    verify_in(settings, &settings.backup_dir, id).await
+}
+
+/// `verify` of a backup in `dir` (the backup directory, or where one was downloaded to).
+pub async fn verify_in(settings: &BackupSettings, dir: &Path, id: &str) -> Result<Manifest> {
     let _lock = DirLock::acquire(dir).await?;
     let mut manifest = manifest::find(dir, id).await?;
     let path = manifest.path(dir);
@@ -294,7 +315,17 @@ pub async fn restore(
     to: Option<&str>,
     force: bool,
 ) -> Result<Manifest> {
-    let dir = &settings.backup_dir;
+    restore_in(settings, &settings.backup_dir, id, to, force).await
+}
+
+/// `restore` of a backup in `dir` (the backup directory, or where one was downloaded to).
+pub async fn restore_in(
+    settings: &BackupSettings,
+    dir: &Path,
+    id: &str,
+    to: Option<&str>,
+    force: bool,
+) -> Result<Manifest> {
     let _lock = DirLock::acquire(dir).await?;
     let manifest = manifest::find(dir, id).await?;
     let target = to.map(str::to_owned).unwrap_or_else(|| settings.url());

@@ -152,12 +152,17 @@ pub async fn read(path: &Path) -> Result<Manifest> {
 /// The backup `id` (or a unique prefix of it; `latest` for the newest verified one).
 pub async fn find(dir: &Path, id: &str) -> Result<Manifest> {
     let all = load_all(dir).await?;
+    pick(all, id, &dir.display().to_string())
+}
+
+/// The backup `id` (a unique prefix, `latest`) among `all` (oldest first), found in `place`.
+pub fn pick(all: Vec<Manifest>, id: &str, place: &str) -> Result<Manifest> {
     if id == "latest" {
         return all
             .into_iter()
             .rev()
             .find(Manifest::verified)
-            .ok_or_else(|| Error::NotFound(format!("no verified backup in {}", dir.display())));
+            .ok_or_else(|| Error::NotFound(format!("no verified backup in {place}")));
     }
     let id = id
         .strip_prefix(PREFIX)
@@ -169,10 +174,7 @@ pub async fn find(dir: &Path, id: &str) -> Result<Manifest> {
     let mut matching: Vec<_> = all.into_iter().filter(|m| m.id.starts_with(id)).collect();
     match matching.len() {
         1 => Ok(matching.remove(0)),
-        0 => Err(Error::NotFound(format!(
-            "no backup {id:?} in {}",
-            dir.display()
-        ))),
+        0 => Err(Error::NotFound(format!("no backup {id:?} in {place}"))),
         n => Err(Error::NotFound(format!(
             "{id:?} matches {n} backups; give more of the id"
         ))),

@@ -1,6 +1,8 @@
 //! `serve`: backups on a schedule that survives restarts, HTTP `/healthz` (unhealthy when the last
 //! good backup is older than twice the interval) and `/metrics` (Prometheus text, through the
-//! shared registry of `hbnb_common::metrics`).
+//! shared registry of `hbnb_common::metrics`). With `BACKUP_REMOTE`, an uploader task copies each
+//! backup to the remote after it is taken, and retries with a doubling wait while the remote
+//! fails (the backups stay in the local directory meanwhile).
 
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
@@ -15,6 +17,7 @@ use crate::backup::{self, BackupSettings};
 use crate::error::Error;
 use crate::lock::DirLock;
 use crate::manifest;
+use crate::remote::{self, Remote};
 
 pub const DEFAULT_PORT: u16 = 5004;
 
@@ -31,10 +34,19 @@ pub struct Stats {
     pub running: bool,
     pub next_run: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
+    /// Backups this process copied to the remote.
+    pub uploads: u64,
+    /// Attempts to bring the remote up to date that failed.
+    pub upload_failures: u64,
+    /// When the newest verified backup on the remote finished (as of the last good sync).
+    pub remote_last_success: Option<DateTime<Utc>>,
 }
 
 pub struct State {
     pub settings: BackupSettings,
+    pub remote: Option<Arc<Remote>>,
+    /// Wakes the uploader when a backup run ends.
+    pub uploaded_wanted: tokio::sync::Notify,
     pub process_started: DateTime<Utc>,
     pub stats: Mutex<Stats>,
 }
@@ -134,6 +146,20 @@ impl State {
             "When the next scheduled backup starts (Unix time).",
         );
         let interval = gauge("db_backup_interval_seconds", "BACKUP_INTERVAL.");
+        let uploads = counter(
+            "db_backup_uploads_total",
+            "Backups this process copied to BACKUP_REMOTE.",
+        );
+        let upload_failures = counter(
+            "db_backup_upload_failures_total",
+            "Attempts of this process to copy backups to BACKUP_REMOTE (or apply retention there) \
+             that failed; the backups stay local and the copy is retried.",
+        );
+        let remote_last_success = gauge(
+            "db_backup_remote_last_success_timestamp_seconds",
+            "When the newest verified backup in BACKUP_REMOTE finished (Unix time; 0: none, or no \
+             remote).",
+        );
         let state = Arc::downgrade(self);
         hbnb_common::metrics::on_scrape(move || {
             let Some(state) = state.upgrade() else {
@@ -151,6 +177,9 @@ impl State {
             running.set(f64::from(u8::from(stats.running)));
             next_run.set(timestamp(stats.next_run));
             interval.set(state.settings.interval().as_secs_f64());
+            uploads.inc_by(stats.uploads.saturating_sub(uploads.get()));
+            upload_failures.inc_by(stats.upload_failures.saturating_sub(upload_failures.get()));
+            remote_last_success.set(timestamp(stats.remote_last_success));
         });
     }
 }
@@ -165,8 +194,18 @@ pub async fn serve(server: &ServerSettings, settings: BackupSettings) -> std::pr
         );
         return std::process::ExitCode::FAILURE;
     }
+    let remote = match Remote::from_url(settings.backup_remote.as_deref()) {
+        Ok(remote) => remote.map(Arc::new),
+        Err(error) => {
+            tracing::error!(%error, "bad BACKUP_REMOTE");
+            eprintln!("error: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     let state = Arc::new(State {
         settings,
+        remote,
+        uploaded_wanted: tokio::sync::Notify::new(),
         process_started: Utc::now(),
         stats: Mutex::new(Stats::default()),
     });
@@ -204,6 +243,10 @@ pub async fn serve(server: &ServerSettings, settings: BackupSettings) -> std::pr
         },
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let uploader = state
+        .remote
+        .clone()
+        .map(|remote| tokio::spawn(upload(state.clone(), remote, stop_rx.clone())));
     let scheduler = tokio::spawn(schedule(state.clone(), stop_rx));
     let code = hbnb_common::run(application).await;
     let _ = stop_tx.send(true);
@@ -212,6 +255,14 @@ pub async fn serve(server: &ServerSettings, settings: BackupSettings) -> std::pr
         .is_err()
     {
         tracing::warn!("the scheduler did not stop in time");
+    }
+    if let Some(uploader) = uploader {
+        if tokio::time::timeout(Duration::from_secs(5), uploader)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the uploader did not stop in time");
+        }
     }
     code
 }
@@ -260,6 +311,8 @@ async fn schedule(state: Arc<State>, mut stop: tokio::sync::watch::Receiver<bool
             }
         };
         state.update(|s| s.running = false);
+        // Even a backup that failed verification is copied: the remote mirrors the directory.
+        state.uploaded_wanted.notify_one();
         match result {
             Ok(manifest) => state.update(|s| {
                 s.successes += 1;
@@ -280,6 +333,77 @@ async fn schedule(state: Arc<State>, mut stop: tokio::sync::watch::Receiver<bool
                     s.last_error = Some(error.to_string());
                 });
             }
+        }
+    }
+}
+
+/// Longest wait between two attempts to reach a failing remote.
+const MAX_UPLOAD_RETRY: Duration = Duration::from_secs(30 * 60);
+
+/// The uploader: brings the remote up to date at start-up (backups a previous run could not copy)
+/// and after each backup run; while that fails, retries after BACKUP_UPLOAD_RETRY, doubling up to
+/// 30 minutes, each failure logged as an error and counted. It holds the directory's lock while
+/// it copies, so retention cannot remove a dump being uploaded.
+async fn upload(
+    state: Arc<State>,
+    remote: Arc<Remote>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let first_retry: Duration = state.settings.upload_retry.into();
+    let mut retry = first_retry;
+    loop {
+        let attempt = async {
+            let _lock = DirLock::acquire(&state.settings.backup_dir).await?;
+            remote::sync(&remote, &state.settings.backup_dir, state.settings.policy()).await
+        };
+        let result = tokio::select! {
+            result = attempt => result,
+            _ = stop.changed() => return,
+        };
+        let wait = match result {
+            Ok(synced) => {
+                if !synced.uploaded.is_empty() || !synced.removed.is_empty() {
+                    tracing::info!(
+                        remote = %remote.url(),
+                        copied = synced.uploaded.len(),
+                        removed = synced.removed.len(),
+                        "the remote is up to date"
+                    );
+                }
+                let newest = synced
+                    .newest_verified
+                    .map(|m| m.started_at + chrono::Duration::milliseconds(m.duration_ms as i64));
+                state.update(|s| {
+                    s.uploads += synced.uploaded.len() as u64;
+                    s.remote_last_success = newest;
+                });
+                retry = first_retry;
+                None
+            }
+            Err(error) => {
+                tracing::error!(
+                    remote = %remote.url(),
+                    %error,
+                    retry_in = %humantime::format_duration(retry),
+                    "copying the backups to the remote failed; they are kept locally"
+                );
+                state.update(|s| s.upload_failures += 1);
+                let wait = retry;
+                retry = (retry * 2).min(MAX_UPLOAD_RETRY);
+                Some(wait)
+            }
+        };
+        // A new backup wakes the uploader at once, even during a retry wait.
+        let timer = async {
+            match wait {
+                Some(wait) => tokio::time::sleep(wait).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = timer => {}
+            _ = state.uploaded_wanted.notified() => {}
+            _ = stop.changed() => return,
         }
     }
 }
