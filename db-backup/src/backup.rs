@@ -10,6 +10,7 @@ use crate::error::{failed, Context, Error, Result};
 use crate::lock::DirLock;
 use crate::manifest::{self, Engine, Manifest, Verification, PARTIAL};
 use crate::retention::{self, Policy};
+use crate::schedule::Schedule;
 use crate::{mysql, pg, sqlite};
 
 /// Where and how to back up (flags and environment variables).
@@ -22,9 +23,18 @@ pub struct BackupSettings {
     /// Where backups and their manifests are kept.
     #[arg(long, env = "BACKUP_DIR", default_value = "data/backups")]
     pub backup_dir: PathBuf,
-    /// Time between backups (`48h`, `30m`, `2s`).
-    #[arg(long, env = "BACKUP_INTERVAL", default_value = "48h")]
-    pub interval: humantime::Duration,
+    /// Time between backups (`48h`, `30m`, `2s`); 48h when neither this nor BACKUP_SCHEDULE is
+    /// set.
+    /// (Empty is unset, so that docker-compose can pass `${BACKUP_INTERVAL:-}`.)
+    #[arg(long, env = "BACKUP_INTERVAL", value_parser = optional_duration)]
+    pub interval: Option<MaybeDuration>,
+    /// Back up at the times of this cron pattern instead (`0 3 */2 * *`: 03:00 every other day;
+    /// minute hour day-of-month month day-of-week; six fields: seconds first).
+    #[arg(long, env = "BACKUP_SCHEDULE")]
+    pub schedule: Option<String>,
+    /// The IANA time zone of BACKUP_SCHEDULE (`Europe/Paris`); UTC when unset.
+    #[arg(long, env = "BACKUP_TIMEZONE")]
+    pub timezone: Option<String>,
     /// Keep the N newest backups.
     #[arg(long, env = "BACKUP_KEEP_LAST", default_value_t = 7)]
     pub keep_last: usize,
@@ -55,6 +65,20 @@ pub struct BackupSettings {
     pub timeout: humantime::Duration,
 }
 
+/// A humantime duration, or nothing for an empty value.
+#[derive(Debug, Clone, Copy)]
+pub struct MaybeDuration(pub Option<humantime::Duration>);
+
+fn optional_duration(text: &str) -> Result<MaybeDuration, String> {
+    if text.trim().is_empty() {
+        return Ok(MaybeDuration(None));
+    }
+    text.trim()
+        .parse::<humantime::Duration>()
+        .map(|d| MaybeDuration(Some(d)))
+        .map_err(|e| e.to_string())
+}
+
 impl BackupSettings {
     pub fn url(&self) -> String {
         self.database_url
@@ -63,8 +87,12 @@ impl BackupSettings {
             .unwrap_or_else(|| hbnb_storage::DEFAULT_DATABASE_URL.to_owned())
     }
 
-    pub fn interval(&self) -> Duration {
-        *self.interval
+    pub fn schedule(&self) -> Result<Schedule> {
+        Schedule::new(
+            self.interval.and_then(|d| d.0).map(Into::into),
+            self.schedule.as_deref(),
+            self.timezone.as_deref(),
+        )
     }
 
     pub fn policy(&self) -> Policy {
@@ -77,9 +105,7 @@ impl BackupSettings {
     }
 
     pub fn validate(&self) -> Result<()> {
-        if self.interval().is_zero() {
-            return Err(failed("BACKUP_INTERVAL must be longer than 0s"));
-        }
+        self.schedule()?;
         manifest::engine_of(&self.url())?;
         if let Some(url) = self
             .backup_remote

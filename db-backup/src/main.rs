@@ -1,6 +1,7 @@
 //! db-backup: the HBNB database's backups as a service.
 //!
-//! `db-backup` (or `db-backup serve`) backs up `DATABASE_URL` every `BACKUP_INTERVAL` (48h) into
+//! `db-backup` (or `db-backup serve`) backs up `DATABASE_URL` every `BACKUP_INTERVAL` (48h), or at
+//! the times of the cron pattern `BACKUP_SCHEDULE` in `BACKUP_TIMEZONE`, into
 //! `BACKUP_DIR`, verifies each dump by restoring it into a scratch database, applies retention,
 //! and serves `/healthz`, `/readyz` and `/metrics` on `PORT` (5004). `now`, `list`, `verify` and
 //! `restore` do the same by hand. With `BACKUP_REMOTE=s3://bucket/prefix` every backup is also
@@ -19,6 +20,7 @@ mod mysql;
 mod pg;
 mod remote;
 mod retention;
+mod schedule;
 mod service;
 mod sqlite;
 mod tables;
@@ -56,7 +58,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run as a service: backups every BACKUP_INTERVAL, HTTP /healthz and /metrics (the default).
+    /// Run as a service: backups every BACKUP_INTERVAL or at the times of BACKUP_SCHEDULE, HTTP
+    /// /healthz and /metrics (the default).
     Serve,
     /// Take a backup now, and copy it to BACKUP_REMOTE if set (exit 3 when another run is in
     /// progress, 7 when the copy failed: the backup is then kept locally).

@@ -1,5 +1,5 @@
 //! `serve`: backups on a schedule that survives restarts, HTTP `/healthz` (unhealthy when the last
-//! good backup is older than twice the interval) and `/metrics` (Prometheus text, through the
+//! good backup is older than twice the schedule's period) and `/metrics` (Prometheus text, through the
 //! shared registry of `hbnb_common::metrics`). With `BACKUP_REMOTE`, an uploader task copies each
 //! backup to the remote after it is taken, and retries with a doubling wait while the remote
 //! fails (the backups stay in the local directory meanwhile).
@@ -18,6 +18,7 @@ use crate::error::Error;
 use crate::lock::DirLock;
 use crate::manifest;
 use crate::remote::{self, Remote};
+use crate::schedule::Schedule;
 
 pub const DEFAULT_PORT: u16 = 5004;
 
@@ -44,6 +45,7 @@ pub struct Stats {
 
 pub struct State {
     pub settings: BackupSettings,
+    pub schedule: Schedule,
     pub remote: Option<Arc<Remote>>,
     /// Wakes the uploader when a backup run ends.
     pub uploaded_wanted: tokio::sync::Notify,
@@ -63,10 +65,11 @@ impl State {
     }
 
     /// Healthy while the newest good backup (when it finished; before any, the process start)
-    /// is younger than twice the interval.
+    /// is younger than twice the schedule's period (the interval, or the longest gap between two
+    /// times of the cron pattern).
     pub fn health(&self) -> Result<(), String> {
         let stats = self.stats();
-        let limit = self.settings.interval() * 2;
+        let limit = self.schedule.period(Utc::now()) * 2;
         let reference = stats.last_success.unwrap_or(self.process_started);
         let age = (Utc::now() - reference).to_std().unwrap_or_default();
         if age <= limit {
@@ -77,9 +80,13 @@ impl State {
             None => "no backup has succeeded and the service started".to_owned(),
         };
         let mut reason = format!(
-            "{what} {} old, more than twice the interval ({})",
+            "{what} {} old, more than twice the interval ({}{})",
             humantime::format_duration(Duration::from_secs(age.as_secs())),
-            humantime::format_duration(limit)
+            humantime::format_duration(limit / 2),
+            match &self.schedule {
+                Schedule::Every(_) => String::new(),
+                cron => format!(", the longest between two times of {}", cron.describe()),
+            }
         );
         if let Some(error) = stats.last_error {
             let _ = write!(reason, "; last error: {error}");
@@ -106,6 +113,33 @@ impl State {
                 }
             }
             Err(error) => tracing::error!(%error, "cannot read the backup directory"),
+        }
+    }
+
+    /// With a remote and no local backup newer than its newest (a host whose disk was replaced):
+    /// the remote's newest verified backup is the last run, so the schedule does not back up at
+    /// once if one was taken recently. Bounded: an unreachable remote only delays the start.
+    async fn refresh_from_remote(&self) {
+        let Some(remote) = &self.remote else { return };
+        match tokio::time::timeout(Duration::from_secs(15), remote.list()).await {
+            Ok(Ok(all)) => {
+                if let Some(newest) = all.iter().rev().find(|m| m.verified()) {
+                    let finished = newest.started_at
+                        + chrono::Duration::milliseconds(newest.duration_ms as i64);
+                    self.update(|s| {
+                        s.remote_last_success = Some(finished);
+                        if s.last_good_started.is_none_or(|t| t < newest.started_at) {
+                            s.last_good_started = Some(newest.started_at);
+                        }
+                    });
+                }
+            }
+            Ok(Err(error)) => {
+                tracing::error!(remote = %remote.url(), %error, "cannot list the remote backups at start-up")
+            }
+            Err(_) => {
+                tracing::error!(remote = %remote.url(), "listing the remote backups at start-up timed out")
+            }
         }
     }
 
@@ -145,7 +179,10 @@ impl State {
             "db_backup_next_run_timestamp_seconds",
             "When the next scheduled backup starts (Unix time).",
         );
-        let interval = gauge("db_backup_interval_seconds", "BACKUP_INTERVAL.");
+        let interval = gauge(
+            "db_backup_interval_seconds",
+            "BACKUP_INTERVAL, or the longest time between two runs of BACKUP_SCHEDULE.",
+        );
         let uploads = counter(
             "db_backup_uploads_total",
             "Backups this process copied to BACKUP_REMOTE.",
@@ -176,7 +213,7 @@ impl State {
             failures.inc_by(stats.failures.saturating_sub(failures.get()));
             running.set(f64::from(u8::from(stats.running)));
             next_run.set(timestamp(stats.next_run));
-            interval.set(state.settings.interval().as_secs_f64());
+            interval.set(state.schedule.period(Utc::now()).as_secs_f64());
             uploads.inc_by(stats.uploads.saturating_sub(uploads.get()));
             upload_failures.inc_by(stats.upload_failures.saturating_sub(upload_failures.get()));
             remote_last_success.set(timestamp(stats.remote_last_success));
@@ -202,7 +239,15 @@ pub async fn serve(server: &ServerSettings, settings: BackupSettings) -> std::pr
             return std::process::ExitCode::FAILURE;
         }
     };
+    let plan = match settings.schedule() {
+        Ok(plan) => plan,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     let state = Arc::new(State {
+        schedule: plan,
         settings,
         remote,
         uploaded_wanted: tokio::sync::Notify::new(),
@@ -210,6 +255,8 @@ pub async fn serve(server: &ServerSettings, settings: BackupSettings) -> std::pr
         stats: Mutex::new(Stats::default()),
     });
     state.refresh_from_disk().await;
+    state.refresh_from_remote().await;
+    tracing::info!(schedule = %state.schedule.describe(), "backup schedule");
     state.register_metrics();
 
     let health_state = state.clone();
@@ -267,11 +314,10 @@ pub async fn serve(server: &ServerSettings, settings: BackupSettings) -> std::pr
     code
 }
 
-/// The schedule: the next run is one interval after the later of the newest verified backup and
-/// this process's last attempt; right away when that is already past (catch-up after a restart).
+/// The schedule: the next run is one step of the schedule (an interval, or the next time of the
+/// cron pattern) after the later of the newest verified backup and this process's last attempt;
+/// right away when that is already past (catch-up after a restart; schedule.rs).
 async fn schedule(state: Arc<State>, mut stop: tokio::sync::watch::Receiver<bool>) {
-    let interval =
-        chrono::Duration::from_std(state.settings.interval()).unwrap_or(chrono::Duration::MAX);
     let mut last_attempt: Option<DateTime<Utc>> = None;
     loop {
         state.refresh_from_disk().await;
@@ -281,9 +327,7 @@ async fn schedule(state: Arc<State>, mut stop: tokio::sync::watch::Receiver<bool
             (a, b) => a.or(b),
         };
         let now = Utc::now();
-        let next = anchor
-            .and_then(|a| a.checked_add_signed(interval))
-            .map_or(now, |n| n.max(now));
+        let next = state.schedule.next_run(anchor, now);
         state.update(|s| s.next_run = Some(next));
         if anchor.is_some() {
             tracing::info!(next = %next.to_rfc3339(), "next backup scheduled");
