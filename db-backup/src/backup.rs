@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 
+use crate::compress::{self, Plain};
 use crate::error::{failed, Context, Error, Result};
 use crate::lock::DirLock;
 use crate::manifest::{self, Engine, Manifest, Verification, PARTIAL};
@@ -147,9 +148,16 @@ pub async fn run_once(settings: &BackupSettings) -> Result<Manifest> {
     let started_at = Utc::now();
     let clock = Instant::now();
     let id = manifest::new_id(started_at);
-    let file = manifest::dump_name(&id, engine);
+    let dumped = manifest::dump_name(&id, engine);
+    let compressed = compress::compresses(engine);
+    let file = if compressed {
+        format!("{dumped}{}", compress::EXTENSION)
+    } else {
+        dumped.clone()
+    };
     let final_path = dir.join(&file);
-    let partial = dir.join(format!("{file}{PARTIAL}"));
+    let partial = dir.join(format!("{dumped}{PARTIAL}"));
+    let stored_partial = dir.join(format!("{file}{PARTIAL}"));
     tracing::info!(id = %id, engine = engine.name(), "backup started");
 
     let work = async {
@@ -160,7 +168,6 @@ pub async fn run_once(settings: &BackupSettings) -> Result<Manifest> {
         };
         let dump_duration = clock.elapsed();
         manifest::fsync_file(&partial).await?;
-        let (sha256, size) = manifest::hash_file(&partial).await?;
         let verification = verify_file(
             settings,
             engine,
@@ -169,7 +176,13 @@ pub async fn run_once(settings: &BackupSettings) -> Result<Manifest> {
             &snapshot.tables,
         )
         .await;
-        manifest::rename(&partial, &final_path).await?;
+        // Verified as the tool wrote it, then compressed: the checksum is the stored file's.
+        if compressed {
+            compress::compress(&partial, &stored_partial).await?;
+            manifest::remove_if_exists(&partial).await;
+        }
+        let (sha256, size) = manifest::hash_file(&stored_partial).await?;
+        manifest::rename(&stored_partial, &final_path).await?;
         let manifest = Manifest {
             format: 1,
             id: id.clone(),
@@ -181,6 +194,7 @@ pub async fn run_once(settings: &BackupSettings) -> Result<Manifest> {
             tables: snapshot.tables,
             sha256,
             size,
+            compression: compressed.then(|| compress::ZSTD.to_owned()),
             started_at,
             duration_ms: millis(clock.elapsed()),
             dump_duration_ms: millis(dump_duration),
@@ -202,6 +216,7 @@ pub async fn run_once(settings: &BackupSettings) -> Result<Manifest> {
     match result {
         Err(error) => {
             manifest::remove_if_exists(&partial).await;
+            manifest::remove_if_exists(&stored_partial).await;
             Err(error)
         }
         Ok(manifest) => {
@@ -313,10 +328,11 @@ pub async fn verify_in(settings: &BackupSettings, dir: &Path, id: &str) -> Resul
             error: Some(error),
         }
     } else {
+        let plain = Plain::of(dir, &manifest).await?;
         verify_file(
             settings,
             manifest.engine,
-            &path,
+            &plain.path,
             manifest.migration_version,
             &manifest.tables,
         )
@@ -375,6 +391,8 @@ pub async fn restore_in(
             manifest.file, manifest.sha256
         )));
     }
+    let plain = Plain::of(dir, &manifest).await?;
+    let path = plain.path.clone();
     tracing::info!(id = %manifest.id, force, "restore started");
     let (version, tables) = match engine {
         Engine::Sqlite => {

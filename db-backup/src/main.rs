@@ -13,6 +13,7 @@
 //! backup; 7 backup kept locally but its copy to the remote failed.
 
 mod backup;
+mod compress;
 mod error;
 mod lock;
 mod manifest;

@@ -1,7 +1,9 @@
 //! Backup files and their manifests in the backup directory.
 //!
 //! A backup `<id>` (its UTC start time, e.g. `20250101T120000.123Z`) is two files:
-//! `hbnb-<id>.sqlite`, `hbnb-<id>.pgdump` or `hbnb-<id>.sql` (MySQL/MariaDB) (the dump) and `hbnb-<id>.json` (the manifest).
+//! `hbnb-<id>.sqlite`, `hbnb-<id>.pgdump` or `hbnb-<id>.sql` (MySQL/MariaDB) (the dump; SQLite's
+//! and MySQL's are stored zstd-compressed, with `.zst` appended: compress.rs) and
+//! `hbnb-<id>.json` (the manifest).
 //! Both are written as `<name>.partial`, fsynced, renamed, then the directory is fsynced. Only a
 //! manifest whose dump exists is a backup; `.partial` files are never listed.
 
@@ -66,8 +68,12 @@ pub struct Manifest {
     pub migration_version: i64,
     /// Rows per table in the dumped snapshot.
     pub tables: BTreeMap<String, i64>,
+    /// sha256 and size of the stored file (compressed, when it is).
     pub sha256: String,
     pub size: u64,
+    /// `zstd` when the stored file is compressed (`<dump>.zst`); absent in older manifests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compression: Option<String>,
     pub started_at: DateTime<Utc>,
     /// Dump, checksum and verification, in milliseconds.
     pub duration_ms: u64,
@@ -101,6 +107,7 @@ pub fn manifest_name(id: &str) -> String {
 /// The id in a file name (`hbnb-<id>.json` / `.sqlite` / `.pgdump`), if it is one of ours.
 pub fn id_of(file_name: &str) -> Option<&str> {
     let rest = file_name.strip_prefix(PREFIX)?;
+    let rest = rest.strip_suffix(".zst").unwrap_or(rest);
     [".json", ".sqlite", ".pgdump", ".sql"]
         .iter()
         .find_map(|ext| rest.strip_suffix(ext))
@@ -298,7 +305,10 @@ pub async fn clean_leftovers(dir: &Path) -> Result<()> {
     for name in &names {
         let leftover = if name.starts_with(PREFIX) && name.contains(PARTIAL) {
             true
-        } else if name.ends_with(".sqlite") || name.ends_with(".pgdump") {
+        } else if [".sqlite", ".pgdump", ".zst"]
+            .iter()
+            .any(|ext| name.ends_with(ext))
+        {
             match id_of(name) {
                 Some(id) => !names.contains(&manifest_name(id)),
                 None => false,
