@@ -303,6 +303,20 @@ pub async fn clean_leftovers(dir: &Path) -> Result<()> {
         names.push(entry.file_name().to_string_lossy().into_owned());
     }
     for name in &names {
+        if let Some(pid) = name
+            .strip_prefix(".remote-")
+            .and_then(|p| p.parse::<i32>().ok())
+        {
+            // A download of `--from-remote` whose process is gone (killed): it held a whole dump.
+            // SAFETY: kill with signal 0 only asks whether the process exists.
+            let alive = unsafe { libc::kill(pid, 0) } == 0
+                || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+            if !alive {
+                tracing::warn!(dir = %name, "removing what an interrupted --from-remote command left behind");
+                let _ = tokio::fs::remove_dir_all(dir.join(name)).await;
+            }
+            continue;
+        }
         let leftover = if name.starts_with(PREFIX) && name.contains(PARTIAL) {
             true
         } else if [".sqlite", ".pgdump", ".zst"]
@@ -334,5 +348,24 @@ pub async fn clean_partials(dir: &Path) {
         if name.starts_with(PREFIX) && name.contains(PARTIAL) {
             remove_if_exists(&entry.path()).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn removes_downloads_of_dead_processes_only() {
+        let dir = std::env::temp_dir().join(format!("db_backup_leftovers_{}", std::process::id()));
+        let dead = dir.join(".remote-2147483646");
+        let live = dir.join(format!(".remote-{}", std::process::id()));
+        std::fs::create_dir_all(&dead).unwrap();
+        std::fs::create_dir_all(&live).unwrap();
+        std::fs::write(dead.join("hbnb-x.sql.zst"), b"x").unwrap();
+        clean_leftovers(&dir).await.unwrap();
+        assert!(!dead.exists());
+        assert!(live.exists());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
