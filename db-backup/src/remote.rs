@@ -235,16 +235,20 @@ impl Remote {
         // Multipart above 10 MiB, a single PUT below: the dump is streamed, never held whole.
         let mut writer = BufWriter::new(self.store.clone(), self.path(&manifest.file));
         let copied = match tokio::io::copy(&mut file, &mut writer).await {
-            Ok(n) => writer.shutdown().await.map(|()| n),
-            Err(error) => Err(error),
-        };
-        let copied = match copied {
             Ok(n) => n,
             Err(error) => {
+                // Abandons the multipart upload, if one was started (object_store deletes it).
                 let _ = writer.abort().await;
                 return Err(failed(format!("cannot upload {target}: {error}")));
             }
         };
+        // Sends what is buffered and completes the upload. When this fails the writer is
+        // finished (abort would panic); a multipart upload left incomplete is the bucket's
+        // AbortIncompleteMultipartUpload lifecycle rule's to remove (docs/backups.md).
+        writer
+            .shutdown()
+            .await
+            .map_err(|error| failed(format!("cannot upload {target}: {error}")))?;
         if copied != manifest.size {
             return Err(failed(format!(
                 "uploaded {copied} bytes to {target}, the manifest says {}",

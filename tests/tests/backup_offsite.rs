@@ -4,11 +4,14 @@
 //! dump object without its manifest (an upload cut halfway) is not a backup; a corrupted object
 //! is refused by `verify` and `restore`, named; with the store down the backup is kept locally,
 //! `now` exits 7, the service counts and logs the failure, and copies it once the store is back;
-//! retention applies in the bucket.
+//! retention applies in the bucket; the store cut in the middle of an upload leaves no manifest
+//! there, and `push` copies the backup once it is back.
 
 #[path = "backup_support.rs"]
 mod support;
 
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use hbnb_tests::all_engines;
@@ -17,7 +20,9 @@ use hbnb_tests::db::{Api, TestDb};
 use hbnb_tests::s3::S3Server;
 use hbnb_tests::Service;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use support::Rows;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const VERIFICATION_FAILED: i32 = 4;
 const UPLOAD_FAILED: i32 = 7;
@@ -258,4 +263,118 @@ async fn retention_in_the_bucket() {
     assert_eq!(ids(&list_remote(&env).await), taken[1..]);
     assert_eq!(ids(&list(&env).await), taken[1..]);
     assert_eq!(s3.keys(BUCKET).len(), 4, "{:?}", s3.keys(BUCKET));
+}
+
+/// A TCP proxy to the store that cuts every connection once `budget` bytes have gone towards the
+/// store, and refuses new ones until `restore`: the store "stops" in the middle of an upload.
+struct CuttingProxy {
+    port: u16,
+    budget: Arc<AtomicI64>,
+    cut: Arc<AtomicBool>,
+}
+
+impl CuttingProxy {
+    async fn start(upstream: u16, budget: i64) -> CuttingProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let budget = Arc::new(AtomicI64::new(budget));
+        let cut = Arc::new(AtomicBool::new(false));
+        let (budget_, cut_) = (budget.clone(), cut.clone());
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if cut_.load(Ordering::SeqCst) {
+                    continue; // dropped: refused
+                }
+                let (budget, cut) = (budget_.clone(), cut_.clone());
+                tokio::spawn(async move {
+                    let Ok(mut server) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+                    else {
+                        return;
+                    };
+                    let (mut client_read, mut client_write) = client.split();
+                    let (mut server_read, mut server_write) = server.split();
+                    let up = async {
+                        let mut buffer = vec![0u8; 4096];
+                        loop {
+                            let n = client_read.read(&mut buffer).await.unwrap_or(0);
+                            if n == 0 || cut.load(Ordering::SeqCst) {
+                                return;
+                            }
+                            if budget.fetch_sub(n as i64, Ordering::SeqCst) < n as i64 {
+                                cut.store(true, Ordering::SeqCst);
+                                return;
+                            }
+                            if server_write.write_all(&buffer[..n]).await.is_err() {
+                                return;
+                            }
+                        }
+                    };
+                    let down = async {
+                        let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
+                    };
+                    tokio::select! {
+                        _ = up => {}
+                        _ = down => {}
+                    }
+                });
+            }
+        });
+        CuttingProxy { port, budget, cut }
+    }
+
+    fn restore(&self) {
+        self.budget.store(i64::MAX, Ordering::SeqCst);
+        self.cut.store(false, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_stopped_during_an_upload() {
+    // Enough rows that the compressed dump is well over the proxy's budget.
+    let db = TestDb::new(hbnb_tests::db::Engine::Sqlite);
+    {
+        let store = hbnb_storage::Database::connect(&db.url).await.unwrap();
+        for i in 0..3000u32 {
+            let name = hex::encode(Sha256::digest(i.to_le_bytes()));
+            store.create_state(&name).await.unwrap();
+        }
+        store.close().await;
+    }
+    let dir = BackupDir::new();
+    let s3 = S3Server::start(dir.path());
+    s3.create_bucket(BUCKET);
+    let proxy = CuttingProxy::start(s3.port, 40_000).await;
+    let direct = remote_env(&s3, &db.url, &dir);
+    let mut through = direct.clone();
+    for (key, value) in through.iter_mut() {
+        if *key == "AWS_ENDPOINT_URL" {
+            *value = format!("http://127.0.0.1:{}", proxy.port);
+        }
+    }
+    let (direct, through) = (refs(&direct), refs(&through));
+
+    let out = run(&["now"], &through).await;
+    assert_eq!(out.code, Some(UPLOAD_FAILED), "{out:?}");
+    assert!(proxy.cut.load(Ordering::SeqCst), "the upload was never cut");
+    let id = out.stdout.trim().to_owned();
+    assert_eq!(ids(&list(&through).await), [id.as_str()]);
+    let size = list(&through).await[0]["size"].as_u64().unwrap();
+    assert!(
+        size > 80_000,
+        "the dump ({size} bytes) is too small to be cut"
+    );
+    // Cut halfway: no manifest in the bucket, so nothing is listed there.
+    let keys = s3.keys(BUCKET);
+    assert!(!keys.iter().any(|k| k.ends_with(".json")), "{keys:?}");
+    assert!(list_remote(&direct).await.is_empty());
+
+    // The store is back: `push` copies it, whole.
+    proxy.restore();
+    let out = run(&["push"], &through).await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.stdout.trim(), format!("{id} copied"));
+    assert_eq!(ids(&list_remote(&direct).await), [id.as_str()]);
+    let out = run(&["verify", "latest", "--from-remote"], &direct).await;
+    assert_eq!(out.code, Some(0), "{out:?}");
 }
