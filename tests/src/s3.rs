@@ -17,7 +17,7 @@ const MOTO_VERSION: &str = "5.2.6";
 /// under a temporary name and renamed, so that tests starting together never see half of it
 /// (`python -m` is used, not the scripts, whose first line names the venv's original path).
 pub fn venv() -> PathBuf {
-    if let Some(venv) = std::env::var_os("MOTO_VENV") {
+    if let Some(venv) = std::env::var_os("MOTO_VENV").filter(|v| !v.is_empty()) {
         return PathBuf::from(venv);
     }
     let target = crate::bin_dir()
