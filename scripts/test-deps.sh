@@ -12,6 +12,7 @@
 #   the browser test                        chromium chromium-driver
 #   the docs check (tests/docs/check.sh)    curl
 #   the two-host test (tests/hosts/)        iproute2 (ip netns), iptables, openssl
+#   promtool (tests/prometheus/check.sh)    prometheus (its service is not started)
 set -euo pipefail
 
 need=()
@@ -20,6 +21,7 @@ command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v ss >/dev/null 2>&1 || need+=(iproute2)
 command -v iptables >/dev/null 2>&1 || need+=(iptables)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v pg_ctlcluster >/dev/null 2>&1 || need+=(postgresql-15 postgresql-client-15)
 command -v mariadbd >/dev/null 2>&1 || need+=(mariadb-server)
 command -v mariadb-dump >/dev/null 2>&1 || need+=(mariadb-client)

@@ -41,6 +41,17 @@ if [ $# -eq 0 ] && [ "${SCHEMATHESIS:-}" != 0 ]; then
   fi
 fi
 
+# The Prometheus configuration and alert rules, checked and unit-tested by promtool
+# (tests/prometheus/check.sh, seconds). PROMTOOL_CHECK: unset = run it when promtool is installed,
+# 1 = required (CI), 0 = skip. Test filters skip it too.
+if [ $# -eq 0 ] && [ "${PROMTOOL_CHECK:-}" != 0 ]; then
+  if command -v promtool >/dev/null 2>&1 || [ "${PROMTOOL_CHECK:-}" = 1 ]; then
+    run tests/prometheus/check.sh
+  else
+    echo "no promtool (Debian: prometheus): skipping tests/prometheus/check.sh" >&2
+  fi
+fi
+
 # The stack in containers (docs/design/containers.md): after the cargo
 # tests, whose random ports must not collide with the stack's 80 and 5000-5003; one after the
 # other, as they share those ports: docker-compose, docker-compose --scale, then a single-node

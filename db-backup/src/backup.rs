@@ -6,10 +6,12 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 
+use crate::compress::{self, Plain};
 use crate::error::{failed, Context, Error, Result};
 use crate::lock::DirLock;
 use crate::manifest::{self, Engine, Manifest, Verification, PARTIAL};
 use crate::retention::{self, Policy};
+use crate::schedule::Schedule;
 use crate::{mysql, pg, sqlite};
 
 /// Where and how to back up (flags and environment variables).
@@ -22,9 +24,18 @@ pub struct BackupSettings {
     /// Where backups and their manifests are kept.
     #[arg(long, env = "BACKUP_DIR", default_value = "data/backups")]
     pub backup_dir: PathBuf,
-    /// Time between backups (`48h`, `30m`, `2s`).
-    #[arg(long, env = "BACKUP_INTERVAL", default_value = "48h")]
-    pub interval: humantime::Duration,
+    /// Time between backups (`48h`, `30m`, `2s`); 48h when neither this nor BACKUP_SCHEDULE is
+    /// set.
+    /// (Empty is unset, so that docker-compose can pass `${BACKUP_INTERVAL:-}`.)
+    #[arg(long, env = "BACKUP_INTERVAL", value_parser = optional_duration)]
+    pub interval: Option<MaybeDuration>,
+    /// Back up at the times of this cron pattern instead (`0 3 */2 * *`: 03:00 every other day;
+    /// minute hour day-of-month month day-of-week; six fields: seconds first).
+    #[arg(long, env = "BACKUP_SCHEDULE")]
+    pub schedule: Option<String>,
+    /// The IANA time zone of BACKUP_SCHEDULE (`Europe/Paris`); UTC when unset.
+    #[arg(long, env = "BACKUP_TIMEZONE")]
+    pub timezone: Option<String>,
     /// Keep the N newest backups.
     #[arg(long, env = "BACKUP_KEEP_LAST", default_value_t = 7)]
     pub keep_last: usize,
@@ -43,9 +54,30 @@ pub struct BackupSettings {
     /// Directory of mariadb-dump/mariadb (mysqldump/mysql on a MySQL server) (default: PATH).
     #[arg(long, env = "MYSQL_BIN_DIR")]
     pub mysql_bin_dir: Option<PathBuf>,
+    /// Also keep every backup in this S3 bucket (`s3://bucket/prefix`): endpoint, region and
+    /// credentials from AWS_* variables or ~/.aws/credentials (docs/backups.md).
+    #[arg(long, env = "BACKUP_REMOTE")]
+    pub backup_remote: Option<String>,
+    /// First wait before retrying a failed upload to BACKUP_REMOTE; doubles up to 30 minutes.
+    #[arg(long, env = "BACKUP_UPLOAD_RETRY", default_value = "30s")]
+    pub upload_retry: humantime::Duration,
     /// Longest a dump plus its verification may take before it is abandoned as failed.
     #[arg(long, env = "BACKUP_TIMEOUT", default_value = "1h")]
     pub timeout: humantime::Duration,
+}
+
+/// A humantime duration, or nothing for an empty value.
+#[derive(Debug, Clone, Copy)]
+pub struct MaybeDuration(pub Option<humantime::Duration>);
+
+fn optional_duration(text: &str) -> Result<MaybeDuration, String> {
+    if text.trim().is_empty() {
+        return Ok(MaybeDuration(None));
+    }
+    text.trim()
+        .parse::<humantime::Duration>()
+        .map(|d| MaybeDuration(Some(d)))
+        .map_err(|e| e.to_string())
 }
 
 impl BackupSettings {
@@ -56,8 +88,12 @@ impl BackupSettings {
             .unwrap_or_else(|| hbnb_storage::DEFAULT_DATABASE_URL.to_owned())
     }
 
-    pub fn interval(&self) -> Duration {
-        *self.interval
+    pub fn schedule(&self) -> Result<Schedule> {
+        Schedule::new(
+            self.interval.and_then(|d| d.0).map(Into::into),
+            self.schedule.as_deref(),
+            self.timezone.as_deref(),
+        )
     }
 
     pub fn policy(&self) -> Policy {
@@ -70,10 +106,18 @@ impl BackupSettings {
     }
 
     pub fn validate(&self) -> Result<()> {
-        if self.interval().is_zero() {
-            return Err(failed("BACKUP_INTERVAL must be longer than 0s"));
-        }
+        self.schedule()?;
         manifest::engine_of(&self.url())?;
+        if let Some(url) = self
+            .backup_remote
+            .as_deref()
+            .filter(|u| !u.trim().is_empty())
+        {
+            crate::remote::parse_url(url.trim())?;
+        }
+        if self.upload_retry.is_zero() {
+            return Err(failed("BACKUP_UPLOAD_RETRY must be longer than 0s"));
+        }
         Ok(())
     }
 
@@ -104,9 +148,16 @@ pub async fn run_once(settings: &BackupSettings) -> Result<Manifest> {
     let started_at = Utc::now();
     let clock = Instant::now();
     let id = manifest::new_id(started_at);
-    let file = manifest::dump_name(&id, engine);
+    let dumped = manifest::dump_name(&id, engine);
+    let compressed = compress::compresses(engine);
+    let file = if compressed {
+        format!("{dumped}{}", compress::EXTENSION)
+    } else {
+        dumped.clone()
+    };
     let final_path = dir.join(&file);
-    let partial = dir.join(format!("{file}{PARTIAL}"));
+    let partial = dir.join(format!("{dumped}{PARTIAL}"));
+    let stored_partial = dir.join(format!("{file}{PARTIAL}"));
     tracing::info!(id = %id, engine = engine.name(), "backup started");
 
     let work = async {
@@ -117,7 +168,6 @@ pub async fn run_once(settings: &BackupSettings) -> Result<Manifest> {
         };
         let dump_duration = clock.elapsed();
         manifest::fsync_file(&partial).await?;
-        let (sha256, size) = manifest::hash_file(&partial).await?;
         let verification = verify_file(
             settings,
             engine,
@@ -126,7 +176,13 @@ pub async fn run_once(settings: &BackupSettings) -> Result<Manifest> {
             &snapshot.tables,
         )
         .await;
-        manifest::rename(&partial, &final_path).await?;
+        // Verified as the tool wrote it, then compressed: the checksum is the stored file's.
+        if compressed {
+            compress::compress(&partial, &stored_partial).await?;
+            manifest::remove_if_exists(&partial).await;
+        }
+        let (sha256, size) = manifest::hash_file(&stored_partial).await?;
+        manifest::rename(&stored_partial, &final_path).await?;
         let manifest = Manifest {
             format: 1,
             id: id.clone(),
@@ -138,6 +194,7 @@ pub async fn run_once(settings: &BackupSettings) -> Result<Manifest> {
             tables: snapshot.tables,
             sha256,
             size,
+            compression: compressed.then(|| compress::ZSTD.to_owned()),
             started_at,
             duration_ms: millis(clock.elapsed()),
             dump_duration_ms: millis(dump_duration),
@@ -159,6 +216,7 @@ pub async fn run_once(settings: &BackupSettings) -> Result<Manifest> {
     match result {
         Err(error) => {
             manifest::remove_if_exists(&partial).await;
+            manifest::remove_if_exists(&stored_partial).await;
             Err(error)
         }
         Ok(manifest) => {
@@ -245,7 +303,11 @@ async fn verify_file(
 /// `verify <id>`: checksum, then a restore into a scratch database; records the result in the
 /// manifest.
 pub async fn verify(settings: &BackupSettings, id: &str) -> Result<Manifest> {
-    let dir = &settings.backup_dir;
+    verify_in(settings, &settings.backup_dir, id).await
+}
+
+/// `verify` of a backup in `dir` (the backup directory, or where one was downloaded to).
+pub async fn verify_in(settings: &BackupSettings, dir: &Path, id: &str) -> Result<Manifest> {
     let _lock = DirLock::acquire(dir).await?;
     let mut manifest = manifest::find(dir, id).await?;
     let path = manifest.path(dir);
@@ -266,10 +328,11 @@ pub async fn verify(settings: &BackupSettings, id: &str) -> Result<Manifest> {
             error: Some(error),
         }
     } else {
+        let plain = Plain::of(dir, &manifest).await?;
         verify_file(
             settings,
             manifest.engine,
-            &path,
+            &plain.path,
             manifest.migration_version,
             &manifest.tables,
         )
@@ -294,7 +357,17 @@ pub async fn restore(
     to: Option<&str>,
     force: bool,
 ) -> Result<Manifest> {
-    let dir = &settings.backup_dir;
+    restore_in(settings, &settings.backup_dir, id, to, force).await
+}
+
+/// `restore` of a backup in `dir` (the backup directory, or where one was downloaded to).
+pub async fn restore_in(
+    settings: &BackupSettings,
+    dir: &Path,
+    id: &str,
+    to: Option<&str>,
+    force: bool,
+) -> Result<Manifest> {
     let _lock = DirLock::acquire(dir).await?;
     let manifest = manifest::find(dir, id).await?;
     let target = to.map(str::to_owned).unwrap_or_else(|| settings.url());
@@ -318,6 +391,8 @@ pub async fn restore(
             manifest.file, manifest.sha256
         )));
     }
+    let plain = Plain::of(dir, &manifest).await?;
+    let path = plain.path.clone();
     tracing::info!(id = %manifest.id, force, "restore started");
     let (version, tables) = match engine {
         Engine::Sqlite => {

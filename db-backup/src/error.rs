@@ -17,6 +17,9 @@ pub mod exit {
     pub const REFUSED: u8 = 5;
     /// No backup with that id.
     pub const NOT_FOUND: u8 = 6;
+    /// The backup was taken and is kept locally, but its copy to BACKUP_REMOTE failed (`now`,
+    /// `push`): never a success.
+    pub const UPLOAD_FAILED: u8 = 7;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +34,8 @@ pub enum Error {
     Refused(String),
     #[error("not found: {0}")]
     NotFound(String),
+    #[error("upload failed: {0}")]
+    Upload(String),
 }
 
 impl Error {
@@ -41,6 +46,7 @@ impl Error {
             Error::NothingToDo(_) => exit::NOTHING_TO_DO,
             Error::Refused(_) => exit::REFUSED,
             Error::NotFound(_) => exit::NOT_FOUND,
+            Error::Upload(_) => exit::UPLOAD_FAILED,
         }
     }
 }

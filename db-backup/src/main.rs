@@ -1,21 +1,27 @@
 //! db-backup: the HBNB database's backups as a service.
 //!
-//! `db-backup` (or `db-backup serve`) backs up `DATABASE_URL` every `BACKUP_INTERVAL` (48h) into
+//! `db-backup` (or `db-backup serve`) backs up `DATABASE_URL` every `BACKUP_INTERVAL` (48h), or at
+//! the times of the cron pattern `BACKUP_SCHEDULE` in `BACKUP_TIMEZONE`, into
 //! `BACKUP_DIR`, verifies each dump by restoring it into a scratch database, applies retention,
 //! and serves `/healthz`, `/readyz` and `/metrics` on `PORT` (5004). `now`, `list`, `verify` and
-//! `restore` do the same by hand.
+//! `restore` do the same by hand. With `BACKUP_REMOTE=s3://bucket/prefix` every backup is also
+//! copied to that bucket, and `list`, `verify` and `restore` read it with `--from-remote` (a host
+//! whose disk was lost); `push` copies what the remote lacks.
 //!
 //! Exit codes: 0 success; 1 failed; 2 bad command line; 3 nothing to do (another run holds the
 //! lock); 4 verification failed; 5 restore refused (target not empty, no `--force`); 6 no such
-//! backup.
+//! backup; 7 backup kept locally but its copy to the remote failed.
 
 mod backup;
+mod compress;
 mod error;
 mod lock;
 mod manifest;
 mod mysql;
 mod pg;
+mod remote;
 mod retention;
+mod schedule;
 mod service;
 mod sqlite;
 mod tables;
@@ -31,13 +37,15 @@ use hbnb_common::ServerSettings;
 use crate::backup::BackupSettings;
 use crate::error::{exit, Error};
 use crate::lock::DirLock;
+use crate::remote::{Remote, Staging};
 
 #[derive(Debug, Parser)]
 #[command(
     name = "db-backup",
     about = "Backs up the HBNB database on a schedule, verifies every dump, keeps what the retention policy says",
     after_help = "Exit codes: 0 success, 1 failed, 2 bad usage, 3 nothing to do (another backup run holds the lock), \
-                  4 verification failed, 5 restore refused (target not empty; use --force), 6 no such backup."
+                  4 verification failed, 5 restore refused (target not empty; use --force), 6 no such backup, \
+                  7 backup kept locally but its copy to BACKUP_REMOTE failed."
 )]
 struct Cli {
     #[command(flatten)]
@@ -50,20 +58,30 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run as a service: backups every BACKUP_INTERVAL, HTTP /healthz and /metrics (the default).
+    /// Run as a service: backups every BACKUP_INTERVAL or at the times of BACKUP_SCHEDULE, HTTP
+    /// /healthz and /metrics (the default).
     Serve,
-    /// Take a backup now (exit 3 when another run is in progress).
+    /// Take a backup now, and copy it to BACKUP_REMOTE if set (exit 3 when another run is in
+    /// progress, 7 when the copy failed: the backup is then kept locally).
     Now,
+    /// Copy to BACKUP_REMOTE every local backup it lacks, then apply retention there.
+    Push,
     /// List the backups, oldest first.
     List {
         /// One JSON array of manifests instead of a table.
         #[arg(long)]
         json: bool,
+        /// List the backups in BACKUP_REMOTE instead of the backup directory.
+        #[arg(long, visible_alias = "remote")]
+        from_remote: bool,
     },
     /// Check a backup: checksum, restore into a scratch database, row counts.
     Verify {
         /// The backup id (or a unique prefix, or `latest`).
         id: String,
+        /// Download the backup from BACKUP_REMOTE and check that copy (nothing local needed).
+        #[arg(long, visible_alias = "remote")]
+        from_remote: bool,
     },
     /// Restore a backup into DATABASE_URL (or --to).
     Restore {
@@ -75,6 +93,9 @@ enum Command {
         /// Replace the data of a database that is not empty.
         #[arg(long)]
         force: bool,
+        /// Download the backup from BACKUP_REMOTE (the disk-lost case: nothing local needed).
+        #[arg(long, visible_alias = "remote")]
+        from_remote: bool,
     },
 }
 
@@ -119,10 +140,28 @@ fn main() -> ExitCode {
     }
 }
 
+/// The remote of BACKUP_REMOTE, required by `--from-remote` and `push`.
+fn required_remote(settings: &BackupSettings) -> Result<Remote, Error> {
+    Remote::from_url(settings.backup_remote.as_deref())?
+        .ok_or_else(|| error::failed("BACKUP_REMOTE is not set (s3://bucket/prefix)"))
+}
+
+/// Downloads backup `id` of the remote into a scratch directory, refusing a corrupted object.
+async fn download(settings: &BackupSettings, id: &str) -> Result<(Staging, String), Error> {
+    let remote = required_remote(settings)?;
+    let found = manifest::pick(remote.list().await?, id, remote.url())?;
+    let staging = Staging::new(&settings.backup_dir).await?;
+    tracing::info!(id = %found.id, remote = %remote.url(), "downloading the backup");
+    remote.download(&found, &staging.0).await?;
+    Ok((staging, found.id))
+}
+
 async fn run_command(command: Command, settings: &BackupSettings) -> Result<(), Error> {
     match command {
         Command::Serve => Ok(()),
         Command::Now => {
+            // Before anything is dumped: a bad BACKUP_REMOTE is a mistake to fix first.
+            let remote = Remote::from_url(settings.backup_remote.as_deref())?;
             let dir = &settings.backup_dir;
             tokio::fs::create_dir_all(dir).await.map_err(|e| {
                 error::failed(format!(
@@ -137,10 +176,40 @@ async fn run_command(command: Command, settings: &BackupSettings) -> Result<(), 
             };
             let manifest = backup::run_once(settings).await?;
             println!("{}", manifest.id);
+            if let Some(remote) = remote {
+                if let Err(error) = remote::sync(&remote, dir, settings.policy()).await {
+                    return Err(Error::Upload(format!(
+                        "backup {} is kept in {} but was not copied to {}: {error} \
+                         (db-backup push copies it later)",
+                        manifest.id,
+                        dir.display(),
+                        remote.url()
+                    )));
+                }
+            }
             Ok(())
         }
-        Command::List { json } => {
-            let all = manifest::load_all(&settings.backup_dir).await?;
+        Command::Push => {
+            let remote = required_remote(settings)?;
+            let dir = &settings.backup_dir;
+            let _lock = DirLock::acquire(dir).await?;
+            let synced = remote::sync(&remote, dir, settings.policy())
+                .await
+                .map_err(|e| Error::Upload(format!("copying to {}: {e}", remote.url())))?;
+            for id in &synced.uploaded {
+                println!("{id} copied");
+            }
+            for id in &synced.removed {
+                println!("{id} removed from the remote");
+            }
+            Ok(())
+        }
+        Command::List { json, from_remote } => {
+            let all = if from_remote {
+                required_remote(settings)?.list().await?
+            } else {
+                manifest::load_all(&settings.backup_dir).await?
+            };
             if json {
                 let text = serde_json::to_string_pretty(&all)
                     .map_err(|e| error::failed(format!("cannot encode: {e}")))?;
@@ -165,13 +234,28 @@ async fn run_command(command: Command, settings: &BackupSettings) -> Result<(), 
             }
             Ok(())
         }
-        Command::Verify { id } => {
-            let manifest = backup::verify(settings, &id).await?;
+        Command::Verify { id, from_remote } => {
+            let manifest = if from_remote {
+                let (staging, id) = download(settings, &id).await?;
+                backup::verify_in(settings, &staging.0, &id).await?
+            } else {
+                backup::verify(settings, &id).await?
+            };
             println!("{} verified", manifest.id);
             Ok(())
         }
-        Command::Restore { id, to, force } => {
-            let manifest = backup::restore(settings, &id, to.as_deref(), force).await?;
+        Command::Restore {
+            id,
+            to,
+            force,
+            from_remote,
+        } => {
+            let manifest = if from_remote {
+                let (staging, id) = download(settings, &id).await?;
+                backup::restore_in(settings, &staging.0, &id, to.as_deref(), force).await?
+            } else {
+                backup::restore(settings, &id, to.as_deref(), force).await?
+            };
             println!("{} restored", manifest.id);
             Ok(())
         }

@@ -1,7 +1,9 @@
 //! Backup files and their manifests in the backup directory.
 //!
 //! A backup `<id>` (its UTC start time, e.g. `20250101T120000.123Z`) is two files:
-//! `hbnb-<id>.sqlite`, `hbnb-<id>.pgdump` or `hbnb-<id>.sql` (MySQL/MariaDB) (the dump) and `hbnb-<id>.json` (the manifest).
+//! `hbnb-<id>.sqlite`, `hbnb-<id>.pgdump` or `hbnb-<id>.sql` (MySQL/MariaDB) (the dump; SQLite's
+//! and MySQL's are stored zstd-compressed, with `.zst` appended: compress.rs) and
+//! `hbnb-<id>.json` (the manifest).
 //! Both are written as `<name>.partial`, fsynced, renamed, then the directory is fsynced. Only a
 //! manifest whose dump exists is a backup; `.partial` files are never listed.
 
@@ -66,8 +68,12 @@ pub struct Manifest {
     pub migration_version: i64,
     /// Rows per table in the dumped snapshot.
     pub tables: BTreeMap<String, i64>,
+    /// sha256 and size of the stored file (compressed, when it is).
     pub sha256: String,
     pub size: u64,
+    /// `zstd` when the stored file is compressed (`<dump>.zst`); absent in older manifests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compression: Option<String>,
     pub started_at: DateTime<Utc>,
     /// Dump, checksum and verification, in milliseconds.
     pub duration_ms: u64,
@@ -101,6 +107,7 @@ pub fn manifest_name(id: &str) -> String {
 /// The id in a file name (`hbnb-<id>.json` / `.sqlite` / `.pgdump`), if it is one of ours.
 pub fn id_of(file_name: &str) -> Option<&str> {
     let rest = file_name.strip_prefix(PREFIX)?;
+    let rest = rest.strip_suffix(".zst").unwrap_or(rest);
     [".json", ".sqlite", ".pgdump", ".sql"]
         .iter()
         .find_map(|ext| rest.strip_suffix(ext))
@@ -152,12 +159,17 @@ pub async fn read(path: &Path) -> Result<Manifest> {
 /// The backup `id` (or a unique prefix of it; `latest` for the newest verified one).
 pub async fn find(dir: &Path, id: &str) -> Result<Manifest> {
     let all = load_all(dir).await?;
+    pick(all, id, &dir.display().to_string())
+}
+
+/// The backup `id` (a unique prefix, `latest`) among `all` (oldest first), found in `place`.
+pub fn pick(all: Vec<Manifest>, id: &str, place: &str) -> Result<Manifest> {
     if id == "latest" {
         return all
             .into_iter()
             .rev()
             .find(Manifest::verified)
-            .ok_or_else(|| Error::NotFound(format!("no verified backup in {}", dir.display())));
+            .ok_or_else(|| Error::NotFound(format!("no verified backup in {place}")));
     }
     let id = id
         .strip_prefix(PREFIX)
@@ -169,10 +181,7 @@ pub async fn find(dir: &Path, id: &str) -> Result<Manifest> {
     let mut matching: Vec<_> = all.into_iter().filter(|m| m.id.starts_with(id)).collect();
     match matching.len() {
         1 => Ok(matching.remove(0)),
-        0 => Err(Error::NotFound(format!(
-            "no backup {id:?} in {}",
-            dir.display()
-        ))),
+        0 => Err(Error::NotFound(format!("no backup {id:?} in {place}"))),
         n => Err(Error::NotFound(format!(
             "{id:?} matches {n} backups; give more of the id"
         ))),
@@ -294,9 +303,26 @@ pub async fn clean_leftovers(dir: &Path) -> Result<()> {
         names.push(entry.file_name().to_string_lossy().into_owned());
     }
     for name in &names {
+        if let Some(pid) = name
+            .strip_prefix(".remote-")
+            .and_then(|p| p.parse::<i32>().ok())
+        {
+            // A download of `--from-remote` whose process is gone (killed): it held a whole dump.
+            // SAFETY: kill with signal 0 only asks whether the process exists.
+            let alive = unsafe { libc::kill(pid, 0) } == 0
+                || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+            if !alive {
+                tracing::warn!(dir = %name, "removing what an interrupted --from-remote command left behind");
+                let _ = tokio::fs::remove_dir_all(dir.join(name)).await;
+            }
+            continue;
+        }
         let leftover = if name.starts_with(PREFIX) && name.contains(PARTIAL) {
             true
-        } else if name.ends_with(".sqlite") || name.ends_with(".pgdump") {
+        } else if [".sqlite", ".pgdump", ".zst"]
+            .iter()
+            .any(|ext| name.ends_with(ext))
+        {
             match id_of(name) {
                 Some(id) => !names.contains(&manifest_name(id)),
                 None => false,
@@ -322,5 +348,24 @@ pub async fn clean_partials(dir: &Path) {
         if name.starts_with(PREFIX) && name.contains(PARTIAL) {
             remove_if_exists(&entry.path()).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn removes_downloads_of_dead_processes_only() {
+        let dir = std::env::temp_dir().join(format!("db_backup_leftovers_{}", std::process::id()));
+        let dead = dir.join(".remote-2147483646");
+        let live = dir.join(format!(".remote-{}", std::process::id()));
+        std::fs::create_dir_all(&dead).unwrap();
+        std::fs::create_dir_all(&live).unwrap();
+        std::fs::write(dead.join("hbnb-x.sql.zst"), b"x").unwrap();
+        clean_leftovers(&dir).await.unwrap();
+        assert!(!dead.exists());
+        assert!(live.exists());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -1,6 +1,8 @@
 //! `serve`: backups on a schedule that survives restarts, HTTP `/healthz` (unhealthy when the last
-//! good backup is older than twice the interval) and `/metrics` (Prometheus text, through the
-//! shared registry of `hbnb_common::metrics`).
+//! good backup is older than twice the schedule's period) and `/metrics` (Prometheus text, through the
+//! shared registry of `hbnb_common::metrics`). With `BACKUP_REMOTE`, an uploader task copies each
+//! backup to the remote after it is taken, and retries with a doubling wait while the remote
+//! fails (the backups stay in the local directory meanwhile).
 
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
@@ -15,6 +17,8 @@ use crate::backup::{self, BackupSettings};
 use crate::error::Error;
 use crate::lock::DirLock;
 use crate::manifest;
+use crate::remote::{self, Remote};
+use crate::schedule::Schedule;
 
 pub const DEFAULT_PORT: u16 = 5004;
 
@@ -31,10 +35,20 @@ pub struct Stats {
     pub running: bool,
     pub next_run: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
+    /// Backups this process copied to the remote.
+    pub uploads: u64,
+    /// Attempts to bring the remote up to date that failed.
+    pub upload_failures: u64,
+    /// When the newest verified backup on the remote finished (as of the last good sync).
+    pub remote_last_success: Option<DateTime<Utc>>,
 }
 
 pub struct State {
     pub settings: BackupSettings,
+    pub schedule: Schedule,
+    pub remote: Option<Arc<Remote>>,
+    /// Wakes the uploader when a backup run ends.
+    pub uploaded_wanted: tokio::sync::Notify,
     pub process_started: DateTime<Utc>,
     pub stats: Mutex<Stats>,
 }
@@ -51,10 +65,11 @@ impl State {
     }
 
     /// Healthy while the newest good backup (when it finished; before any, the process start)
-    /// is younger than twice the interval.
+    /// is younger than twice the schedule's period (the interval, or the longest gap between two
+    /// times of the cron pattern).
     pub fn health(&self) -> Result<(), String> {
         let stats = self.stats();
-        let limit = self.settings.interval() * 2;
+        let limit = self.schedule.period(Utc::now()) * 2;
         let reference = stats.last_success.unwrap_or(self.process_started);
         let age = (Utc::now() - reference).to_std().unwrap_or_default();
         if age <= limit {
@@ -65,9 +80,13 @@ impl State {
             None => "no backup has succeeded and the service started".to_owned(),
         };
         let mut reason = format!(
-            "{what} {} old, more than twice the interval ({})",
+            "{what} {} old, more than twice the interval ({}{})",
             humantime::format_duration(Duration::from_secs(age.as_secs())),
-            humantime::format_duration(limit)
+            humantime::format_duration(limit / 2),
+            match &self.schedule {
+                Schedule::Every(_) => String::new(),
+                cron => format!(", the longest between two times of {}", cron.describe()),
+            }
         );
         if let Some(error) = stats.last_error {
             let _ = write!(reason, "; last error: {error}");
@@ -94,6 +113,33 @@ impl State {
                 }
             }
             Err(error) => tracing::error!(%error, "cannot read the backup directory"),
+        }
+    }
+
+    /// With a remote and no local backup newer than its newest (a host whose disk was replaced):
+    /// the remote's newest verified backup is the last run, so the schedule does not back up at
+    /// once if one was taken recently. Bounded: an unreachable remote only delays the start.
+    async fn refresh_from_remote(&self) {
+        let Some(remote) = &self.remote else { return };
+        match tokio::time::timeout(Duration::from_secs(15), remote.list()).await {
+            Ok(Ok(all)) => {
+                if let Some(newest) = all.iter().rev().find(|m| m.verified()) {
+                    let finished = newest.started_at
+                        + chrono::Duration::milliseconds(newest.duration_ms as i64);
+                    self.update(|s| {
+                        s.remote_last_success = Some(finished);
+                        if s.last_good_started.is_none_or(|t| t < newest.started_at) {
+                            s.last_good_started = Some(newest.started_at);
+                        }
+                    });
+                }
+            }
+            Ok(Err(error)) => {
+                tracing::error!(remote = %remote.url(), %error, "cannot list the remote backups at start-up")
+            }
+            Err(_) => {
+                tracing::error!(remote = %remote.url(), "listing the remote backups at start-up timed out")
+            }
         }
     }
 
@@ -133,7 +179,24 @@ impl State {
             "db_backup_next_run_timestamp_seconds",
             "When the next scheduled backup starts (Unix time).",
         );
-        let interval = gauge("db_backup_interval_seconds", "BACKUP_INTERVAL.");
+        let interval = gauge(
+            "db_backup_interval_seconds",
+            "BACKUP_INTERVAL, or the longest time between two runs of BACKUP_SCHEDULE.",
+        );
+        let uploads = counter(
+            "db_backup_uploads_total",
+            "Backups this process copied to BACKUP_REMOTE.",
+        );
+        let upload_failures = counter(
+            "db_backup_upload_failures_total",
+            "Attempts of this process to copy backups to BACKUP_REMOTE (or apply retention there) \
+             that failed; the backups stay local and the copy is retried.",
+        );
+        let remote_last_success = gauge(
+            "db_backup_remote_last_success_timestamp_seconds",
+            "When the newest verified backup in BACKUP_REMOTE finished (Unix time; 0: none, or no \
+             remote).",
+        );
         let state = Arc::downgrade(self);
         hbnb_common::metrics::on_scrape(move || {
             let Some(state) = state.upgrade() else {
@@ -150,7 +213,10 @@ impl State {
             failures.inc_by(stats.failures.saturating_sub(failures.get()));
             running.set(f64::from(u8::from(stats.running)));
             next_run.set(timestamp(stats.next_run));
-            interval.set(state.settings.interval().as_secs_f64());
+            interval.set(state.schedule.period(Utc::now()).as_secs_f64());
+            uploads.inc_by(stats.uploads.saturating_sub(uploads.get()));
+            upload_failures.inc_by(stats.upload_failures.saturating_sub(upload_failures.get()));
+            remote_last_success.set(timestamp(stats.remote_last_success));
         });
     }
 }
@@ -165,12 +231,32 @@ pub async fn serve(server: &ServerSettings, settings: BackupSettings) -> std::pr
         );
         return std::process::ExitCode::FAILURE;
     }
+    let remote = match Remote::from_url(settings.backup_remote.as_deref()) {
+        Ok(remote) => remote.map(Arc::new),
+        Err(error) => {
+            tracing::error!(%error, "bad BACKUP_REMOTE");
+            eprintln!("error: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let plan = match settings.schedule() {
+        Ok(plan) => plan,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     let state = Arc::new(State {
+        schedule: plan,
         settings,
+        remote,
+        uploaded_wanted: tokio::sync::Notify::new(),
         process_started: Utc::now(),
         stats: Mutex::new(Stats::default()),
     });
     state.refresh_from_disk().await;
+    state.refresh_from_remote().await;
+    tracing::info!(schedule = %state.schedule.describe(), "backup schedule");
     state.register_metrics();
 
     let health_state = state.clone();
@@ -204,6 +290,10 @@ pub async fn serve(server: &ServerSettings, settings: BackupSettings) -> std::pr
         },
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let uploader = state
+        .remote
+        .clone()
+        .map(|remote| tokio::spawn(upload(state.clone(), remote, stop_rx.clone())));
     let scheduler = tokio::spawn(schedule(state.clone(), stop_rx));
     let code = hbnb_common::run(application).await;
     let _ = stop_tx.send(true);
@@ -213,14 +303,21 @@ pub async fn serve(server: &ServerSettings, settings: BackupSettings) -> std::pr
     {
         tracing::warn!("the scheduler did not stop in time");
     }
+    if let Some(uploader) = uploader {
+        if tokio::time::timeout(Duration::from_secs(5), uploader)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the uploader did not stop in time");
+        }
+    }
     code
 }
 
-/// The schedule: the next run is one interval after the later of the newest verified backup and
-/// this process's last attempt; right away when that is already past (catch-up after a restart).
+/// The schedule: the next run is one step of the schedule (an interval, or the next time of the
+/// cron pattern) after the later of the newest verified backup and this process's last attempt;
+/// right away when that is already past (catch-up after a restart; schedule.rs).
 async fn schedule(state: Arc<State>, mut stop: tokio::sync::watch::Receiver<bool>) {
-    let interval =
-        chrono::Duration::from_std(state.settings.interval()).unwrap_or(chrono::Duration::MAX);
     let mut last_attempt: Option<DateTime<Utc>> = None;
     loop {
         state.refresh_from_disk().await;
@@ -230,9 +327,7 @@ async fn schedule(state: Arc<State>, mut stop: tokio::sync::watch::Receiver<bool
             (a, b) => a.or(b),
         };
         let now = Utc::now();
-        let next = anchor
-            .and_then(|a| a.checked_add_signed(interval))
-            .map_or(now, |n| n.max(now));
+        let next = state.schedule.next_run(anchor, now);
         state.update(|s| s.next_run = Some(next));
         if anchor.is_some() {
             tracing::info!(next = %next.to_rfc3339(), "next backup scheduled");
@@ -260,6 +355,8 @@ async fn schedule(state: Arc<State>, mut stop: tokio::sync::watch::Receiver<bool
             }
         };
         state.update(|s| s.running = false);
+        // Even a backup that failed verification is copied: the remote mirrors the directory.
+        state.uploaded_wanted.notify_one();
         match result {
             Ok(manifest) => state.update(|s| {
                 s.successes += 1;
@@ -280,6 +377,77 @@ async fn schedule(state: Arc<State>, mut stop: tokio::sync::watch::Receiver<bool
                     s.last_error = Some(error.to_string());
                 });
             }
+        }
+    }
+}
+
+/// Longest wait between two attempts to reach a failing remote.
+const MAX_UPLOAD_RETRY: Duration = Duration::from_secs(30 * 60);
+
+/// The uploader: brings the remote up to date at start-up (backups a previous run could not copy)
+/// and after each backup run; while that fails, retries after BACKUP_UPLOAD_RETRY, doubling up to
+/// 30 minutes, each failure logged as an error and counted. It holds the directory's lock while
+/// it copies, so retention cannot remove a dump being uploaded.
+async fn upload(
+    state: Arc<State>,
+    remote: Arc<Remote>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let first_retry: Duration = state.settings.upload_retry.into();
+    let mut retry = first_retry;
+    loop {
+        let attempt = async {
+            let _lock = DirLock::acquire(&state.settings.backup_dir).await?;
+            remote::sync(&remote, &state.settings.backup_dir, state.settings.policy()).await
+        };
+        let result = tokio::select! {
+            result = attempt => result,
+            _ = stop.changed() => return,
+        };
+        let wait = match result {
+            Ok(synced) => {
+                if !synced.uploaded.is_empty() || !synced.removed.is_empty() {
+                    tracing::info!(
+                        remote = %remote.url(),
+                        copied = synced.uploaded.len(),
+                        removed = synced.removed.len(),
+                        "the remote is up to date"
+                    );
+                }
+                let newest = synced
+                    .newest_verified
+                    .map(|m| m.started_at + chrono::Duration::milliseconds(m.duration_ms as i64));
+                state.update(|s| {
+                    s.uploads += synced.uploaded.len() as u64;
+                    s.remote_last_success = newest;
+                });
+                retry = first_retry;
+                None
+            }
+            Err(error) => {
+                tracing::error!(
+                    remote = %remote.url(),
+                    %error,
+                    retry_in = %humantime::format_duration(retry),
+                    "copying the backups to the remote failed; they are kept locally"
+                );
+                state.update(|s| s.upload_failures += 1);
+                let wait = retry;
+                retry = (retry * 2).min(MAX_UPLOAD_RETRY);
+                Some(wait)
+            }
+        };
+        // A new backup wakes the uploader at once, even during a retry wait.
+        let timer = async {
+            match wait {
+                Some(wait) => tokio::time::sleep(wait).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = timer => {}
+            _ = state.uploaded_wanted.notified() => {}
+            _ = stop.changed() => return,
         }
     }
 }

@@ -71,6 +71,8 @@ if [ ! -e /etc/hbnb/hbnb.env ]; then
     '# DATABASE_URL=postgres://hbnb:secret@127.0.0.1/hbnb' \
     '# RUST_LOG=info' \
     '# BACKUP_INTERVAL=48h' \
+    '# (or BACKUP_SCHEDULE="0 3 */2 * *" with BACKUP_TIMEZONE=Europe/Paris; not both: docs/backups.md)' \
+    '# BACKUP_REMOTE=s3://bucket/hbnb with AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY' \
     '# GATEWAY_CONFIG=/etc/hbnb/gateway.toml' >/etc/hbnb/hbnb.env)
 fi
 

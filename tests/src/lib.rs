@@ -10,6 +10,7 @@ pub mod api;
 pub mod backup;
 pub mod db;
 pub mod metrics;
+pub mod s3;
 pub mod web;
 
 use std::io::{BufRead, BufReader};

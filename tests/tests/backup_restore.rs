@@ -1,7 +1,9 @@
 //! db-backup on SQLite, PostgreSQL and MariaDB: seed through the API, back up, wipe, restore, and every
 //! column of every row is back; a backup under 50 concurrent API writers restores consistent;
 //! SIGKILL mid-dump leaves nothing `list` shows and the next run succeeds; a flipped byte fails
-//! `verify` with exit code 4.
+//! `verify` with exit code 4. SQLite and MySQL dumps are stored zstd-compressed, PostgreSQL's as
+//! pg_dump writes them; a backup stored uncompressed (as before compression) still verifies and
+//! restores.
 
 #[path = "backup_support.rs"]
 mod support;
@@ -15,6 +17,7 @@ use hbnb_tests::api::{delete, post};
 use hbnb_tests::backup::{list, manifest_counts, now, poll, run, seed, BackupDir};
 use hbnb_tests::db::{Api, Engine, TestDb};
 use serde_json::json;
+use sha2::{Digest, Sha256};
 use support::Rows;
 
 const VERIFICATION_FAILED: i32 = 4;
@@ -307,4 +310,82 @@ async fn sigkill_mid_dump(engine: Engine) {
     );
 }
 
-all_engines!(round_trip, under_concurrent_writers, sigkill_mid_dump);
+async fn compressed_and_uncompressed(engine: Engine) {
+    let api = Api::start(engine).await;
+    let client = hbnb_tests::client();
+    seed(&client, &api.api(""), 4).await;
+    let before = Rows::read(&api.db.url).await;
+    let dir = BackupDir::new();
+    let env = [
+        ("DATABASE_URL", api.db.url.as_str()),
+        ("BACKUP_DIR", dir.as_str()),
+    ];
+    let id = now(&env).await;
+    let manifest = list(&env).await.remove(0);
+    let file = manifest["file"].as_str().unwrap().to_owned();
+    if engine == Engine::Postgres {
+        // pg_dump's custom format compresses the table data itself.
+        assert!(file.ends_with(".pgdump"), "{file}");
+        assert!(manifest.get("compression").is_none(), "{manifest}");
+        return;
+    }
+    assert!(file.ends_with(".zst"), "{file}");
+    assert_eq!(manifest["compression"], "zstd");
+    let packed = std::fs::read(dir.path().join(&file)).unwrap();
+    assert_eq!(manifest["size"].as_u64().unwrap(), packed.len() as u64);
+    assert_eq!(
+        manifest["sha256"].as_str().unwrap(),
+        hex::encode(Sha256::digest(&packed))
+    );
+    let plain = zstd::decode_all(&packed[..]).unwrap();
+    assert!(
+        plain.len() > 2 * packed.len(),
+        "{} -> {}",
+        plain.len(),
+        packed.len()
+    );
+    // The compressed backup restores.
+    let fresh = TestDb::new(engine);
+    let out = run(&["restore", &id, "--to", &fresh.url], &env).await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(Rows::read(&fresh.url).await, before);
+
+    // As db-backup stored it before compression: the plain dump, a manifest without
+    // `compression`, its checksum the plain file's.
+    let plain_name = file.strip_suffix(".zst").unwrap().to_owned();
+    std::fs::write(dir.path().join(&plain_name), &plain).unwrap();
+    std::fs::remove_file(dir.path().join(&file)).unwrap();
+    let mut old = manifest.clone();
+    old.as_object_mut().unwrap().remove("compression");
+    old["file"] = json!(plain_name);
+    old["size"] = json!(plain.len());
+    old["sha256"] = json!(hex::encode(Sha256::digest(&plain)));
+    std::fs::write(
+        dir.path().join(format!("hbnb-{id}.json")),
+        serde_json::to_vec_pretty(&old).unwrap(),
+    )
+    .unwrap();
+    let out = run(&["verify", "latest"], &env).await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let fresh = TestDb::new(engine);
+    let out = run(&["restore", "latest", "--to", &fresh.url], &env).await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(Rows::read(&fresh.url).await, before);
+    // Nothing decompressed is left behind.
+    assert_eq!(
+        dir.files()
+            .iter()
+            .filter(|f| f.starts_with("hbnb-"))
+            .count(),
+        2,
+        "{:?}",
+        dir.files()
+    );
+}
+
+all_engines!(
+    round_trip,
+    under_concurrent_writers,
+    sigkill_mid_dump,
+    compressed_and_uncompressed
+);

@@ -1,7 +1,9 @@
 //! db-backup as a service: with BACKUP_INTERVAL=2s it takes consecutive backups and retention
 //! keeps exactly the policy's set; after a restart it keeps its schedule, and catches up at once
 //! when a backup is overdue; /healthz turns unhealthy when backups stop succeeding (database
-//! unreachable) and healthy again after the next success. On SQLite and PostgreSQL.
+//! unreachable) and healthy again after the next success. On SQLite and PostgreSQL. With a cron
+//! pattern (BACKUP_SCHEDULE) instead: backups at its times, the next run at the pattern's next time
+//! in BACKUP_TIMEZONE, and a run missed while the service was down taken at start-up.
 
 #[path = "backup_support.rs"]
 mod support;
@@ -9,7 +11,7 @@ mod support;
 use std::time::Duration;
 
 use hbnb_tests::all_engines;
-use hbnb_tests::backup::{list, metric, poll, BackupDir};
+use hbnb_tests::backup::{list, metric, poll, run, BackupDir};
 use hbnb_tests::db::{Engine, TestDb};
 use hbnb_tests::Service;
 use support::{now_unix, unix_seconds};
@@ -295,3 +297,90 @@ async fn healthz_follows_failures(engine: Engine) {
 }
 
 all_engines!(schedule_and_retention, healthz_follows_failures);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cron_schedule_and_catch_up() {
+    let db = database(Engine::Sqlite).await;
+    let dir = BackupDir::new();
+    let client = hbnb_tests::client();
+    let env = |schedule: &str, zone: &str| {
+        vec![
+            ("DATABASE_URL", db.url.clone()),
+            ("BACKUP_DIR", dir.as_str().to_owned()),
+            ("BACKUP_SCHEDULE", schedule.to_owned()),
+            ("BACKUP_TIMEZONE", zone.to_owned()),
+        ]
+    };
+    // Both ways at once: refused.
+    let mut both = env("0 3 * * *", "UTC");
+    both.push(("BACKUP_INTERVAL", "1h".to_owned()));
+    let both: Vec<(&str, &str)> = both.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let out = run(&["list"], &both).await;
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(out.stderr.contains("both set"), "{}", out.stderr);
+
+    // Every 2 seconds (six fields: seconds first): runs start on even seconds.
+    let fast = env("*/2 * * * * *", "UTC");
+    let fast: Vec<(&str, &str)> = fast.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let service = Service::start("db-backup", &fast).await;
+    wait_for_successes(&client, &service, 3.0).await;
+    drop(service);
+    let listed = list(&fast).await;
+    // The first run is at start-up (no backup yet); those after it follow the pattern.
+    for manifest in &listed[1..] {
+        let started = unix_seconds(manifest["started_at"].as_str().unwrap());
+        let past_even = started - (started / 2.0).floor() * 2.0;
+        assert!(
+            past_even < 0.5,
+            "a run started at {started}, not on an even second"
+        );
+    }
+    let newest = unix_seconds(listed.last().unwrap()["started_at"].as_str().unwrap());
+
+    // 03:00 in Tokyo (UTC+9, no daylight saving time) is 18:00 UTC. Not due: no run at start-up,
+    // the next one at the first 18:00 UTC after the newest backup.
+    let tokyo = env("0 3 * * *", "Asia/Tokyo");
+    let tokyo: Vec<(&str, &str)> = tokyo.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let service = Service::start("db-backup", &tokyo).await;
+    let text = poll(Duration::from_secs(30), "the next run", || async {
+        let text = metrics(&client, &service).await;
+        (metric(&text, "db_backup_next_run_timestamp_seconds").unwrap_or(0.0) > 0.0).then_some(text)
+    })
+    .await;
+    let mut expected = (newest / 86400.0).floor() * 86400.0 + 18.0 * 3600.0;
+    if expected <= newest {
+        expected += 86400.0;
+    }
+    assert_eq!(
+        metric(&text, "db_backup_next_run_timestamp_seconds"),
+        Some(expected),
+        "{text}"
+    );
+    assert_eq!(metric(&text, "db_backup_success_total"), Some(0.0));
+    assert_eq!(
+        metric(&text, "db_backup_interval_seconds"),
+        Some(86400.0),
+        "{text}"
+    );
+    drop(service);
+
+    // The service was down over an 03:00 (the backups are made older): one run at start-up.
+    for name in dir.files().iter().filter(|f| f.ends_with(".json")) {
+        let path = dir.path().join(name);
+        let mut manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        manifest["started_at"] = serde_json::Value::from("2020-01-01T00:00:00Z");
+        std::fs::write(&path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+    }
+    let restarted_at = now_unix();
+    let service = Service::start("db-backup", &tokyo).await;
+    let text = wait_for_successes(&client, &service, 1.0).await;
+    let caught_up = metric(&text, "db_backup_last_success_timestamp_seconds").unwrap();
+    assert!(
+        caught_up - restarted_at < 10.0,
+        "the missed run finished {:.1} s after the restart",
+        caught_up - restarted_at
+    );
+    let next = metric(&text, "db_backup_next_run_timestamp_seconds").unwrap();
+    assert_eq!(next % 86400.0, 18.0 * 3600.0, "{text}");
+}

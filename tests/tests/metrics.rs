@@ -721,6 +721,59 @@ async fn the_dashboard_queries_only_metrics_the_binaries_export() {
     }
 }
 
+/// The PromQL expressions of a Prometheus rule file: `expr: <one line>` or `expr: |` and the
+/// lines indented under it (the layout of deploy/prometheus/alerts.yml).
+fn rule_exprs(text: &str) -> Vec<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut exprs = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let Some(rest) = line.trim_start().strip_prefix("expr:") else {
+            continue;
+        };
+        if rest.trim() != "|" {
+            exprs.push(rest.trim().to_owned());
+            continue;
+        }
+        let indent = line.len() - line.trim_start().len();
+        let body: Vec<&str> = lines[i + 1..]
+            .iter()
+            .take_while(|l| l.len() - l.trim_start().len() > indent && !l.trim().is_empty())
+            .map(|l| l.trim())
+            .collect();
+        exprs.push(body.join(" "));
+    }
+    exprs
+}
+
+#[tokio::test]
+async fn the_alert_rules_use_only_metrics_the_binaries_export() {
+    let root = hbnb_tests::workspace_root();
+    let text = std::fs::read_to_string(root.join("deploy/prometheus/alerts.yml")).unwrap();
+    let exprs = rule_exprs(&text);
+    assert!(exprs.len() >= 5, "{exprs:?}");
+    let mut used = std::collections::BTreeSet::new();
+    for expr in &exprs {
+        let names = promql_metric_names(expr);
+        assert!(!names.is_empty(), "{expr}: names no metric");
+        used.extend(names);
+    }
+    // `up` is Prometheus's own series for each scrape.
+    used.remove("up");
+    let exported = exported_sample_names().await;
+    let missing: Vec<&String> = used.iter().filter(|n| !exported.contains(*n)).collect();
+    assert!(
+        missing.is_empty(),
+        "the alert rules use metrics no binary exports: {missing:?}\nexported: {exported:?}"
+    );
+    for needed in [
+        "db_backup_last_success_timestamp_seconds",
+        "db_backup_remote_last_success_timestamp_seconds",
+        "db_backup_upload_failures_total",
+    ] {
+        assert!(used.contains(needed), "no alert uses {needed}");
+    }
+}
+
 #[tokio::test]
 async fn an_upgraded_gateway_serves_metrics_on_the_same_port() {
     let scratch = std::env::temp_dir().join(format!("hbnb_metrics_upgrade_{}", std::process::id()));
