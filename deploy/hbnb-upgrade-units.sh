@@ -17,10 +17,11 @@
 #   3. checks /readyz on the unit's listening socket (curl --unix-socket /run/hbnb/<x>.sock, or
 #      127.0.0.1:<port> for the gateway) when curl is installed;
 #   4. waits until the old process has drained and exited, then goes on to the next unit.
-# Any step past its deadline (HBNB_UPGRADE_TIMEOUT seconds, default 90: above the binaries' own
-# 60 s limit for a successor to become ready) stops everything with an error and exit 1: the old
-# process keeps serving (a successor that is not ready is never handed the socket), and the units
-# not reached yet keep their old binaries. Prints what it does.
+# The old process logging that the upgrade failed (the new binary exited or was not ready within
+# its 60 s), or any step past its deadline (HBNB_UPGRADE_TIMEOUT seconds, default 90), stops
+# everything with an error and exit 1: the old process keeps serving (a successor that is not
+# ready is never handed the socket), and the units not reached yet keep their old binaries.
+# Prints what it does.
 set -euo pipefail
 
 TIMEOUT=${HBNB_UPGRADE_TIMEOUT:-90}
@@ -56,9 +57,14 @@ wait_until() {
   done
 }
 
-# The successor is the unit's main process, alive, and the unit is active.
+# The successor is the unit's main process, alive, and the unit is active. Dies at once when the
+# old process has logged that the upgrade failed (its successor exited or was not ready in time):
+# it still serves.
 handed_over() {
-  local unit=$1 old=$2 pid
+  local unit=$1 old=$2 since=$3 pid failed
+  failed=$(journalctl --no-pager -o cat "_PID=$old" --since "@$since" 2>/dev/null |
+    grep -E '"message":"upgrade (failed|refused)' | tail -n1) || true
+  [ -z "$failed" ] || die "$unit: the new binary did not become ready; pid $old still serves. It logged: $failed"
   pid=$(prop "$unit" MainPID)
   [ -n "$pid" ] && [ "$pid" != 0 ] && [ "$pid" != "$old" ] && alive "$pid" &&
     [ "$(prop "$unit" ActiveState)" = active ]
@@ -77,18 +83,20 @@ ready_at() {
 }
 
 upgrade_unit() {
-  local name=$1 unit="hbnb-$1.service" old new exe listen t0=$SECONDS
+  local name=$1 unit="hbnb-$1.service" old new exe listen since t0=$SECONDS
   if ! systemctl --quiet is-active "$unit"; then
     say "$unit is not running: skipped (it starts on the new binary)"
     return 0
   fi
   old=$(prop "$unit" MainPID)
   if [ -z "$old" ] || [ "$old" = 0 ]; then die "$unit is active but has no main pid"; fi
+  since=$(date +%s)
   run systemctl kill --kill-who=main --signal=SIGUSR2 "$unit"
   wait_until "$unit has a new ready main process (pid $old did not hand over: it still serves; see journalctl -u $unit)" \
-    handed_over "$unit" "$old"
+    handed_over "$unit" "$old" "$since"
   new=$(prop "$unit" MainPID)
-  exe=$(readlink "/proc/$new/exe" 2>/dev/null) || exe=unknown
+  # (Unreadable without CAP_SYS_PTRACE, as for root in a container.)
+  exe=$(readlink "/proc/$new/exe" 2>/dev/null) && exe=" ($exe)" || exe=
   # The first Listen= of its socket unit (plain HTTP: the Unix socket, or the gateway's port 80).
   listen=$(systemctl show -p Listen --value "hbnb-$name.socket" 2>/dev/null | head -n1) || listen=
   listen=${listen%% (*}
@@ -97,7 +105,7 @@ upgrade_unit() {
   fi
   wait_until "the old process $old of $unit has finished its requests and exited" gone "$old"
   alive "$new" || die "the new process $new of $unit exited (journalctl -u $unit)"
-  say "$unit: pid $old -> $new ($exe), ready, in $((SECONDS - t0)) s"
+  say "$unit: pid $old -> $new$exe, ready, in $((SECONDS - t0)) s"
 }
 
 if [ $# -gt 0 ]; then services=("$@"); else services=("${DEFAULT_SERVICES[@]}"); fi
