@@ -52,6 +52,7 @@ while IFS= read -r -d '' file; do
   esac
   run install -D -m "$(stat -c %a "$file")" "$file" "/$rel"
 done < <(find "$stage" -type f -print0 | sort -z)
+run install -d -m 755 /usr/share/hbnb
 run rm -rf /usr/share/hbnb/static.new
 run cp -R "$stage/usr/share/hbnb/static" /usr/share/hbnb/static.new
 run rm -rf /usr/share/hbnb/static
