@@ -11,11 +11,13 @@
 #   ss (the listen backlog test)            iproute2
 #   the browser test                        chromium chromium-driver
 #   the docs check (tests/docs/check.sh)    curl
+#   make deb (tests/systemd/deb-test.sh)    make (dpkg-deb is in dpkg, always there)
 set -euo pipefail
 
 need=()
 command -v cc >/dev/null 2>&1 || need+=(build-essential)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v make >/dev/null 2>&1 || need+=(make)
 command -v ss >/dev/null 2>&1 || need+=(iproute2)
 command -v pg_ctlcluster >/dev/null 2>&1 || need+=(postgresql-15 postgresql-client-15)
 command -v mariadbd >/dev/null 2>&1 || need+=(mariadb-server)
