@@ -9,7 +9,8 @@
 #                              with an error, the old process still serving, if one is not
 #   make build                 cargo build --release --workspace --bins
 #
-# PROFILE=debug packages the debug build instead (tests only). COMPRESS: dpkg-deb's -Z (xz).
+# PROFILE=debug packages the debug build instead (tests only; its binaries stripped of debug info:
+# STRIP_DEBUG). COMPRESS: dpkg-deb's -Z (xz).
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
@@ -23,6 +24,9 @@ else
   $(error PROFILE must be release or debug, not $(PROFILE))
 endif
 BIN_DIR := $(TARGET_DIR)/$(PROFILE)
+# A debug build's binaries lose their debug info in the package; a release build's keep their line
+# tables (Cargo.toml: backtraces name file and line).
+STRIP_DEBUG ?= $(if $(filter debug,$(PROFILE)),1,0)
 VERSION ?= $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' gateway/Cargo.toml | head -n1)
 ARCH ?= $(shell dpkg --print-architecture)
 COMPRESS ?= xz
@@ -41,7 +45,7 @@ build:
 # The files (deploy/debian/stage.sh), then DEBIAN/: control, conffiles, maintainer scripts, md5sums.
 deb: build
 	rm -rf $(PKG_ROOT) $(DEB)
-	deploy/debian/stage.sh $(BIN_DIR) $(PKG_ROOT)
+	STRIP_DEBUG=$(STRIP_DEBUG) deploy/debian/stage.sh $(BIN_DIR) $(PKG_ROOT)
 	install -d -m 755 $(PKG_ROOT)/DEBIAN
 	install -m 755 deploy/debian/postinst deploy/debian/prerm deploy/debian/postrm $(PKG_ROOT)/DEBIAN/
 	install -m 644 deploy/debian/conffiles $(PKG_ROOT)/DEBIAN/
@@ -54,7 +58,7 @@ deb: build
 
 install: build
 	rm -rf $(INSTALL_ROOT)
-	deploy/debian/stage.sh $(BIN_DIR) $(INSTALL_ROOT)
+	STRIP_DEBUG=$(STRIP_DEBUG) deploy/debian/stage.sh $(BIN_DIR) $(INSTALL_ROOT)
 	$(SUDO) deploy/debian/install-tree.sh $(INSTALL_ROOT)
 	rm -rf $(INSTALL_ROOT)
 
