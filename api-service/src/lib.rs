@@ -34,7 +34,7 @@ const UNCACHED: &[&str] = &["/api/v1/status", "/api/v1/status/", "/api/v1/openap
 #[derive(Debug, Clone, clap::Parser)]
 #[command(
     name = "api-service",
-    about = "The HBNB REST API v1 over SQLite or PostgreSQL"
+    about = "The HBNB REST API v1 over SQLite, PostgreSQL or MySQL/MariaDB"
 )]
 pub struct Settings {
     #[command(flatten)]

@@ -2,6 +2,7 @@
 //! tracing set-up, server start-up (bind or inherit a socket), graceful shutdown, in-place
 //! upgrade (SIGUSR2), and the `/healthz` and `/readyz` endpoints.
 
+pub mod cli;
 pub mod health;
 pub mod listen;
 pub mod log_writer;

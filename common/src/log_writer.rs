@@ -64,6 +64,11 @@ impl Write for LogWriter {
 impl LogWriter {
     /// Appends `line` (whole lines) to what the writer thread writes next.
     pub fn append(&self, line: &[u8]) {
+        self.append_prefixed(b"", line);
+    }
+
+    /// Appends `prefix` then `line` (one line), as one piece: no other line comes between.
+    pub fn append_prefixed(&self, prefix: &[u8], line: &[u8]) {
         let mut pending = self.shared.lock();
         while pending.bytes.len() >= MAX_PENDING && !pending.closed {
             pending = self
@@ -73,6 +78,7 @@ impl LogWriter {
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
         }
         let starts_batch = pending.bytes.is_empty();
+        pending.bytes.extend_from_slice(prefix);
         pending.bytes.extend_from_slice(line);
         if starts_batch || pending.bytes.len() >= BATCH {
             self.shared.ready.notify_one();

@@ -48,6 +48,10 @@ pub struct AppOptions {
     pub tls: Option<TlsListen>,
     /// Connection limits and timeouts; the defaults are actix's and Nginx's.
     pub connections: ConnectionOptions,
+    /// SIGHUP replaces the process in place as SIGUSR2 does (Gunicorn's graceful reload: the new
+    /// binary and configuration, no request lost). Off for the gateway, whose SIGHUP re-reads its
+    /// configuration (Nginx's).
+    pub hangup_upgrades: bool,
 }
 
 impl Default for AppOptions {
@@ -59,6 +63,7 @@ impl Default for AppOptions {
             metrics_route: true,
             tls: None,
             connections: ConnectionOptions::default(),
+            hangup_upgrades: true,
         }
     }
 }
@@ -105,8 +110,8 @@ pub struct Application {
     tls_addr: Option<ListenAddr>,
     /// What the signal-handling task needs once the server runs.
     control: Control,
-    /// SIGTERM's and SIGUSR2's handlers, registered before the server accepted anything.
-    signals: io::Result<(Signal, Signal)>,
+    /// The signal handlers, registered before the server accepted anything.
+    signals: io::Result<Signals>,
     /// Set when this process was started by an upgrading predecessor, to tell it we are ready.
     predecessor: Option<upgrade::Predecessor>,
     /// Our Unix socket's file, removed when we stop (unless a successor took it over).
@@ -306,7 +311,7 @@ impl Application {
         };
         // Registered before the first connection is accepted: a SIGTERM or SIGUSR2 that comes as
         // soon as the service answers must find our handler, not the default action (exit).
-        let signals = register_signals();
+        let signals = Signals::register(options.hangup_upgrades);
         let server = server.run();
         if let Some(addr) = &tls_addr {
             tracing::info!(%addr, port = addr.port(), "listening with TLS");
@@ -378,12 +383,44 @@ impl Application {
     }
 }
 
-/// SIGTERM's and SIGUSR2's handlers (replacing their default action, which ends the process).
-fn register_signals() -> io::Result<(Signal, Signal)> {
-    Ok((
-        signal(SignalKind::terminate())?,
-        signal(SignalKind::user_defined2())?,
-    ))
+/// The handlers of the signals we act on (replacing their default action, which ends the
+/// process at once): SIGTERM and SIGQUIT stop gracefully (Nginx's and Pingora's SIGQUIT is the
+/// graceful one), SIGUSR2 upgrades in place, and so does SIGHUP unless the binary handles it
+/// itself (the gateway reloads its configuration).
+struct Signals {
+    term: Signal,
+    quit: Signal,
+    usr2: Signal,
+    hangup: Option<Signal>,
+}
+
+impl Signals {
+    fn register(hangup_upgrades: bool) -> io::Result<Self> {
+        Ok(Self {
+            term: signal(SignalKind::terminate())?,
+            quit: signal(SignalKind::quit())?,
+            usr2: signal(SignalKind::user_defined2())?,
+            hangup: if hangup_upgrades {
+                Some(signal(SignalKind::hangup())?)
+            } else {
+                None
+            },
+        })
+    }
+
+    /// The next upgrade request: SIGUSR2, or SIGHUP when it upgrades.
+    async fn upgrade(usr2: &mut Signal, hangup: &mut Option<Signal>) -> &'static str {
+        match hangup {
+            Some(hangup) => tokio::select! {
+                _ = usr2.recv() => "SIGUSR2",
+                _ = hangup.recv() => "SIGHUP",
+            },
+            None => {
+                usr2.recv().await;
+                "SIGUSR2"
+            }
+        }
+    }
 }
 
 /// What the signal-handling task needs once the server runs.
@@ -411,21 +448,22 @@ struct Control {
 impl Control {
     /// `signals` exist before the pid file is written: an operator who sees the pid file may
     /// signal at once, and SIGUSR2's default action would kill the process.
-    async fn run(
-        self,
-        signals: io::Result<(Signal, Signal)>,
-        predecessor: Option<upgrade::Predecessor>,
-    ) {
+    async fn run(self, signals: io::Result<Signals>, predecessor: Option<upgrade::Predecessor>) {
         // Its own task: a stop signal must be handled even while we wait to become ready.
         tokio::spawn(announce(
             self.readiness.clone(),
             self.pid_file.clone(),
             predecessor,
         ));
-        let (mut term, mut usr2) = match signals {
+        let Signals {
+            mut term,
+            mut quit,
+            mut usr2,
+            mut hangup,
+        } = match signals {
             Ok(signals) => signals,
             Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM/SIGUSR2; stopping on Ctrl-C only, no upgrades");
+                tracing::error!(%error, "cannot listen for SIGTERM/SIGQUIT/SIGUSR2/SIGHUP; stopping on Ctrl-C only, no upgrades");
                 let _ = tokio::signal::ctrl_c().await;
                 return self.stop("SIGINT").await;
             }
@@ -433,13 +471,15 @@ impl Control {
         loop {
             tokio::select! {
                 _ = term.recv() => return self.stop("SIGTERM").await,
+                _ = quit.recv() => return self.stop("SIGQUIT").await,
                 _ = tokio::signal::ctrl_c() => return self.stop("SIGINT").await,
-                _ = usr2.recv() => {
+                signal = Signals::upgrade(&mut usr2, &mut hangup) => {
                     tokio::select! {
-                        handed_over = self.upgrade() => if handed_over {
+                        handed_over = self.upgrade(signal) => if handed_over {
                             return self.hand_over().await;
                         },
                         _ = term.recv() => return self.stop("SIGTERM").await,
+                        _ = quit.recv() => return self.stop("SIGQUIT").await,
                     }
                 }
             }
@@ -448,7 +488,7 @@ impl Control {
 
     /// Starts the successor; true once it is ready (we must hand over), false if it failed (we
     /// keep serving as if nothing happened).
-    async fn upgrade(&self) -> bool {
+    async fn upgrade(&self, signal: &'static str) -> bool {
         let exe = match &self.exe {
             Ok(exe) => exe,
             Err(error) => {
@@ -456,7 +496,7 @@ impl Control {
                 return false;
             }
         };
-        tracing::info!(exe = %exe.display(), "SIGUSR2: starting a successor on our listening socket");
+        tracing::info!(signal, exe = %exe.display(), "upgrade: starting a successor on our listening socket");
         let env = listen::successor_env(self.owns_socket_file, &self.listeners);
         match Successor::start(exe, &self.listeners, env).await {
             Ok(successor) => match successor.wait_ready(upgrade::UPGRADE_TIMEOUT).await {
@@ -501,9 +541,9 @@ impl Control {
 
     async fn stop(self, signal: &'static str) {
         self.readiness.begin_shutdown();
-        // A person at a terminal (Ctrl-C) wants the process gone; an orchestrator's SIGTERM
-        // wants no request lost.
-        if signal == "SIGTERM" && !self.drain_delay.is_zero() {
+        // A person at a terminal (Ctrl-C) wants the process gone; an orchestrator's SIGTERM (or
+        // an operator's SIGQUIT) wants no request lost.
+        if signal != "SIGINT" && !self.drain_delay.is_zero() {
             tracing::info!(
                 signal,
                 drain_delay = ?self.drain_delay,

@@ -52,11 +52,13 @@ pub fn init_to(format: Option<LogFormat>, output: LogOutput) -> LogGuard {
         LogFormat::Json
     });
     let (writer, flusher) = crate::log_writer::start(sink);
+    let journal = writes_to_journal(output);
     let _ = RAW.set(writer.clone());
+    let _ = JOURNAL.set(journal);
     let json = format == LogFormat::Json;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(move || writer.clone());
+        .with_writer(LevelWriter { writer, journal });
     let installed = match format {
         LogFormat::Json => builder
             .json()
@@ -74,6 +76,92 @@ pub fn init_to(format: Option<LogFormat>, output: LogOutput) -> LogGuard {
     }
 }
 
+/// True when our log output is the journal's stream: systemd sets `JOURNAL_STREAM` to the
+/// device and inode of the stream it connected to stdout/stderr, and they are still ours (not
+/// replaced by a shell's redirection).
+fn writes_to_journal(output: LogOutput) -> bool {
+    use std::os::fd::AsRawFd;
+    let Some(stream) = std::env::var_os("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Some((device, inode)) = stream.to_str().and_then(|s| s.split_once(':')) else {
+        return false;
+    };
+    let fd = match output {
+        LogOutput::Stdout => std::io::stdout().as_raw_fd(),
+        LogOutput::Stderr => std::io::stderr().as_raw_fd(),
+    };
+    // SAFETY: fstat only writes into the zeroed struct we pass.
+    let stat = unsafe {
+        let mut stat: libc::stat = std::mem::zeroed();
+        if libc::fstat(fd, &mut stat) != 0 {
+            return false;
+        }
+        stat
+    };
+    device.parse() == Ok(stat.st_dev) && inode.parse() == Ok(stat.st_ino)
+}
+
+/// The sd-daemon prefix that gives a line its syslog priority in the journal (`<3>` for an
+/// error), so that `journalctl -p err -u hbnb-api-service` finds the service's errors.
+fn journal_prefix(level: tracing::Level) -> &'static [u8] {
+    match level {
+        tracing::Level::ERROR => b"<3>",
+        tracing::Level::WARN => b"<4>",
+        tracing::Level::INFO => b"<6>",
+        tracing::Level::DEBUG | tracing::Level::TRACE => b"<7>",
+    }
+}
+
+/// Set once the subscriber is installed: whether lines carry the journal's priority prefix.
+static JOURNAL: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+/// tracing-subscriber's writer: each event's line goes to the log writer, behind its level's
+/// priority prefix when the output is the journal.
+struct LevelWriter {
+    writer: crate::log_writer::LogWriter,
+    journal: bool,
+}
+
+/// One event's line, written with `prefix` before it.
+struct PrefixedLine {
+    writer: crate::log_writer::LogWriter,
+    prefix: &'static [u8],
+}
+
+impl std::io::Write for PrefixedLine {
+    fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
+        self.writer.append_prefixed(self.prefix, line);
+        Ok(line.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LevelWriter {
+    type Writer = PrefixedLine;
+
+    fn make_writer(&'a self) -> PrefixedLine {
+        PrefixedLine {
+            writer: self.writer.clone(),
+            prefix: b"",
+        }
+    }
+
+    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> PrefixedLine {
+        PrefixedLine {
+            writer: self.writer.clone(),
+            prefix: if self.journal {
+                journal_prefix(*meta.level())
+            } else {
+                b""
+            },
+        }
+    }
+}
+
 /// Set once the installed subscriber writes JSON lines.
 static JSON_LINES: std::sync::OnceLock<()> = std::sync::OnceLock::new();
 
@@ -84,6 +172,7 @@ static JSON_LINES: std::sync::OnceLock<()> = std::sync::OnceLock::new();
 /// for a request (callgrind). Only while the log is JSON ([`JsonLine::start`]); otherwise the
 /// caller logs through `tracing` as usual.
 pub struct JsonLine {
+    level: tracing::Level,
     line: Vec<u8>,
 }
 
@@ -108,7 +197,7 @@ impl JsonLine {
         line.extend_from_slice(b"\",\"level\":\"");
         line.extend_from_slice(level.as_str().as_bytes());
         line.push(b'"');
-        let mut json = JsonLine { line };
+        let mut json = JsonLine { level, line };
         json.field("message", message);
         json
     }
@@ -127,7 +216,7 @@ impl JsonLine {
     /// Ends the line with its `target` and writes it (see [`write_line`]).
     pub fn write(&mut self, target: &str) {
         self.end(target);
-        write_bytes(&self.line);
+        write_bytes(self.level, &self.line);
     }
 
     fn end(&mut self, target: &str) {
@@ -142,14 +231,18 @@ static RAW: std::sync::OnceLock<crate::log_writer::LogWriter> = std::sync::OnceL
 /// Writes `line` (ending in a newline) as it is to the log's output, through the log's writer
 /// thread: one write, so it never interleaves with another line.
 pub fn write_line(line: &str) {
-    write_bytes(line.as_bytes());
+    write_bytes(tracing::Level::INFO, line.as_bytes());
 }
 
-fn write_bytes(line: &[u8]) {
+fn write_bytes(level: tracing::Level, line: &[u8]) {
     use std::io::Write as _;
     let result = match RAW.get() {
         Some(writer) => {
-            writer.append(line);
+            let prefix = match JOURNAL.get() {
+                Some(true) => journal_prefix(level),
+                _ => b"",
+            };
+            writer.append_prefixed(prefix, line);
             Ok(())
         }
         None => std::io::stdout().write_all(line),

@@ -35,7 +35,6 @@ use crate::lock::DirLock;
 #[derive(Debug, Parser)]
 #[command(
     name = "db-backup",
-    version,
     about = "Backs up the HBNB database on a schedule, verifies every dump, keeps what the retention policy says",
     after_help = "Exit codes: 0 success, 1 failed, 2 bad usage, 3 nothing to do (another backup run holds the lock), \
                   4 verification failed, 5 restore refused (target not empty; use --force), 6 no such backup."
@@ -80,7 +79,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = hbnb_common::cli::parse();
     if let Err(error) = cli.backup.validate() {
         eprintln!("error: {error}");
         return ExitCode::from(exit::USAGE);

@@ -23,7 +23,7 @@ use regex::Regex;
 
 use crate::health::InstanceHealth;
 use crate::upstream::{Source, Upstream};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -53,7 +53,7 @@ pub enum ConfigError {
     Internal(String),
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum MatchKind {
     Exact,
@@ -61,7 +61,7 @@ pub enum MatchKind {
     Regex,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     #[serde(default)]
@@ -73,7 +73,7 @@ pub struct FileConfig {
     pub tls: Option<crate::tls::TlsFiles>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     #[serde(rename = "match")]
@@ -93,7 +93,7 @@ pub struct RouteConfig {
     /// Response headers this route sets (Nginx's `add_header ... always`), replacing the
     /// upstream's: e.g. `{ "Strict-Transport-Security" = "max-age=31536000" }` (sent over
     /// HTTPS only, as RFC 6797 asks). Static routes get `X-Content-Type-Options: nosniff`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, String>,
 }
 
@@ -278,6 +278,11 @@ pub struct RouteTable {
 }
 
 impl RouteTable {
+    /// How many routes it has.
+    pub fn route_count(&self) -> usize {
+        self.routes.len()
+    }
+
     pub fn compile(config: &FileConfig) -> Result<RouteTable, ConfigError> {
         Self::compile_after(config, None)
     }

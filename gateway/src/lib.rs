@@ -44,6 +44,15 @@ pub struct Settings {
     /// A TOML route table; without one, the built-in table (the course's Nginx) is used.
     #[arg(long, env = "GATEWAY_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Check the configuration and exit (Nginx's -t): the file, the environment's overrides,
+    /// the certificate and key, the static folders. Prints OK, or each error with where it is;
+    /// exit 0 or 1. `systemctl reload hbnb-gateway` runs it before signalling.
+    #[arg(long, conflicts_with = "print_config")]
+    pub check: bool,
+    /// Print the configuration in effect (the file, or the built-in table, with the
+    /// environment's overrides) as a TOML file and exit (Nginx's -T).
+    #[arg(long = "print-config")]
+    pub print_config: bool,
     /// Serve `/static/` from this directory (the web-dynamic static folder) instead of proxying it.
     #[arg(long, env = "STATIC_DIR")]
     pub static_dir: Option<PathBuf>,
@@ -208,17 +217,82 @@ pub struct Loaded {
     pub tls: Option<(tls::TlsFiles, rustls::sign::CertifiedKey)>,
 }
 
-/// Reads and validates the configuration: all of it is valid, or none of it is used.
-pub fn load(
-    settings: &Settings,
-    previous: Option<&RouteTable>,
-) -> Result<Loaded, config::ConfigError> {
+/// The configuration in effect: the file (or the built-in table) with the environment's
+/// overrides, not yet compiled.
+fn effective_config(settings: &Settings) -> Result<FileConfig, config::ConfigError> {
     let mut config = match &settings.config {
         Some(path) => FileConfig::load(path)?,
         None => FileConfig::builtin(settings.static_dir.as_deref()),
     };
     config.apply_env_overrides(|name| std::env::var(name).ok());
     config.apply_default_rate_limit(std::env::var("RATE_LIMIT").ok().as_deref())?;
+    Ok(config)
+}
+
+/// `--check`: everything a start or a reload reads, loaded and validated as they do it.
+pub fn check(settings: &Settings) -> std::process::ExitCode {
+    let source = match &settings.config {
+        Some(path) => path.display().to_string(),
+        None => "the built-in table".to_owned(),
+    };
+    let result = load(settings, None).and_then(|loaded| {
+        if settings.https_redirect && loaded.tls.is_none() {
+            return Err(config::ConfigError::Setting {
+                name: "HTTPS_REDIRECT",
+                problem: "needs a TLS certificate (TLS_CERT/TLS_KEY or [tls])".into(),
+            });
+        }
+        Ok(loaded)
+    });
+    match result {
+        Ok(loaded) => {
+            println!(
+                "gateway: configuration OK ({source}: {} routes{})",
+                loaded.table.route_count(),
+                if loaded.tls.is_some() {
+                    ", TLS certificate and key"
+                } else {
+                    ""
+                }
+            );
+            std::process::ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("gateway: configuration refused ({source}): {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// `--print-config`: the configuration in effect, as a file the gateway would load.
+pub fn print_config(settings: &Settings) -> std::process::ExitCode {
+    let printed = effective_config(settings).and_then(|config| {
+        toml::to_string_pretty(&config)
+            .map_err(|e| config::ConfigError::Internal(format!("cannot print it: {e}")))
+    });
+    match printed {
+        Ok(text) => {
+            println!("# gateway {}", hbnb_common::cli::VERSION);
+            match &settings.config {
+                Some(path) => println!("# {} with the environment's overrides", path.display()),
+                None => println!("# the built-in table with the environment's overrides"),
+            }
+            print!("{text}");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("gateway: configuration refused: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Reads and validates the configuration: all of it is valid, or none of it is used.
+pub fn load(
+    settings: &Settings,
+    previous: Option<&RouteTable>,
+) -> Result<Loaded, config::ConfigError> {
+    let config = effective_config(settings)?;
     let files = tls::files(
         settings.tls_cert.as_deref(),
         settings.tls_key.as_deref(),
@@ -324,6 +398,8 @@ pub fn build(settings: &Settings) -> std::io::Result<Application> {
                 header_timeout: settings.header_timeout,
                 max_connections: Some(settings.max_connections),
             },
+            // SIGHUP re-reads the configuration (spawn_reloader), as Nginx's does.
+            hangup_upgrades: false,
         },
         move |cfg| {
             // This closure runs once per worker: each worker gets its own upstream pool.

@@ -22,7 +22,7 @@ const SHARDS: usize = 16;
 const MAX_CLIENTS_PER_SHARD: usize = 16 * 1024;
 
 /// A route's limit, as written in the configuration.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimit {
     /// Requests per second per client IP, sustained.

@@ -21,7 +21,7 @@ use serde::Deserialize;
 pub const DEFAULT_TLS_PORT: u16 = 443;
 
 /// Where the certificate chain and key are (`TLS_CERT`/`TLS_KEY`, or the `[tls]` table).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsFiles {
     /// PEM: the server certificate first, then its intermediates.

@@ -1,8 +1,6 @@
-use clap::Parser;
-
 #[actix_web::main]
 async fn main() -> std::process::ExitCode {
-    let settings = number_service::Settings::parse();
+    let settings: number_service::Settings = hbnb_common::cli::parse();
     let _logs = hbnb_common::telemetry::init(settings.server.log_format);
     hbnb_common::run(number_service::build(&settings)).await
 }

@@ -422,7 +422,39 @@ echo "$verify" >&2
 backups=$(dx "${dbb[@]}" list --json | jq -r '"\(length) (\(map(select(.verification.ok)) | length) verified)"')
 figure "backups listed by db-backup list" "$backups"
 
-# ---------------------------------------------------------------- 8. stop
+# ---------------------------------------------------------------- 8. config test, refused reload, priorities
+# The gateway on a configuration file: the one `gateway --print-config` prints with the unit's
+# upstreams (a drop-in names it), checked by `systemctl reload`, which fails on a broken file while
+# the old configuration serves on. A SIGHUP that bypasses the check makes the gateway log an ERROR,
+# which `journalctl -p err` finds (the lines carry their priority), and an INFO line it does not.
+dx sh -c 'env HELLO_UPSTREAM=unix:/run/hbnb/hello.sock NUMBER_UPSTREAM=unix:/run/hbnb/number.sock \
+  API_UPSTREAM=unix:/run/hbnb/api.sock WEB_UPSTREAM=unix:/run/hbnb/web.sock STATIC_DIR=/usr/local/share/hbnb/static \
+  /usr/local/bin/gateway --print-config > /etc/hbnb/gateway.toml'
+dx mkdir -p /etc/systemd/system/hbnb-gateway.service.d
+dx sh -c 'printf "[Service]\nEnvironment=GATEWAY_CONFIG=/etc/hbnb/gateway.toml\n" > /etc/systemd/system/hbnb-gateway.service.d/config.conf'
+dx systemctl daemon-reload
+dx systemctl reload hbnb-gateway || fail "systemctl reload hbnb-gateway refused the printed configuration"
+expect_body 127.0.0.1/airbnb-onepage/ "Hello HBNB!"
+dx sh -c 'printf "[[route]]\nmatch = \"prefix\"\npath = \"/\"\nupstream = \"nowhere\"\n" >> /etc/hbnb/gateway.toml'
+if out=$(dx systemctl reload hbnb-gateway 2>&1); then
+  fail "systemctl reload hbnb-gateway succeeded with a broken configuration"
+fi
+dq journalctl -u hbnb-gateway --no-pager -n 20 -o cat | grep -q 'unknown upstream \"nowhere\"' ||
+  fail "the refused reload's reason is not in the gateway's journal"
+expect_body 127.0.0.1/airbnb-onepage/ "Hello HBNB!"
+echo "ok: systemctl reload hbnb-gateway failed on a broken configuration; the old one serves on" >&2
+dx systemctl kill -s HUP --kill-who=main hbnb-gateway
+refused_in_err() { dq journalctl -u hbnb-gateway -p err --no-pager -o cat | grep -q 'configuration reload refused'; }
+wait_for "the gateway's ERROR line in journalctl -p err" refused_in_err
+! dq journalctl -u hbnb-gateway -p err --no-pager -o cat | grep -q '"listening"' ||
+  fail "journalctl -p err shows INFO lines: the priorities are not set"
+dq journalctl -u hbnb-gateway -p info --no-pager -o cat | grep -q '"listening"' ||
+  fail "journalctl -p info does not show the gateway's INFO lines"
+priority=$(dq sh -c "journalctl -u hbnb-gateway -p err -o json --no-pager | jq -r 'select(.MESSAGE | test(\"reload refused\")) | .PRIORITY' | head -n1")
+[ "$priority" = 3 ] || fail "the refused reload's line has priority '$priority', not 3 (err)"
+echo "ok: journalctl -p err -u hbnb-gateway shows the ERROR (priority 3) and no INFO line" >&2
+
+# ---------------------------------------------------------------- 9. stop
 # The target is ordered after the services (so that starting it waits for them): stopping it returns
 # at once, and the services stop (drain, then exit) in the stop jobs it queued.
 all_stopped() {
