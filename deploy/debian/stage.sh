@@ -38,8 +38,8 @@ for b in "${BINARIES[@]}"; do
 done
 [ ! -e "$dest" ] || die "$dest exists: remove it first"
 
-# Binaries (STRIP_DEBUG=1: without their debug info, as `make deb PROFILE=debug` asks: a debug
-# build's binaries are ~100 MB each), and the operator scripts.
+# Binaries (STRIP_DEBUG=1, the Makefile's default: without their debug info, as dh_strip does),
+# and the operator scripts.
 for b in "${BINARIES[@]}"; do
   run install -D -m 755 "$bin_dir/$b" "$dest/usr/bin/$b"
   if [ "${STRIP_DEBUG:-0}" = 1 ]; then run strip --strip-debug "$dest/usr/bin/$b"; fi
