@@ -62,7 +62,10 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -su
   -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
 HOST=127.0.0.1 PORT=$hello_port WORKERS=1 LOG_FORMAT=json taskset -c 1 target/release/hello-service >"$work/hello.log" 2>&1 &
 pids+=($!)
-BIND=unix:$work/hello.sock WORKERS=1 LOG_FORMAT=json taskset -c 1 target/release/hello-service >"$work/hello-unix.log" 2>&1 &
+# Mode 666, and the work folder passable (711): nginx's worker runs as nobody here (started by
+# root with no `user` directive).
+chmod 711 "$work"
+BIND=unix:$work/hello.sock SOCKET_MODE=666 WORKERS=1 LOG_FORMAT=json taskset -c 1 target/release/hello-service >"$work/hello-unix.log" 2>&1 &
 pids+=($!)
 HOST=127.0.0.1 PORT=$gateway_unix_port WORKERS=1 LOG_FORMAT=json HELLO_UPSTREAM=unix:$work/hello.sock METRICS_PORT=$unix_metrics_port \
   taskset -c 1 target/release/gateway >"$work/gateway-unix.log" 2>&1 &

@@ -12,6 +12,7 @@
 #   the browser test                        chromium chromium-driver
 #   the docs check (tests/docs/check.sh)    curl
 #   make deb (tests/systemd/deb-test.sh)    make (dpkg-deb is in dpkg, always there)
+#   the two-host test (tests/hosts/)        iproute2 (ip netns), iptables, openssl
 set -euo pipefail
 
 need=()
@@ -19,6 +20,8 @@ command -v cc >/dev/null 2>&1 || need+=(build-essential)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v make >/dev/null 2>&1 || need+=(make)
 command -v ss >/dev/null 2>&1 || need+=(iproute2)
+command -v iptables >/dev/null 2>&1 || need+=(iptables)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v pg_ctlcluster >/dev/null 2>&1 || need+=(postgresql-15 postgresql-client-15)
 command -v mariadbd >/dev/null 2>&1 || need+=(mariadb-server)
 command -v mariadb-dump >/dev/null 2>&1 || need+=(mariadb-client)

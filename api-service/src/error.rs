@@ -38,6 +38,11 @@ pub struct ErrorBody {
     pub error: String,
 }
 
+/// Seconds a client is told to wait after a 503 for a database that is down or cannot be
+/// reached: a restart or a short network cut is over in seconds, and the pool tries again on
+/// the next request (there is nothing to reset by hand).
+pub const UNAVAILABLE_RETRY_AFTER: u32 = 2;
+
 impl ApiError {
     pub fn bad_request(message: impl Into<String>) -> Self {
         ApiError::BadRequest(message.into())
@@ -92,6 +97,12 @@ impl ResponseError for ApiError {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+            }
+            ApiError::Unavailable(_) => {
+                response.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(UNAVAILABLE_RETRY_AFTER),
+                );
             }
             _ => {}
         }

@@ -179,10 +179,34 @@ fn listener_at(
     Ok((Listener::Tcp(listener), None))
 }
 
-/// `std`'s `TcpListener::bind` always listens with a backlog of 128.
+/// `std`'s `TcpListener::bind` always listens with a backlog of 128. `[::]` listens for both
+/// families on one socket (IPv4 clients as `::ffff:a.b.c.d`), or on 0.0.0.0 where the host has no
+/// IPv6.
 fn bind(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
+    let dual_stack = addr.ip() == std::net::IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED);
+    match bind_one(addr, backlog, dual_stack) {
+        Err(error)
+            if dual_stack
+                && matches!(
+                    error.raw_os_error(),
+                    Some(libc::EAFNOSUPPORT | libc::EADDRNOTAVAIL | libc::EPROTONOSUPPORT)
+                ) =>
+        {
+            let v4 = SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), addr.port());
+            tracing::info!(%error, fallback = %v4, "no IPv6 here: listening on IPv4 only");
+            bind_one(v4, backlog, false)
+        }
+        result => result,
+    }
+}
+
+fn bind_one(addr: SocketAddr, backlog: u32, dual_stack: bool) -> io::Result<TcpListener> {
     use socket2::{Domain, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    if dual_stack {
+        // Linux's default (net.ipv6.bindv6only=0), made sure of: IPv4 clients too.
+        socket.set_only_v6(false)?;
+    }
     socket.set_reuse_address(true)?;
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;

@@ -16,8 +16,10 @@ pub enum LogFormat {
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServerSettings {
-    /// Address to listen on.
-    #[arg(long, env = "HOST", default_value = "0.0.0.0")]
+    /// Address to listen on. `::` (the default) listens on every address of both families, IPv4
+    /// and IPv6, with one socket, as Debian's nginx site (`listen 80; listen [::]:80;`) does; on a
+    /// host without IPv6 it falls back to 0.0.0.0. 0.0.0.0 is IPv4 only.
+    #[arg(long, env = "HOST", default_value = "::")]
     pub host: IpAddr,
     /// Port to listen on (0 picks a free port and logs it). Defaults to the service's course port.
     #[arg(long, env = "PORT")]

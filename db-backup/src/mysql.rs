@@ -36,6 +36,69 @@ pub struct Target {
     pub user: String,
     pub password: Option<String>,
     pub database: String,
+    pub tls: Tls,
+}
+
+/// The TLS settings of the URL (`ssl-mode`, `ssl-ca`, `ssl-cert`, `ssl-key`, and sqlx's other
+/// spellings `sslmode`, `sslca`...), given to the client tools as the options they take.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tls {
+    /// Upper-cased: DISABLED, PREFERRED, REQUIRED, VERIFY_CA or VERIFY_IDENTITY.
+    pub mode: Option<String>,
+    pub ca: Option<String>,
+    pub cert: Option<String>,
+    pub key: Option<String>,
+}
+
+impl Tls {
+    fn of_url(url: &str) -> Tls {
+        let mut tls = Tls::default();
+        for (key, value) in hbnb_storage::query_parameters(url) {
+            match key.as_str() {
+                "ssl-mode" | "sslmode" => tls.mode = Some(value.to_ascii_uppercase()),
+                "ssl-ca" | "sslca" => tls.ca = Some(value),
+                "ssl-cert" | "sslcert" => tls.cert = Some(value),
+                "ssl-key" | "sslkey" => tls.key = Some(value),
+                _ => {}
+            }
+        }
+        tls
+    }
+
+    /// The options for a client tool: MariaDB's (`mariadb`, `mariadb-dump`) have no
+    /// `--ssl-mode`; `--ssl-verify-server-cert` checks the CA and the host name both, so
+    /// VERIFY_CA is checked as VERIFY_IDENTITY is there. MySQL's take `--ssl-mode` as sqlx does.
+    pub fn arguments(&self, mariadb: bool) -> Vec<String> {
+        let mut arguments = Vec::new();
+        if mariadb {
+            match self.mode.as_deref() {
+                Some("DISABLED") => arguments.push("--skip-ssl".to_owned()),
+                Some("REQUIRED") => {
+                    arguments.push("--ssl".to_owned());
+                    arguments.push("--skip-ssl-verify-server-cert".to_owned());
+                }
+                Some("VERIFY_CA" | "VERIFY_IDENTITY") => {
+                    arguments.push("--ssl".to_owned());
+                    arguments.push("--ssl-verify-server-cert".to_owned());
+                }
+                _ => {}
+            }
+        } else if let Some(mode) = &self.mode {
+            arguments.push(format!("--ssl-mode={mode}"));
+        }
+        if self.mode.as_deref() != Some("DISABLED") {
+            for (option, value) in [
+                ("--ssl-ca", &self.ca),
+                ("--ssl-cert", &self.cert),
+                ("--ssl-key", &self.key),
+            ] {
+                if let Some(value) = value {
+                    arguments.push(format!("{option}={value}"));
+                }
+            }
+        }
+        arguments
+    }
 }
 
 /// `mariadb://` is the same as `mysql://`.
@@ -64,15 +127,17 @@ pub fn target(url: &str) -> Result<Target> {
         user: options.get_username().to_owned(),
         password: split_password(&normalized(url)).password,
         database,
+        tls: Tls::of_url(url),
     })
 }
 
 pub async fn connect(url: &str) -> Result<MySqlConnection> {
     let options = options(url)?;
     match tokio::time::timeout(CONNECT_TIMEOUT, options.connect()).await {
-        Ok(result) => result.context("cannot connect to MySQL/MariaDB"),
+        Ok(result) => result.map_err(|error| tables::connect_failed("MySQL/MariaDB", url, error)),
         Err(_) => Err(failed(format!(
-            "cannot connect to MySQL/MariaDB within {CONNECT_TIMEOUT:?}"
+            "cannot connect to MySQL/MariaDB at {} within {CONNECT_TIMEOUT:?}",
+            hbnb_storage::server_address(url)
         ))),
     }
 }
@@ -156,12 +221,17 @@ async fn find_tool(tool: &str, bin_dir: Option<&Path>, major: u32) -> Result<(Pa
 }
 
 /// A command for a client tool on `target`: the password through `MYSQL_PWD`; no option file is
-/// read (`--no-defaults`); killed if this process dies or drops the future.
+/// read (`--no-defaults`); the URL's TLS settings as the tool's options (MariaDB's tools are
+/// told by their name); killed if this process dies or drops the future.
 fn tool_command(tool: &Path, target: &Target) -> tokio::process::Command {
     let mut command = tool::command(tool);
+    let mariadb = tool
+        .file_name()
+        .is_some_and(|name| name.to_string_lossy().starts_with("mariadb"));
     command
         .arg("--no-defaults")
-        .arg(format!("--user={}", target.user));
+        .arg(format!("--user={}", target.user))
+        .args(target.tls.arguments(mariadb));
     match &target.socket {
         Some(socket) => command.arg(format!("--socket={}", socket.display())),
         None => command
@@ -323,6 +393,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn gives_the_tools_the_tls_settings() {
+        let t = target(
+            "mariadb://hbnb:pw@db.internal:3306/hbnb?ssl-mode=verify_identity&ssl-ca=/etc/hbnb/ca%20x.pem",
+        )
+        .unwrap();
+        assert_eq!(
+            t.tls.arguments(true),
+            [
+                "--ssl",
+                "--ssl-verify-server-cert",
+                "--ssl-ca=/etc/hbnb/ca x.pem"
+            ]
+        );
+        assert_eq!(
+            t.tls.arguments(false),
+            ["--ssl-mode=VERIFY_IDENTITY", "--ssl-ca=/etc/hbnb/ca x.pem"]
+        );
+        let off = target("mysql://u@h/db?sslmode=disabled&sslca=/ca.pem").unwrap();
+        assert_eq!(off.tls.arguments(true), ["--skip-ssl"]);
+        let required = target("mysql://u@h/db?ssl-mode=REQUIRED").unwrap();
+        assert_eq!(
+            required.tls.arguments(true),
+            ["--ssl", "--skip-ssl-verify-server-cert"]
+        );
+    }
+
+    #[test]
     fn reads_tool_versions() {
         assert_eq!(
             tool_major("mariadb-dump  Ver 10.19 Distrib 10.11.19-MariaDB, for debian-linux-gnu"),
@@ -352,6 +449,7 @@ mod tests {
             ("127.0.0.1", 3307, "hbnb", "hbnb_dev_db")
         );
         assert_eq!(t.password.as_deref(), Some("s@cret"));
+        assert_eq!(t.tls, Tls::default());
         assert_eq!(
             hbnb_storage::with_database(&normalized("mariadb://u:p@h:3306/db"), "x"),
             "mysql://u:p@h:3306/x"

@@ -22,7 +22,9 @@ use hbnb_storage::TABLES;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// A libpq URL split into the URL without its password (safe on a command line) and the password
-/// (passed through `PGPASSWORD`).
+/// (passed through `PGPASSWORD`). The TLS parameters (`sslmode`, `sslrootcert`, `sslcert`,
+/// `sslkey`) stay in the URL, where libpq reads them as sqlx does; sqlx's other spellings of
+/// them are written as libpq's (see `libpq_parameters`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PgUrl {
     pub without_password: String,
@@ -30,6 +32,7 @@ pub struct PgUrl {
 }
 
 pub fn split_password(url: &str) -> PgUrl {
+    let url = &libpq_parameters(url);
     let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
         return PgUrl {
             without_password: url.to_owned(),
@@ -67,12 +70,44 @@ pub fn split_password(url: &str) -> PgUrl {
     }
 }
 
+/// `url` with the query parameters sqlx takes under other names written as libpq's (`ssl-mode`
+/// -> `sslmode`, `ssl-root-cert` and `ssl-ca` -> `sslrootcert`, `ssl-cert` -> `sslcert`,
+/// `ssl-key` -> `sslkey`), and sqlx's own `statement-cache-capacity` left out: libpq refuses
+/// a URI with a parameter it does not know.
+pub fn libpq_parameters(url: &str) -> String {
+    let Some((base, query)) = url.split_once('?') else {
+        return url.to_owned();
+    };
+    let pairs: Vec<String> = query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .filter_map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let key = match key {
+                "ssl-mode" => "sslmode",
+                "ssl-root-cert" | "ssl-ca" => "sslrootcert",
+                "ssl-cert" => "sslcert",
+                "ssl-key" => "sslkey",
+                "statement-cache-capacity" => return None,
+                key => key,
+            };
+            Some(format!("{key}={value}"))
+        })
+        .collect();
+    if pairs.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", pairs.join("&"))
+    }
+}
+
 pub async fn connect(url: &str) -> Result<PgConnection> {
     let options = PgConnectOptions::from_str(url).context("invalid PostgreSQL DATABASE_URL")?;
     match tokio::time::timeout(CONNECT_TIMEOUT, options.connect()).await {
-        Ok(result) => result.context("cannot connect to PostgreSQL"),
+        Ok(result) => result.map_err(|error| tables::connect_failed("PostgreSQL", url, error)),
         Err(_) => Err(failed(format!(
-            "cannot connect to PostgreSQL within {CONNECT_TIMEOUT:?}"
+            "cannot connect to PostgreSQL at {} within {CONNECT_TIMEOUT:?}",
+            hbnb_storage::server_address(url)
         ))),
     }
 }
@@ -295,6 +330,27 @@ mod tests {
         let none = split_password("postgres://hbnb@host/db");
         assert_eq!(none.without_password, "postgres://hbnb@host/db");
         assert_eq!(none.password, None);
+    }
+
+    #[test]
+    fn keeps_the_tls_parameters_in_libpq_spelling() {
+        let split = split_password(
+            "postgres://hbnb:pw@db.internal:5432/hbnb?sslmode=verify-full&sslrootcert=/etc/hbnb/ca.pem",
+        );
+        assert_eq!(
+            split.without_password,
+            "postgres://hbnb@db.internal:5432/hbnb?sslmode=verify-full&sslrootcert=/etc/hbnb/ca.pem"
+        );
+        assert_eq!(
+            libpq_parameters(
+                "postgres://u@h/db?ssl-mode=verify-ca&ssl-root-cert=/ca.pem&statement-cache-capacity=10&application_name=x"
+            ),
+            "postgres://u@h/db?sslmode=verify-ca&sslrootcert=/ca.pem&application_name=x"
+        );
+        assert_eq!(
+            libpq_parameters("postgres://u@h/db?statement-cache-capacity=10"),
+            "postgres://u@h/db"
+        );
     }
 
     #[test]

@@ -11,6 +11,18 @@ use sqlx::{Connection, Database, Executor, IntoArguments};
 use crate::error::{Context, Result};
 use hbnb_storage::TABLES;
 
+/// A connection to `engine` at `url` that could not be made: the server named (no
+/// credentials), and for a TLS failure what to check (`hbnb_storage::connect_error`).
+pub fn connect_failed(engine: &str, url: &str, error: sqlx::Error) -> crate::error::Error {
+    match hbnb_storage::connect_error(url, error) {
+        tls @ hbnb_storage::StorageError::Tls { .. } => crate::error::failed(tls.to_string()),
+        other => crate::error::failed(format!(
+            "cannot connect to {engine} at {}: {other}",
+            hbnb_storage::server_address(url)
+        )),
+    }
+}
+
 /// The number of rows of every table.
 pub async fn counts<DB>(conn: &mut DB::Connection) -> Result<BTreeMap<String, i64>>
 where

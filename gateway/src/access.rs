@@ -89,7 +89,7 @@ impl AccessRecord {
                     .unwrap_or_else(|| "-".to_owned())
             };
             Box::new(CombinedFields {
-                remote: req.peer_addr().map(|a| a.ip()),
+                remote: crate::headers::client_ip(req),
                 request_line: format!(
                     "{} {} {:?}",
                     req.method(),

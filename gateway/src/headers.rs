@@ -38,6 +38,13 @@ fn listed_in_connection<'a>(connection: impl Iterator<Item = &'a [u8]>, name: &s
         .any(|token| token.trim_ascii().eq_ignore_ascii_case(name.as_bytes()))
 }
 
+/// The client's address as it connected. On the dual-stack listener (`[::]`) an IPv4 client comes
+/// as `::ffff:a.b.c.d`; it is logged, forwarded and limited as `a.b.c.d`, as with Nginx's
+/// separate IPv4 socket.
+pub fn client_ip(req: &HttpRequest) -> Option<std::net::IpAddr> {
+    req.peer_addr().map(|addr| addr.ip().to_canonical())
+}
+
 /// The request as the upstream sees it: the same method, path (or its rewrite) and query, the
 /// end-to-end headers, `Host` kept, and the forwarding headers set.
 pub fn upstream_request(
@@ -99,7 +106,7 @@ pub fn upstream_request(
             .map_err(|_| ProxyError::BadRequest("header value"))?;
         headers.append(name, value);
     }
-    let peer = req.peer_addr().map(|a| a.ip().to_string());
+    let peer = client_ip(req).map(|ip| ip.to_string());
     let forwarded_for = match (forwarded_for, peer) {
         (Some(previous), Some(peer)) => format!("{previous}, {peer}"),
         (Some(previous), None) => previous,

@@ -149,8 +149,8 @@ pub fn admit<'a>(
     req: &actix_web::HttpRequest,
     resolved: crate::config::Resolved<'a>,
 ) -> Result<crate::config::Resolved<'a>, crate::error::ProxyError> {
-    if let (Some(limiter), Some(peer)) = (&resolved.route.limiter, req.peer_addr()) {
-        if let Err(wait) = limiter.check(peer.ip()) {
+    if let (Some(limiter), Some(peer)) = (&resolved.route.limiter, crate::headers::client_ip(req)) {
+        if let Err(wait) = limiter.check(peer) {
             return Err(crate::error::ProxyError::RateLimited {
                 retry_after: retry_after_secs(wait),
             });
@@ -224,11 +224,14 @@ pub fn admit_connection(
     if limit.max == 0 {
         return Ok(());
     }
-    let (Some(slot), Some(peer)) = (req.conn_data::<ConnectionSlot>(), req.peer_addr()) else {
+    let (Some(slot), Some(peer)) = (
+        req.conn_data::<ConnectionSlot>(),
+        crate::headers::client_ip(req),
+    ) else {
         return Ok(());
     };
     if slot.is_empty() {
-        match limit.enter(peer.ip()) {
+        match limit.enter(peer) {
             Some(permit) => slot.fill(permit),
             None => return Err(crate::error::ProxyError::TooManyConnections),
         }

@@ -69,17 +69,166 @@ pub enum StorageError {
     /// A MySQL database holds some of the course's tables but not all: not adopted.
     #[error("the database has some of the HBNB tables but not all: {0}")]
     PartialSchema(String),
+    /// No TLS connection could be made to the server: a CA that did not sign its certificate, a
+    /// certificate for another name, a server without TLS where the URL requires it. Not worth
+    /// waiting for: the configuration is wrong on one side.
+    #[error("cannot make a TLS connection to the database server {server}: {reason}{hint}")]
+    Tls {
+        server: String,
+        reason: String,
+        /// What to check, for the reasons an operator meets (see `tls_hint`).
+        hint: &'static str,
+    },
+    /// The CA file a URL names (`sslrootcert=`, `ssl-ca=`) cannot be read.
+    #[error("cannot read the CA certificate {parameter}={path} of DATABASE_URL: {source}")]
+    CaFile {
+        parameter: String,
+        path: String,
+        source: std::io::Error,
+    },
+    /// The server could not be reached within `DATABASE_WAIT` at start.
+    #[error("the database server {server} cannot be reached (gave up after {waited}): {source}")]
+    Unreachable {
+        server: String,
+        waited: String,
+        source: Box<StorageError>,
+    },
 }
 
 impl StorageError {
-    /// True when the database could not be reached or the pool had no free connection in time.
+    /// True when the database could not be reached, ended the connection (a restart, a
+    /// shutdown), did not answer in time, or the pool had no free connection in time: the
+    /// request may succeed later (503), it did not fail on its own (500).
     pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
-            StorageError::Sqlx(
-                sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
-            ) | StorageError::Commit(_)
-        )
+        match self {
+            StorageError::Sqlx(error) => connection_failed(error),
+            StorageError::Commit(_) | StorageError::Unreachable { .. } => true,
+            StorageError::Tls { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+/// The error is the connection's or the server's state, not the statement's: the pool had no
+/// connection in time, the socket failed or timed out (`answer_within`), TLS failed, or the
+/// server ended the session (PostgreSQL's SQLSTATE class 08 and 57P01-57P03: an administrator's
+/// shutdown, a crash, a server starting up; MySQL's server shutdown, killed connection, too
+/// many connections). Such a connection is not given back to the pool.
+pub(crate) fn connection_failed(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        error if closed_before_tls(error) => true,
+        sqlx::Error::Database(error) => {
+            if let Some(mysql) = error.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+                // ER_CON_COUNT_ERROR, ER_SERVER_SHUTDOWN, ER_CONNECTION_KILLED (MariaDB), and the
+                // client's CR_SERVER_GONE_ERROR and CR_SERVER_LOST should they come as errors.
+                return matches!(mysql.number(), 1040 | 1053 | 1927 | 2006 | 2013);
+            }
+            let code = error.code();
+            let code = code.as_deref().unwrap_or("");
+            code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
+        }
+        _ => false,
+    }
+}
+
+/// The server closed the connection instead of answering PostgreSQL's TLS request (a server not
+/// up yet, restarting, or a proxy in front of one): sqlx reads the one-byte answer into a zeroed
+/// buffer, so the end of the stream shows as this protocol error rather than an I/O error.
+fn closed_before_tls(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Protocol(message)
+        if message.contains("unexpected response from SSLRequest: 0x00"))
+}
+
+/// How long a database server has to answer one operation on a connection already taken from
+/// the pool: a read, a write's transaction, a group commit, a ping. A server that went away
+/// without closing its connections (the link between the hosts cut, the host powered off)
+/// sends nothing, and TCP would wait for minutes: the request answers 503 instead, and the
+/// connection is closed (see `release`). Generous next to what the queries take (milliseconds),
+/// and short, as a request may run two operations in a row (the response cache's data version,
+/// then the handler's query), each waiting this long before the 503.
+pub(crate) const ANSWER_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How long a request waits for a pooled connection (a new one included: a server that refuses
+/// connections while it restarts is tried again until then): past it, 503.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// `work` (an operation on a pooled connection of a database server), failed with a timed-out
+/// I/O error if the server has not answered within `ANSWER_TIMEOUT`.
+pub(crate) async fn answer_within<T>(
+    work: impl std::future::Future<Output = sqlx::Result<T>>,
+) -> sqlx::Result<T> {
+    match tokio::time::timeout(ANSWER_TIMEOUT, work).await {
+        Ok(answer) => answer,
+        Err(_) => {
+            silence::noted();
+            Err(sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("the database server did not answer within {ANSWER_TIMEOUT:?}"),
+            )))
+        }
+    }
+}
+
+/// A database server that has just let a wait run out (an answer, a connection) is not waited
+/// for again at once: for `HOLD` after that, operations fail at once (503) instead of each
+/// waiting its own 3 s. Without it, a request that runs several operations in a row (the
+/// response cache's data version, a state, its cities) waited 3 s for each while the link was
+/// cut: 9 s seen. One per process, as every binary opens one database; SQLite never sets it.
+mod silence {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    use std::time::{Duration, Instant};
+
+    pub(crate) const HOLD: Duration = Duration::from_secs(1);
+
+    /// When the last wait ran out: milliseconds since `epoch()` plus one (0: never).
+    static LAST: AtomicU64 = AtomicU64::new(0);
+
+    fn epoch() -> Instant {
+        static EPOCH: OnceLock<Instant> = OnceLock::new();
+        *EPOCH.get_or_init(Instant::now)
+    }
+
+    fn now_ms() -> u64 {
+        u64::try_from(epoch().elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1
+    }
+
+    /// A wait for the server ran out.
+    pub(crate) fn noted() {
+        LAST.store(now_ms(), Ordering::Relaxed);
+    }
+
+    /// The error for an operation started within `HOLD` of a wait that ran out.
+    pub(crate) fn check() -> sqlx::Result<()> {
+        let last = LAST.load(Ordering::Relaxed);
+        let hold = u64::try_from(HOLD.as_millis()).unwrap_or(u64::MAX);
+        if last == 0 || now_ms().saturating_sub(last) >= hold {
+            return Ok(());
+        }
+        Err(sqlx::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!(
+                "the database server did not answer in time {} ms ago; not waiting again before {HOLD:?}",
+                now_ms().saturating_sub(last)
+            ),
+        )))
+    }
+}
+
+/// Closes `connection` when `answer` says it failed (see `connection_failed`) instead of giving
+/// it back to the pool: sqlx would ping it first, and a ping to a server that does not answer
+/// waits as long as TCP does, holding one of the pool's places all that time.
+pub(crate) fn release<DB: sqlx::Database, T>(
+    connection: &mut sqlx::pool::PoolConnection<DB>,
+    answer: &sqlx::Result<T>,
+) {
+    if matches!(answer, Err(error) if connection_failed(error)) {
+        connection.close_on_drop();
     }
 }
 
@@ -191,7 +340,8 @@ macro_rules! on_pool {
 /// Runs the read `$body` (a `sqlx::Result`) as storage operation `$operation` (timed, see
 /// `metrics`) with `$conn` bound to a connection of the read pool (`&mut SqliteConnection`,
 /// `&mut PgConnection` or `&mut MySqlConnection`, taken through `acquire`); the SQL in `$body`
-/// goes through `Database::sql` when it has placeholders.
+/// goes through `Database::sql` when it has placeholders. On a server (PostgreSQL, MySQL) the
+/// body has `ANSWER_TIMEOUT` to answer, and a connection it failed on is closed (`release`).
 macro_rules! on_connection {
     ($db:expr, $operation:expr, |$conn:ident| $body:expr) => {
         $crate::metrics::timed($operation, async {
@@ -203,13 +353,23 @@ macro_rules! on_connection {
                 }
                 $crate::Database::Postgres(postgres) => {
                     let mut connection = $crate::acquire(&postgres.pool).await?;
-                    let $conn = &mut *connection;
-                    $body
+                    let answer = $crate::answer_within(async {
+                        let $conn = &mut *connection;
+                        $body
+                    })
+                    .await;
+                    $crate::release(&mut connection, &answer);
+                    answer
                 }
                 $crate::Database::Mysql(pool) => {
                     let mut connection = $crate::acquire(pool).await?;
-                    let $conn = &mut *connection;
-                    $body
+                    let answer = $crate::answer_within(async {
+                        let $conn = &mut *connection;
+                        $body
+                    })
+                    .await;
+                    $crate::release(&mut connection, &answer);
+                    answer
                 }
             };
             answer
@@ -258,7 +418,7 @@ pub(crate) use on_writer;
 /// steady use is not (a ping is a round trip to the server, as long as the query itself).
 pub(crate) const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 
-/// The pool of a database server (PostgreSQL, MySQL): 16 connections, 30 s to get one, and
+/// The pool of a database server (PostgreSQL, MySQL): 16 connections, `ACQUIRE_TIMEOUT` to get one, and
 /// sqlx's ping-before-every-acquire replaced by a ping of connections that sat idle. A server
 /// that restarted or a connection a firewall dropped is found out by that ping (the connection
 /// is replaced, the query runs on a fresh one); connections that just served a query skip it.
@@ -268,12 +428,14 @@ fn server_pool_options<DB: sqlx::Database>(
     use sqlx::Connection;
     options
         .max_connections(16)
-        .acquire_timeout(Duration::from_secs(30))
+        .acquire_timeout(ACQUIRE_TIMEOUT)
         .test_before_acquire(false)
         .before_acquire(|connection, meta| {
             Box::pin(async move {
                 if meta.idle_for >= PING_AFTER_IDLE {
-                    connection.ping().await?;
+                    // Bounded: a ping to a host that no longer answers is given up on (the
+                    // connection is then closed and another one opened, within the acquire).
+                    answer_within(connection.ping()).await?;
                 }
                 Ok(true)
             })
@@ -283,13 +445,23 @@ fn server_pool_options<DB: sqlx::Database>(
 /// A connection of `pool`. Every pooled connection a query uses is taken here, so that the
 /// calls waiting for one are counted (`db_pool_waiting_requests`: sqlx does not expose its
 /// waiters) and the waits that time out too; an atomic increment and decrement per call.
+///
+/// On a database server (not SQLite, a file), an operation within `silence::HOLD` of a wait that
+/// ran out fails at once, and a wait for a connection that runs out is noted (see `silence`).
 pub(crate) async fn acquire<DB: sqlx::Database>(
     pool: &sqlx::Pool<DB>,
 ) -> sqlx::Result<sqlx::pool::PoolConnection<DB>> {
+    let server = DB::NAME != "SQLite";
+    if server {
+        silence::check()?;
+    }
     let _waiting = metrics::Waiting::start();
     let acquired = pool.acquire().await;
     if let Err(sqlx::Error::PoolTimedOut) = acquired {
         metrics::acquire_timed_out();
+        if server {
+            silence::noted();
+        }
     }
     acquired
 }
@@ -345,11 +517,19 @@ impl DatabaseSettings {
     /// (an orchestrator starts services in any order; compose's start order does not wait).
     pub async fn open(&self) -> Result<(Database, Option<DataVersion>)> {
         let deadline = tokio::time::Instant::now() + self.database_wait;
+        let server = server_address(self.url());
         let db = loop {
             match self.connect().await {
                 Err(error) if error.is_unreachable() && tokio::time::Instant::now() < deadline => {
-                    tracing::warn!(%error, "database not reachable yet; trying again");
+                    tracing::warn!(%server, %error, "database not reachable yet; trying again");
                     tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(error) if error.is_unreachable() && self.database_wait > Duration::ZERO => {
+                    return Err(StorageError::Unreachable {
+                        server,
+                        waited: humantime::format_duration(self.database_wait).to_string(),
+                        source: Box::new(error),
+                    });
                 }
                 result => break result?,
             }
@@ -365,7 +545,17 @@ impl StorageError {
     /// unlike a wrong password or a bad URL.
     pub fn is_unreachable(&self) -> bool {
         match self {
-            StorageError::Sqlx(sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut) => true,
+            // A file that is missing or unreadable (a client certificate) is no server to wait
+            // for, nor is a TLS handshake that failed (an unknown CA, a name mismatch).
+            StorageError::Sqlx(error @ sqlx::Error::Io(io)) => {
+                tls_failure(error).is_none()
+                    && !matches!(
+                        io.kind(),
+                        std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
+                    )
+            }
+            StorageError::Sqlx(sqlx::Error::PoolTimedOut) => true,
+            StorageError::Sqlx(error) if closed_before_tls(error) => true,
             // PostgreSQL's cannot_connect_now: "the database system is starting up".
             StorageError::Sqlx(sqlx::Error::Database(error)) => {
                 error.code().as_deref() == Some("57P03")
@@ -384,12 +574,17 @@ impl Database {
     }
 
     pub async fn connect_with(url: &str, synchronous: Synchronous) -> Result<Self> {
-        let db = match Engine::of_url(url) {
+        let engine = Engine::of_url(url);
+        if matches!(engine, Some(Engine::Postgres | Engine::Mysql)) {
+            check_ca_files(url)?;
+        }
+        let db = match engine {
             Some(Engine::Sqlite) => return Self::connect_sqlite(url, synchronous).await,
             Some(Engine::Postgres) => {
                 let pool = server_pool_options::<sqlx::Postgres>(PgPoolOptions::new())
                     .connect(url)
-                    .await?;
+                    .await
+                    .map_err(|error| connect_error(url, error))?;
                 Database::Postgres(Postgres {
                     writer: pg_writer::Writer::start(pool.clone()),
                     pool,
@@ -402,7 +597,8 @@ impl Database {
                     .timezone(Some("+00:00".to_owned()));
                 let pool = server_pool_options::<sqlx::MySql>(MySqlPoolOptions::new())
                     .connect_with(options)
-                    .await?;
+                    .await
+                    .map_err(|error| connect_error(url, error))?;
                 Database::Mysql(pool)
             }
             None => return Err(StorageError::UnsupportedUrl(redact(url))),
@@ -549,6 +745,138 @@ fn create_dir(dir: &Path) -> Result<()> {
     })
 }
 
+/// `host:port` of a database server's URL (its default port when the URL names none), for
+/// messages: no user, no password. A Unix socket (`?host=/run/postgresql`, `?socket=...`) is
+/// named as such.
+pub fn server_address(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return redact(url);
+    };
+    let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
+    let host_port = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let port = match scheme {
+        "postgres" | "postgresql" => 5432,
+        _ => 3306,
+    };
+    let parameters = query_parameters(url);
+    let socket = parameters
+        .iter()
+        .find(|(key, value)| (key == "host" && value.starts_with('/')) || key == "socket");
+    if let Some((_, path)) = socket {
+        return format!("unix:{path}");
+    }
+    if host_port.is_empty() {
+        // libpq's `?host=name&port=n`, or the default.
+        let named = |name: &str| parameters.iter().find(|(key, _)| key == name);
+        let host = named("host").map_or("localhost", |(_, host)| host.as_str());
+        return match named("port") {
+            Some((_, given)) => format!("{host}:{given}"),
+            None => format!("{host}:{port}"),
+        };
+    }
+    // `host`, `host:port`, `[v6]`, `[v6]:port`.
+    let has_port = match host_port.rfind(']') {
+        Some(bracket) => host_port[bracket..].contains(':'),
+        None => host_port.contains(':'),
+    };
+    if has_port {
+        host_port.to_owned()
+    } else {
+        format!("{host_port}:{port}")
+    }
+}
+
+/// The query parameters of a URL, percent-decoded, in order.
+pub fn query_parameters(url: &str) -> Vec<(String, String)> {
+    let Some((_, query)) = url.split_once('?') else {
+        return Vec::new();
+    };
+    let decode = |text: &str| {
+        let text = text.replace('+', " ");
+        percent_encoding::percent_decode_str(&text)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode(key), decode(value))
+        })
+        .collect()
+}
+
+/// The URL parameters naming a CA file: PostgreSQL's `sslrootcert` (and sqlx's spellings),
+/// MySQL's `ssl-ca`.
+const CA_PARAMETERS: [&str; 4] = ["sslrootcert", "ssl-root-cert", "ssl-ca", "sslca"];
+
+/// A CA file the URL names must be readable: said at once, naming the parameter, instead of
+/// an I/O error at the first connection (which would look like a server not reachable yet).
+fn check_ca_files(url: &str) -> Result<()> {
+    for (parameter, path) in query_parameters(url) {
+        if CA_PARAMETERS.contains(&parameter.as_str()) {
+            if let Err(source) = std::fs::File::open(&path) {
+                return Err(StorageError::CaFile {
+                    parameter,
+                    path,
+                    source,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A connection error at start, TLS failures named with the server and what to check.
+pub fn connect_error(url: &str, error: sqlx::Error) -> StorageError {
+    match tls_failure(&error) {
+        Some(reason) => StorageError::Tls {
+            server: server_address(url),
+            hint: tls_hint(&reason),
+            reason,
+        },
+        None => StorageError::Sqlx(error),
+    }
+}
+
+/// Why a TLS connection failed, if that is what `error` is: sqlx's own TLS errors (a server
+/// without TLS where the URL requires it), and the rustls error that sqlx passes up inside an
+/// I/O error when the handshake fails (a CA that did not sign the certificate, a certificate
+/// for another name, an alert from the server).
+fn tls_failure(error: &sqlx::Error) -> Option<String> {
+    match error {
+        sqlx::Error::Tls(reason) => Some(reason.to_string()),
+        sqlx::Error::Io(io) => io
+            .get_ref()?
+            .downcast_ref::<rustls::Error>()
+            .map(ToString::to_string),
+        _ => None,
+    }
+}
+
+/// What an operator should check for a TLS failure's reason (rustls's and sqlx's texts).
+fn tls_hint(reason: &str) -> &'static str {
+    if reason.contains("UnknownIssuer") || reason.contains("unknown issuer") {
+        " (the server's certificate is not signed by a CA this service trusts: name the CA \
+         that signed it with sslrootcert=<file> (PostgreSQL) or ssl-ca=<file> (MySQL) in \
+         DATABASE_URL)"
+    } else if reason.contains("NotValidForName") || reason.contains("not valid for name") {
+        " (the server's certificate is not for the host name in DATABASE_URL: connect by a name \
+         the certificate lists, or have the certificate list the name you use)"
+    } else if reason.contains("does not support TLS") {
+        " (DATABASE_URL requires TLS (sslmode=require/verify-ca/verify-full or \
+         ssl-mode=REQUIRED/VERIFY_CA/VERIFY_IDENTITY) and the server does not offer it: turn \
+         TLS on at the server (PostgreSQL: ssl = on; MariaDB: ssl_cert, ssl_key))"
+    } else if reason.contains("Expired") || reason.contains("expired") {
+        " (the server's certificate has expired, or this host's clock is wrong)"
+    } else {
+        ""
+    }
+}
+
 /// The URL without its password, for error messages.
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -592,5 +920,93 @@ impl Database {
             idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
             max: pool.options().get_max_connections(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_is_named_by_host_and_port_without_credentials() {
+        assert_eq!(
+            server_address("postgres://hbnb:s3cret@db.internal/hbnb?sslmode=verify-full"),
+            "db.internal:5432"
+        );
+        assert_eq!(
+            server_address("mariadb://hbnb:pw@10.0.0.2:3307/hbnb"),
+            "10.0.0.2:3307"
+        );
+        assert_eq!(server_address("mysql://u@[::1]/db"), "[::1]:3306");
+        assert_eq!(server_address("postgres://u@[::1]:6543/db"), "[::1]:6543");
+        assert_eq!(
+            server_address("postgres://u@/db?host=/run/postgresql"),
+            "unix:/run/postgresql"
+        );
+        assert_eq!(
+            server_address("postgres:///db?host=db.internal&port=6432"),
+            "db.internal:6432"
+        );
+        assert_eq!(server_address("postgres:///db"), "localhost:5432");
+    }
+
+    #[test]
+    fn query_parameters_are_decoded() {
+        assert_eq!(
+            query_parameters("postgres://u@h/db?sslmode=verify-full&sslrootcert=/etc/a%20b.pem"),
+            [
+                ("sslmode".to_owned(), "verify-full".to_owned()),
+                ("sslrootcert".to_owned(), "/etc/a b.pem".to_owned())
+            ]
+        );
+        assert!(query_parameters("postgres://u@h/db").is_empty());
+    }
+
+    #[test]
+    fn a_missing_ca_file_is_said_before_connecting() {
+        let error =
+            check_ca_files("postgres://u@h/db?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem")
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+        assert!(
+            error.contains("sslrootcert=/nonexistent/ca.pem"),
+            "unexpected: {error}"
+        );
+    }
+
+    #[test]
+    fn a_failed_handshake_is_a_tls_error_not_a_server_to_wait_for() {
+        // What sqlx answers when rustls refuses the server's certificate.
+        let handshake = || {
+            sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+            ))
+        };
+        assert!(!StorageError::Sqlx(handshake()).is_unreachable());
+        let error = connect_error("postgres://u:pw@db.internal/db", handshake()).to_string();
+        assert!(
+            error.contains("db.internal:5432")
+                && error.contains("UnknownIssuer")
+                && error.contains("sslrootcert")
+                && !error.contains("pw"),
+            "unexpected: {error}"
+        );
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert!(StorageError::Sqlx(sqlx::Error::Io(refused)).is_unreachable());
+        // What sqlx says when the server closes the connection before answering the TLS request.
+        let closed = sqlx::Error::Protocol(
+            "unexpected response from SSLRequest: 0x00 (sqlx_postgres::connection::tls:95)".into(),
+        );
+        assert!(StorageError::Sqlx(closed).is_unreachable());
+    }
+
+    #[test]
+    fn a_lost_connection_is_unavailable() {
+        let timed_out = std::io::Error::from(std::io::ErrorKind::TimedOut);
+        assert!(StorageError::Sqlx(sqlx::Error::Io(timed_out)).is_unavailable());
+        assert!(StorageError::Sqlx(sqlx::Error::PoolTimedOut).is_unavailable());
+        assert!(!StorageError::Sqlx(sqlx::Error::RowNotFound).is_unavailable());
     }
 }

@@ -91,8 +91,8 @@ pub(crate) async fn write_then_read<'q, M: Model>(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let run = async {
-            let mut connection = crate::acquire(pool).await?;
+        let mut connection = crate::acquire(pool).await?;
+        let run = crate::answer_within(async {
             let mut tx = connection.begin().await?;
             statement().execute(&mut *tx).await?;
             let row = sqlx::query_as::<_, M>(&read)
@@ -101,8 +101,10 @@ pub(crate) async fn write_then_read<'q, M: Model>(
                 .await?;
             tx.commit().await?;
             Ok::<_, sqlx::Error>(row)
-        };
-        match run.await {
+        })
+        .await;
+        crate::release(&mut connection, &run);
+        match run {
             Err(error) if attempt < RETRIES && retryable(&error) => continue,
             done => return Ok(done?),
         }
@@ -129,7 +131,9 @@ pub(crate) async fn execute<'q>(
     loop {
         attempt += 1;
         let mut connection = crate::acquire(pool).await?;
-        match statement().execute(&mut *connection).await {
+        let run = crate::answer_within(statement().execute(&mut *connection)).await;
+        crate::release(&mut connection, &run);
+        match run {
             Err(error) if attempt < RETRIES && retryable(&error) => continue,
             done => return Ok(done?.rows_affected()),
         }
@@ -184,8 +188,8 @@ pub(crate) async fn delete(pool: &MySqlPool, table: &str, id: &str) -> Result<bo
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let run = async {
-            let mut connection = crate::acquire(pool).await?;
+        let mut connection = crate::acquire(pool).await?;
+        let run = crate::answer_within(async {
             let mut tx = connection.begin().await?;
             let mut deleted = 0;
             for sql in statements {
@@ -197,8 +201,10 @@ pub(crate) async fn delete(pool: &MySqlPool, table: &str, id: &str) -> Result<bo
             }
             tx.commit().await?;
             Ok::<_, sqlx::Error>(deleted > 0)
-        };
-        match run.await {
+        })
+        .await;
+        crate::release(&mut connection, &run);
+        match run {
             Err(error) if attempt < RETRIES && retryable(&error) => continue,
             done => return Ok(done?),
         }

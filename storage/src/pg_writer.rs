@@ -264,10 +264,15 @@ async fn run(pool: PgPool, mut queue: mpsc::Receiver<Job>) {
                 }
             },
         };
-        if run_taken(&mut connection, &mut taken).await {
+        // Bounded: a server that stops answering (the link cut) would hold every write queued
+        // behind this group for as long as TCP waits. The writes of a group given up on are
+        // dropped unanswered: their callers get an error (503), none was acknowledged.
+        let ran = crate::answer_within(async { Ok(run_taken(&mut connection, &mut taken).await) });
+        if let Ok(true) = ran.await {
             held = Some((connection, Instant::now()));
         } else {
             // Its state is unknown: not given back to the pool.
+            taken.clear();
             connection.close_on_drop();
         }
     }
@@ -278,7 +283,9 @@ async fn warm(
     held: Option<(PoolConnection<Postgres>, Instant)>,
 ) -> Option<PoolConnection<Postgres>> {
     let (mut connection, used) = held?;
-    if used.elapsed() < crate::PING_AFTER_IDLE || connection.ping().await.is_ok() {
+    if used.elapsed() < crate::PING_AFTER_IDLE
+        || crate::answer_within(connection.ping()).await.is_ok()
+    {
         return Some(connection);
     }
     connection.close_on_drop();
@@ -297,8 +304,14 @@ async fn run_taken(connection: &mut PgConnection, taken: &mut Vec<Job>) -> bool 
     let mut sound = true;
     for job in alone {
         let outcome = run_alone(connection, job.statement).await;
-        // A statement's own error leaves the connection as it was; any other may not.
-        sound &= matches!(&outcome, Ok(_) | Err(sqlx::Error::Database(_)));
+        // A statement's own error leaves the connection as it was; any other may not (the
+        // server ending the session comes as a database error too: 57P01).
+        sound &= match &outcome {
+            Ok(_) => true,
+            Err(error) => {
+                matches!(error, sqlx::Error::Database(_)) && !crate::connection_failed(error)
+            }
+        };
         (job.finish)(outcome.map_err(Failure::Statement));
     }
     if group.is_empty() {
@@ -418,7 +431,10 @@ async fn run_call(
             Err(error) => {
                 let write = completed.checked_sub(first_write).filter(|&i| i < writes);
                 return match (write, error) {
-                    (Some(index), error @ sqlx::Error::Database(_)) => {
+                    // The server ending the session is no failure of that write's own.
+                    (Some(index), error @ sqlx::Error::Database(_))
+                        if !crate::connection_failed(&error) =>
+                    {
                         Call::StatementFailed(index, error)
                     }
                     (Some(_), error) => Call::Failed(format!("a write failed: {error}")),

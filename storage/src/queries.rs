@@ -686,5 +686,7 @@ async fn search_places_mysql(pool: &sqlx::MySqlPool, search: &PlaceSearch) -> Re
         query = query.bind(id);
     }
     let mut connection = crate::acquire(pool).await?;
-    Ok(query.fetch_all(&mut *connection).await?)
+    let answer = crate::answer_within(query.fetch_all(&mut *connection)).await;
+    crate::release(&mut connection, &answer);
+    Ok(answer?)
 }

@@ -107,11 +107,13 @@ impl DataVersion {
             }
             Source::Postgres(pool) => {
                 let mut connection = crate::acquire(pool).await?;
-                Ok(
+                let answer = crate::answer_within(
                     sqlx::query_scalar::<_, String>("SELECT pg_current_snapshot()::text")
-                        .fetch_one(&mut *connection)
-                        .await?,
+                        .fetch_one(&mut *connection),
                 )
+                .await;
+                crate::release(&mut connection, &answer);
+                Ok(answer?)
             }
         }
     }

@@ -150,7 +150,13 @@ pub(crate) async fn submit<R: 'static, T: Send + 'static, J>(
     });
     let stopped = || StorageError::Commit(format!("the {writer} writer has stopped"));
     jobs.send(job(finish)).await.map_err(|_| stopped())?;
-    answer.await.map_err(|_| stopped())?
+    // A write dropped unanswered: the writer stopped, or gave up on a server that did not
+    // answer in time (`crate::ANSWER_TIMEOUT`); either way it was not acknowledged.
+    answer.await.map_err(|_| {
+        StorageError::Commit(format!(
+            "the {writer} writer gave no answer (stopped, or the server did not answer in time)"
+        ))
+    })?
 }
 
 struct Job {

@@ -433,23 +433,36 @@ dx sh -c 'env HELLO_UPSTREAM=unix:/run/hbnb/hello.sock NUMBER_UPSTREAM=unix:/run
 dx mkdir -p /etc/systemd/system/hbnb-gateway.service.d
 dx sh -c 'printf "[Service]\nEnvironment=GATEWAY_CONFIG=/etc/hbnb/gateway.toml\n" > /etc/systemd/system/hbnb-gateway.service.d/config.conf'
 dx systemctl daemon-reload
+# A new environment takes a new process (the socket stays with systemd: nothing is refused).
+dx systemctl restart hbnb-gateway
 dx systemctl reload hbnb-gateway || fail "systemctl reload hbnb-gateway refused the printed configuration"
+reloaded_from_file() {
+  local lines
+  lines=$(dq journalctl -u hbnb-gateway --no-pager -o cat)
+  grep 'configuration reloaded' <<<"$lines" | grep -q /etc/hbnb/gateway.toml
+}
+wait_for "the gateway reloaded from /etc/hbnb/gateway.toml" reloaded_from_file
 expect_body 127.0.0.1/airbnb-onepage/ "Hello HBNB!"
 dx sh -c 'printf "[[route]]\nmatch = \"prefix\"\npath = \"/\"\nupstream = \"nowhere\"\n" >> /etc/hbnb/gateway.toml'
 if out=$(dx systemctl reload hbnb-gateway 2>&1); then
   fail "systemctl reload hbnb-gateway succeeded with a broken configuration"
 fi
-dq journalctl -u hbnb-gateway --no-pager -n 20 -o cat | grep -q 'unknown upstream \"nowhere\"' ||
-  fail "the refused reload's reason is not in the gateway's journal"
+# (Output captured before grep: with pipefail, grep -q leaving early fails the pipeline.)
+recent=$(dq journalctl -u hbnb-gateway --no-pager -n 20 -o cat)
+grep -q 'unknown upstream "nowhere"' <<<"$recent" || fail "the refused reload's reason is not in the gateway's journal"
 expect_body 127.0.0.1/airbnb-onepage/ "Hello HBNB!"
 echo "ok: systemctl reload hbnb-gateway failed on a broken configuration; the old one serves on" >&2
 dx systemctl kill -s HUP --kill-who=main hbnb-gateway
-refused_in_err() { dq journalctl -u hbnb-gateway -p err --no-pager -o cat | grep -q 'configuration reload refused'; }
+refused_in_err() {
+  local errors
+  errors=$(dq journalctl -u hbnb-gateway -p err --no-pager -o cat)
+  grep -q 'configuration reload refused' <<<"$errors"
+}
 wait_for "the gateway's ERROR line in journalctl -p err" refused_in_err
-! dq journalctl -u hbnb-gateway -p err --no-pager -o cat | grep -q '"listening"' ||
-  fail "journalctl -p err shows INFO lines: the priorities are not set"
-dq journalctl -u hbnb-gateway -p info --no-pager -o cat | grep -q '"listening"' ||
-  fail "journalctl -p info does not show the gateway's INFO lines"
+errors=$(dq journalctl -u hbnb-gateway -p err --no-pager -o cat)
+! grep -q '"listening"' <<<"$errors" || fail "journalctl -p err shows INFO lines: the priorities are not set"
+infos=$(dq journalctl -u hbnb-gateway -p info --no-pager -o cat)
+grep -q '"listening"' <<<"$infos" || fail "journalctl -p info does not show the gateway's INFO lines"
 priority=$(dq sh -c "journalctl -u hbnb-gateway -p err -o json --no-pager | jq -r 'select(.MESSAGE | test(\"reload refused\")) | .PRIORITY' | head -n1")
 [ "$priority" = 3 ] || fail "the refused reload's line has priority '$priority', not 3 (err)"
 echo "ok: journalctl -p err -u hbnb-gateway shows the ERROR (priority 3) and no INFO line" >&2

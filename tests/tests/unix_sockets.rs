@@ -254,6 +254,27 @@ async fn a_stale_socket_is_replaced_a_live_one_and_other_files_refused() {
         );
     }
     assert_eq!(std::fs::read_to_string(&regular).expect("kept"), "keep me");
+
+    // A directory the user may not write to: run as `nobody` (root writes anywhere).
+    if unsafe { libc::geteuid() } == 0 {
+        let locked = dir.path("locked");
+        std::fs::create_dir(&locked).expect("mkdir");
+        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let path = locked.join("api.sock");
+        let output = std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(bin_path("hello-service"))
+            .env("BIND", format!("unix:{}", path.display()))
+            .output()
+            .expect("run setpriv");
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("Permission denied") && stderr.contains(&path.display().to_string()),
+            "{stderr}"
+        );
+        assert!(!path.exists());
+    }
 }
 
 #[tokio::test]
@@ -329,4 +350,34 @@ async fn a_unix_socket_is_handed_over_on_upgrade_and_kept_until_the_last_stop() 
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     drop(service);
+}
+
+/// Not a Unix socket, but the other half of "listens where its users expect": by default (HOST
+/// `::`) one socket serves IPv4 and IPv6 clients, as Debian's nginx site does on 80 and [::]:80,
+/// and an IPv4 client is forwarded as `a.b.c.d`, not `::ffff:a.b.c.d`.
+#[tokio::test]
+async fn by_default_the_gateway_serves_ipv4_and_ipv6_clients() {
+    let echo = TestUpstream::start("echo");
+    let gateway = Service::start(
+        "gateway",
+        &[("HOST", "::"), ("API_UPSTREAM", &echo.base_url())],
+    )
+    .await;
+    let line = gateway
+        .wait_for_log(DEADLINE, |v| v["message"] == "listening")
+        .await;
+    assert_eq!(line["addr"], format!("[::]:{}", gateway.port));
+    for (base, forwarded) in [
+        (format!("http://127.0.0.1:{}", gateway.port), "127.0.0.1"),
+        (format!("http://[::1]:{}", gateway.port), "::1"),
+    ] {
+        let response = client()
+            .get(format!("{base}/api/v1/echo"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{base}: {e}"));
+        assert_eq!(response.status(), 200, "{base}");
+        let echoed: serde_json::Value = response.json().await.expect("json");
+        assert_eq!(echoed["headers"]["x-forwarded-for"], forwarded, "{base}");
+    }
 }

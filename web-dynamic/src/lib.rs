@@ -331,6 +331,14 @@ impl actix_web::ResponseError for PageError {
 
     fn error_response(&self) -> HttpResponse {
         tracing::error!(error = %self.0, "storage read failed");
-        html_error(self.status_code())
+        let mut response = html_error(self.status_code());
+        if self.0.is_unavailable() {
+            // A database restarting or out of reach for a moment: say when to come back.
+            response.headers_mut().insert(
+                actix_web::http::header::RETRY_AFTER,
+                actix_web::http::header::HeaderValue::from(2u32),
+            );
+        }
+        response
     }
 }
