@@ -11,6 +11,7 @@
 #   ss (the listen backlog test)            iproute2
 #   the browser test                        chromium chromium-driver
 #   the docs check (tests/docs/check.sh)    curl
+#   make deb (tests/systemd/deb-test.sh)    make (dpkg-deb is in dpkg, always there)
 #   the two-host test (tests/hosts/)        iproute2 (ip netns), iptables, openssl
 #   promtool (tests/prometheus/check.sh)    prometheus (its service is not started)
 set -euo pipefail
@@ -18,6 +19,7 @@ set -euo pipefail
 need=()
 command -v cc >/dev/null 2>&1 || need+=(build-essential)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v make >/dev/null 2>&1 || need+=(make)
 command -v ss >/dev/null 2>&1 || need+=(iproute2)
 command -v iptables >/dev/null 2>&1 || need+=(iptables)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)

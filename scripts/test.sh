@@ -78,11 +78,14 @@ fi
 if [ $# -eq 0 ] && [ "${SYSTEMD_E2E:-}" != 0 ]; then
   if docker info >/dev/null 2>&1; then
     run tests/systemd/boot-test.sh
+    # The Debian package (docs/package.md) on the same machine image: make deb twice (a release
+    # build), install, upgrade under load with no failed request, remove, purge.
+    run tests/systemd/deb-test.sh
   elif [ "${SYSTEMD_E2E:-}" = 1 ]; then
     echo "error: SYSTEMD_E2E=1 but no Docker engine answers (docker info failed)" >&2
     exit 1
   else
-    echo "no Docker engine (docker info failed): skipping tests/systemd/boot-test.sh" >&2
+    echo "no Docker engine (docker info failed): skipping tests/systemd/boot-test.sh and deb-test.sh" >&2
   fi
 fi
 

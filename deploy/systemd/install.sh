@@ -65,15 +65,9 @@ run systemctl daemon-reload
 # 5. Shared settings (DATABASE_URL may hold a password: root only; systemd reads it).
 run install -d -m 755 /etc/hbnb
 if [ ! -e /etc/hbnb/hbnb.env ]; then
-  echo "+ create /etc/hbnb/hbnb.env (empty: SQLite under /var/lib/hbnb/data, the built-in routes)" >&2
-  (umask 077 && printf '%s\n' \
-    '# Settings for every HBNB unit (KEY=value lines), e.g.' \
-    '# DATABASE_URL=postgres://hbnb:secret@127.0.0.1/hbnb' \
-    '# RUST_LOG=info' \
-    '# BACKUP_INTERVAL=48h' \
-    '# (or BACKUP_SCHEDULE="0 3 */2 * *" with BACKUP_TIMEZONE=Europe/Paris; not both: docs/backups.md)' \
-    '# BACKUP_REMOTE=s3://bucket/hbnb with AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY' \
-    '# GATEWAY_CONFIG=/etc/hbnb/gateway.toml' >/etc/hbnb/hbnb.env)
+  # Comments only (SQLite under /var/lib/hbnb/data, the built-in routes): the same file as the
+  # Debian package's conffile, so a later `apt install ./hbnb_*.deb` finds it unchanged.
+  run install -m 600 "$here/hbnb.env" /etc/hbnb/hbnb.env
 fi
 
 # 6. Enable (and start) the whole stack.
