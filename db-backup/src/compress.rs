@@ -22,8 +22,33 @@ pub fn compresses(engine: Engine) -> bool {
     !matches!(engine, Engine::Postgres)
 }
 
-/// Compresses `from` into `to` (created), fsynced; on the blocking pool.
+/// Compresses `from` into `to` (created), fsynced: the stored dump.
 pub async fn compress(from: &Path, to: &Path) -> Result<()> {
+    transcode(from, to, "compress", true, |input, output| {
+        zstd::stream::copy_encode(input, output, LEVEL)
+    })
+    .await
+}
+
+/// Decompresses `from` into `to` (created): a temporary copy, not fsynced.
+async fn decompress(from: &Path, to: &Path) -> Result<()> {
+    transcode(from, to, "decompress", false, |input, output| {
+        zstd::stream::copy_decode(input, output)
+    })
+    .await
+}
+
+type Reader = std::io::BufReader<std::fs::File>;
+type Writer = std::io::BufWriter<std::fs::File>;
+
+/// Streams `from` through `code` into `to` (created), on the blocking pool; `durable`: fsync it.
+async fn transcode(
+    from: &Path,
+    to: &Path,
+    what: &'static str,
+    durable: bool,
+    code: fn(Reader, &mut Writer) -> std::io::Result<()>,
+) -> Result<()> {
     let (from, to) = (from.to_path_buf(), to.to_path_buf());
     tokio::task::spawn_blocking(move || {
         let input = std::fs::File::open(&from)
@@ -31,38 +56,21 @@ pub async fn compress(from: &Path, to: &Path) -> Result<()> {
         let output = std::fs::File::create(&to)
             .with_context(|| format!("cannot create {}", to.display()))?;
         let mut output = std::io::BufWriter::new(output);
-        zstd::stream::copy_encode(std::io::BufReader::new(input), &mut output, LEVEL)
-            .with_context(|| format!("cannot compress {} into {}", from.display(), to.display()))?;
+        code(std::io::BufReader::new(input), &mut output)
+            .with_context(|| format!("cannot {what} {} into {}", from.display(), to.display()))?;
         let output = output
             .into_inner()
             .map_err(|e| e.into_error())
             .with_context(|| format!("cannot write {}", to.display()))?;
-        output
-            .sync_all()
-            .with_context(|| format!("cannot fsync {}", to.display()))
+        if durable {
+            output
+                .sync_all()
+                .with_context(|| format!("cannot fsync {}", to.display()))?;
+        }
+        Ok(())
     })
     .await
-    .context("compression task")?
-}
-
-async fn decompress(from: &Path, to: &Path) -> Result<()> {
-    let (from, to) = (from.to_path_buf(), to.to_path_buf());
-    tokio::task::spawn_blocking(move || {
-        let input = std::fs::File::open(&from)
-            .with_context(|| format!("cannot open {}", from.display()))?;
-        let output = std::fs::File::create(&to)
-            .with_context(|| format!("cannot create {}", to.display()))?;
-        let mut output = std::io::BufWriter::new(output);
-        zstd::stream::copy_decode(std::io::BufReader::new(input), &mut output)
-            .with_context(|| format!("cannot decompress {}", from.display()))?;
-        output
-            .into_inner()
-            .map_err(|e| e.into_error())
-            .with_context(|| format!("cannot write {}", to.display()))
-            .map(drop)
-    })
-    .await
-    .context("decompression task")?
+    .with_context(|| format!("{what} task"))?
 }
 
 /// The dump of a backup as the engine's tools read it: the stored file itself, or a decompressed
