@@ -24,6 +24,7 @@ use actix_web::middleware::Next;
 use actix_web::web::{self, Bytes};
 use actix_web::{Error, HttpResponse};
 use futures_util::future::BoxFuture;
+use futures_util::stream::{LocalBoxStream, Stream, StreamExt};
 use tokio::sync::watch;
 
 /// Asks the database for its current data version.
@@ -151,6 +152,67 @@ impl ResponseCache {
         };
         self.insert(generation, version, key, value);
         Ok(body)
+    }
+}
+
+/// An answer of [`ResponseCache::stream`].
+pub enum Answer<E> {
+    /// Small enough to keep: whole, from the cache or just computed.
+    Whole(Bytes),
+    /// Sent as it is produced: too large to keep, or the cache is off.
+    Streaming(LocalBoxStream<'static, Result<Bytes, E>>),
+}
+
+impl ResponseCache {
+    /// The answer `compute` streams for `key` under the current data version, as `body` does,
+    /// for answers that may be too large to hold: what fits in one entry is read ahead, and an
+    /// answer that ends within it is kept and answered whole; a longer one is answered as it
+    /// comes, not kept. Either way the first chunk is waited for, so that an error before it
+    /// is the request's error (a 503, say), not a cut-off answer.
+    pub async fn stream<F, Fut, S, E>(&self, key: String, compute: F) -> Result<Answer<E>, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<S, E>>,
+        S: Stream<Item = Result<Bytes, E>> + Unpin + 'static,
+        E: 'static,
+    {
+        let checked = match &self.fence {
+            Some(fence) => fence.current().await.ok(),
+            None => None,
+        };
+        if let Some((_, version)) = &checked {
+            if let Some(hit) = self.lookup(version, &key) {
+                return Ok(Answer::Whole(hit.body));
+            }
+        }
+        let mut stream = compute().await?;
+        let keep_up_to = match checked {
+            Some(_) => self.max_bytes / 4,
+            None => 0,
+        };
+        let mut head = Vec::new();
+        let mut size = 0;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk?;
+            size += chunk.len();
+            head.push(chunk);
+            if size > keep_up_to {
+                let head = futures_util::stream::iter(head.into_iter().map(Ok));
+                return Ok(Answer::Streaming(head.chain(stream).boxed_local()));
+            }
+        }
+        let body = match head.len() {
+            1 => head.pop().unwrap_or_default(),
+            _ => Bytes::from(head.concat()),
+        };
+        if let Some((generation, version)) = checked {
+            let value = Cached {
+                headers: HeaderMap::new(),
+                body: body.clone(),
+            };
+            self.insert(generation, version, key, value);
+        }
+        Ok(Answer::Whole(body))
     }
 }
 

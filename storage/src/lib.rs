@@ -8,11 +8,14 @@
 //! on UPDATE: see `mysql`). Each call is timed by operation and its wait for a pooled connection
 //! counted (see `metrics`).
 
+mod json_chunks;
 pub mod metrics;
 pub mod models;
 mod mysql;
 mod pg_writer;
 mod queries;
+mod search;
+mod sqlite_readers;
 mod version;
 mod writer;
 
@@ -27,8 +30,10 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use json_chunks::JsonChunks;
 pub use models::*;
-pub use queries::{LinkOutcome, PlaceSearch, Stats};
+pub use queries::{LinkOutcome, Stats};
+pub use search::PlaceSearch;
 pub use version::DataVersion;
 
 /// Where the data lives when `DATABASE_URL` is not set.
@@ -58,6 +63,12 @@ pub enum StorageError {
     Sqlx(#[from] sqlx::Error),
     #[error("migration error: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A read on one of SQLite's reader threads (see `sqlite_readers`).
+    #[error("database error: {0}")]
+    SqliteRead(#[from] rusqlite::Error),
+    /// A row could not be written as JSON.
+    #[error("cannot write the answer as JSON: {0}")]
+    Encode(String),
     /// A referenced row (user, city, place, amenity) does not exist (or vanished meanwhile).
     #[error("a referenced row does not exist")]
     MissingReference,
@@ -103,6 +114,7 @@ impl StorageError {
         match self {
             StorageError::Sqlx(error) => connection_failed(error),
             StorageError::Commit(_) | StorageError::Unreachable { .. } => true,
+            StorageError::SqliteRead(error) => sqlite_readers::busy(error),
             StorageError::Tls { .. } => true,
             _ => false,
         }
@@ -309,6 +321,8 @@ pub enum Database {
 pub struct Sqlite {
     pool: SqlitePool,
     writer: writer::Writer,
+    /// Large reads on a file database (None in memory; see `sqlite_readers`).
+    readers: Option<std::sync::Arc<sqlite_readers::Readers>>,
 }
 
 /// PostgreSQL: a pool for reads, and writes committed in groups through it (see `pg_writer`).
@@ -636,7 +650,12 @@ impl Database {
             .await?;
         // `sqlite::memory:` is a named shared-cache database: the writer sees the same data.
         let writer = writer::Writer::start(&options).await?;
-        let db = Database::Sqlite(Sqlite { pool, writer });
+        let readers = (!in_memory).then(|| sqlite_readers::Readers::new(filename));
+        let db = Database::Sqlite(Sqlite {
+            pool,
+            writer,
+            readers,
+        });
         // Services started together on a new file would otherwise both find no migrations table
         // and both create the schema ("table states already exists"): one migrates at a time.
         let _lock = if in_memory {

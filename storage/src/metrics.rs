@@ -100,11 +100,18 @@ pub(crate) async fn timed<T>(operation: &'static str, query: impl Future<Output 
     }
     let started = Instant::now();
     let answer = query.await;
-    METRICS
-        .query_duration
-        .with_label_values(&[operation])
-        .observe(started.elapsed().as_secs_f64());
+    observe(operation, started.elapsed());
     answer
+}
+
+/// Observes that `operation` took `elapsed` (for the calls not made as one future).
+pub(crate) fn observe(operation: &'static str, elapsed: std::time::Duration) {
+    if recording() {
+        METRICS
+            .query_duration
+            .with_label_values(&[operation])
+            .observe(elapsed.as_secs_f64());
+    }
 }
 
 /// Counts one call in `db_pool_waiting_requests` until dropped: the wait ends with a

@@ -104,6 +104,60 @@ pub fn serialize_timestamp<S: Serializer>(
     ))
 }
 
+/// A timestamp as SQLite holds it: `YYYY-MM-DD HH:MM:SS[.ffffff]` as sqlx writes it (or with a
+/// `T`), read from its digits; any other text sqlx accepts through chrono's parser (which reads
+/// its format string again for every value: too slow for every row of a large answer).
+pub fn parse_timestamp(text: &str) -> Option<NaiveDateTime> {
+    fn number(digits: &[u8]) -> Option<u32> {
+        digits.iter().try_fold(0u32, |n, d| {
+            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+        })
+    }
+    let fast = || {
+        let b = text.as_bytes();
+        if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b' ' | b'T') {
+            return None;
+        }
+        if b[13] != b':' || b[16] != b':' {
+            return None;
+        }
+        let nanos = match &b[19..] {
+            [] => 0,
+            [b'.', fraction @ ..] if (1..=9).contains(&fraction.len()) => {
+                number(fraction)? * 10u32.pow(9 - fraction.len() as u32)
+            }
+            _ => return None,
+        };
+        let date = chrono::NaiveDate::from_ymd_opt(
+            i32::try_from(number(&b[0..4])?).ok()?,
+            number(&b[5..7])?,
+            number(&b[8..10])?,
+        )?;
+        date.and_hms_nano_opt(
+            number(&b[11..13])?,
+            number(&b[14..16])?,
+            number(&b[17..19])?,
+            nanos,
+        )
+    };
+    fast().or_else(|| {
+        if let Ok(at) = chrono::DateTime::parse_from_rfc3339(text) {
+            return Some(at.naive_utc());
+        }
+        [
+            "%F %T%.f",
+            "%F %R",
+            "%FT%R",
+            "%F %T%.fZ",
+            "%FT%T%.fZ",
+            "%F %RZ",
+            "%FT%RZ",
+        ]
+        .iter()
+        .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
+    })
+}
+
 /// A table's row type, readable from every engine.
 pub trait Model:
     for<'r> FromRow<'r, SqliteRow>

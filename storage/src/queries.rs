@@ -8,9 +8,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use crate::models::*;
-use crate::{
-    metrics, mysql, new_id, now, on_connection, on_writer, Database, Result, StorageError,
-};
+use crate::{mysql, new_id, now, on_connection, on_writer, Database, Result, StorageError};
 
 /// What linking an amenity to a place did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,14 +26,6 @@ pub struct Stats {
     pub reviews: i64,
     pub states: i64,
     pub users: i64,
-}
-
-/// The filters of `places_search` (ids already validated by the caller).
-#[derive(Debug, Clone, Default)]
-pub struct PlaceSearch {
-    pub states: Vec<String>,
-    pub cities: Vec<String>,
-    pub amenities: Vec<String>,
 }
 
 fn map_fk(error: StorageError) -> StorageError {
@@ -408,81 +398,6 @@ impl Database {
         )
     }
 
-    /// `places_search` (spec §4.5 with our rewrite), in one statement: places in the given
-    /// states' cities or in the given cities (all places when neither list has ids), having
-    /// every given amenity.
-    pub async fn search_places(&self, search: &PlaceSearch) -> Result<Vec<Place>> {
-        if let Database::Mysql(pool) = self {
-            return metrics::timed("search_places", search_places_mysql(pool, search)).await;
-        }
-        let ids = |param: &str| match self {
-            Database::Sqlite(_) => format!("(SELECT value FROM json_each({param}))"),
-            // PostgreSQL (MySQL has its own statement, above).
-            _ => format!(
-                "(SELECT value FROM jsonb_array_elements_text(CAST({param} AS jsonb)) AS t(value))"
-            ),
-        };
-        let wanted = |param: &str| match self {
-            Database::Sqlite(_) => format!("json_each({param}) AS wanted"),
-            _ => {
-                format!("jsonb_array_elements_text(CAST({param} AS jsonb)) AS wanted(value)")
-            }
-        };
-        // Only the conditions this search uses are written, with their own parameters: one
-        // statement with `$1 OR ...` switches PostgreSQL to a generic plan after five runs,
-        // which took `{}` over 1,000 places from 11 ms to 20 ms. Each shape of search is its
-        // own cached statement with a plan of its own.
-        let by_location = !(search.states.is_empty() && search.cities.is_empty());
-        let by_amenities = !search.amenities.is_empty();
-        let mut conditions = Vec::new();
-        let mut params = 0;
-        let mut param = || {
-            params += 1;
-            format!("${params}")
-        };
-        if by_location {
-            let (states, cities) = (param(), param());
-            conditions.push(format!(
-                "(p.city_id IN (SELECT c.id FROM cities c WHERE c.state_id IN {}) \
-                  OR p.city_id IN {})",
-                ids(&states),
-                ids(&cities)
-            ));
-        }
-        if by_amenities {
-            // Every wanted amenity is linked: no wanted one lacks a link.
-            conditions.push(format!(
-                "NOT EXISTS (SELECT 1 FROM {} \
-                             WHERE NOT EXISTS (SELECT 1 FROM place_amenity pa \
-                                               WHERE pa.place_id = p.id \
-                                                 AND pa.amenity_id = wanted.value))",
-                wanted(&param())
-            ));
-        }
-        let filter = if conditions.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", conditions.join(" AND "))
-        };
-        let sql = format!("SELECT p.* FROM places p {filter} ORDER BY p.created_at, p.id");
-        let json = |ids: &[String]| serde_json::Value::from(ids.to_vec()).to_string();
-        let (states, cities, amenities) = (
-            json(&search.states),
-            json(&search.cities),
-            json(&search.amenities),
-        );
-        Ok(on_connection!(self, "search_places", |conn| {
-            let mut query = sqlx::query_as::<_, Place>(&sql);
-            if by_location {
-                query = query.bind(&states).bind(&cities);
-            }
-            if by_amenities {
-                query = query.bind(&amenities);
-            }
-            query.fetch_all(conn).await
-        })?)
-    }
-
     // ---- reviews --------------------------------------------------------------------------
 
     pub async fn reviews_of_place(&self, place_id: &str) -> Result<Vec<Review>> {
@@ -643,50 +558,4 @@ impl Database {
             sqlx::query_as(&sql).fetch_all(conn).await
         })?)
     }
-}
-
-/// `places_search` on MySQL: the ids as lists of `?` (index lookups on `cities.state_id`,
-/// `places.city_id` and `place_amenity`'s primary key), one `EXISTS` per wanted amenity.
-async fn search_places_mysql(pool: &sqlx::MySqlPool, search: &PlaceSearch) -> Result<Vec<Place>> {
-    let list = |n: usize| vec!["?"; n].join(", ");
-    let mut conditions = Vec::new();
-    if !(search.states.is_empty() && search.cities.is_empty()) {
-        let mut either = Vec::new();
-        if !search.states.is_empty() {
-            either.push(format!(
-                "p.city_id IN (SELECT c.id FROM cities c WHERE c.state_id IN ({}))",
-                list(search.states.len())
-            ));
-        }
-        if !search.cities.is_empty() {
-            either.push(format!("p.city_id IN ({})", list(search.cities.len())));
-        }
-        conditions.push(format!("({})", either.join(" OR ")));
-    }
-    for _ in &search.amenities {
-        conditions.push(
-            "EXISTS (SELECT 1 FROM place_amenity pa WHERE pa.place_id = p.id \
-             AND pa.amenity_id = ?)"
-                .to_owned(),
-        );
-    }
-    let filter = if conditions.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", conditions.join(" AND "))
-    };
-    let sql = format!("SELECT p.* FROM places p {filter} ORDER BY p.created_at, BINARY p.id");
-    let mut query = sqlx::query_as::<_, Place>(&sql);
-    for id in search
-        .states
-        .iter()
-        .chain(&search.cities)
-        .chain(&search.amenities)
-    {
-        query = query.bind(id);
-    }
-    let mut connection = crate::acquire(pool).await?;
-    let answer = crate::answer_within(query.fetch_all(&mut *connection)).await;
-    crate::release(&mut connection, &answer);
-    Ok(answer?)
 }

@@ -2,8 +2,9 @@
 
 use actix_web::http::header::ContentType;
 use actix_web::{web, HttpResponse};
-use hbnb_common::response_cache::ResponseCache;
-use hbnb_storage::{to_dicts, Place, PlaceSearch};
+use futures_util::TryStreamExt;
+use hbnb_common::response_cache::{Answer, ResponseCache};
+use hbnb_storage::{Place, PlaceSearch};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -63,15 +64,20 @@ pub async fn search_places(db: Db, cache: web::Data<ResponseCache>, body: Body<S
         key(&search.cities),
         key(&search.amenities)
     );
-    let body = cache
-        .body(key, || async {
-            let places = db.search_places(&search).await?;
-            let json = serde_json::to_vec(&to_dicts(&places))
-                .map_err(|e| ApiError::Internal(Box::new(e)))?;
-            Ok::<_, ApiError>(web::Bytes::from(json))
+    // Every place can be tens of megabytes: sent as the rows are read, kept when small.
+    let answer = cache
+        .stream(key, || async {
+            let chunks = db.search_places_json(&search).await?;
+            Ok::<_, ApiError>(chunks.map_err(|error| {
+                tracing::error!(%error, "places_search failed while its answer was being sent");
+                ApiError::from(error)
+            }))
         })
         .await?;
-    Ok(HttpResponse::Ok()
-        .content_type(ContentType::json())
-        .body(body))
+    let mut response = HttpResponse::Ok();
+    response.content_type(ContentType::json());
+    Ok(match answer {
+        Answer::Whole(body) => response.body(body),
+        Answer::Streaming(chunks) => response.streaming(chunks),
+    })
 }
