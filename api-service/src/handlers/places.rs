@@ -8,45 +8,46 @@ use super::{owner, Changes};
 use crate::body::{Body, Int, Name, Text};
 use crate::error::ApiError;
 
-/// The two place bodies: the same columns after their own first keys, checked in this order.
-macro_rules! place_body {
-    ($(#[$meta:meta])* $body:ident { $($first:tt)* }) => {
-        $(#[$meta])*
-        #[derive(Deserialize, ToSchema)]
-        pub struct $body {
-            $($first)*
-            pub description: Option<Option<Text>>,
-            #[schema(nullable = false)]
-            pub number_rooms: Option<Int>,
-            #[schema(nullable = false)]
-            pub number_bathrooms: Option<Int>,
-            #[schema(nullable = false)]
-            pub max_guest: Option<Int>,
-            #[schema(nullable = false)]
-            pub price_by_night: Option<Int>,
-            pub latitude: Option<Option<f64>>,
-            pub longitude: Option<Option<f64>>,
-        }
-    };
+// Both place bodies list the same columns, in the same order, after their own first keys: a
+// body's fields are checked in declaration order (see `crate::body`), so keep the two in step.
+
+/// POST a place (its city comes from the URL): `Missing user_id`, an unknown user 404, then
+/// `Missing name`, then the other columns. The numbers left out are 0, the rest null.
+#[derive(Deserialize, ToSchema)]
+pub struct NewPlace {
+    /// A user's id; one that names no user answers 404.
+    pub user_id: String,
+    pub name: Name,
+    pub description: Option<Option<Text>>,
+    #[schema(nullable = false)]
+    pub number_rooms: Option<Int>,
+    #[schema(nullable = false)]
+    pub number_bathrooms: Option<Int>,
+    #[schema(nullable = false)]
+    pub max_guest: Option<Int>,
+    #[schema(nullable = false)]
+    pub price_by_night: Option<Int>,
+    pub latitude: Option<Option<f64>>,
+    pub longitude: Option<Option<f64>>,
 }
 
-place_body!(
-    /// POST a place (its city comes from the URL): `Missing user_id`, an unknown user 404, then
-    /// `Missing name`, then the other columns. The numbers left out are 0, the rest null.
-    NewPlace {
-        /// A user's id; one that names no user answers 404.
-        pub user_id: String,
-        pub name: Name,
-    }
-);
-
-place_body!(
-    /// PUT a place: `user_id` and `city_id` are ignored; a column left out keeps its value.
-    PlaceChanges {
-        #[schema(nullable = false)]
-        pub name: Option<Name>,
-    }
-);
+/// PUT a place: `user_id` and `city_id` are ignored; a column left out keeps its value.
+#[derive(Deserialize, ToSchema)]
+pub struct PlaceChanges {
+    #[schema(nullable = false)]
+    pub name: Option<Name>,
+    pub description: Option<Option<Text>>,
+    #[schema(nullable = false)]
+    pub number_rooms: Option<Int>,
+    #[schema(nullable = false)]
+    pub number_bathrooms: Option<Int>,
+    #[schema(nullable = false)]
+    pub max_guest: Option<Int>,
+    #[schema(nullable = false)]
+    pub price_by_night: Option<Int>,
+    pub latitude: Option<Option<f64>>,
+    pub longitude: Option<Option<f64>>,
+}
 
 impl From<NewPlace> for PlaceFields {
     fn from(new: NewPlace) -> Self {
