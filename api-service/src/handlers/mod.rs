@@ -97,7 +97,8 @@ async fn remove<M: Model>(db: &Database, raw_id: &str) -> Reply {
     done(db.delete::<M>(&id).await?)
 }
 
-/// A model that a PUT writes back (every column a PUT may change, `updated_at` = now).
+/// A model that a PUT writes back (every column a PUT may change, `updated_at` = now). Storage
+/// has one update query per model, so each resource module implements this with its own.
 trait Stored: Model {
     async fn store(&self, db: &Database) -> Result<Option<Self>, StorageError>;
 }
@@ -137,7 +138,8 @@ pub struct NameChange {
     pub name: Option<Name>,
 }
 
-/// The models whose only changeable column is `name`.
+/// The models whose only changeable column is `name` (implemented in their modules), so that
+/// one [`NameChange`] serves their three PUTs.
 trait Named {
     fn name(&mut self) -> &mut String;
 }
