@@ -255,17 +255,6 @@ impl<'de> FieldValue<'de> {
     }
 }
 
-macro_rules! typed {
-    ($($method:ident => $what:expr),* $(,)?) => {
-        $(
-            fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, FieldError> {
-                let (value, invalid) = self.present(&$what)?;
-                value.$method(visitor).map_err(|_| invalid)
-            }
-        )*
-    };
-}
-
 impl<'de> Deserializer<'de> for FieldValue<'de> {
     type Error = FieldError;
 
@@ -294,13 +283,36 @@ impl<'de> Deserializer<'de> for FieldValue<'de> {
         }
     }
 
-    typed! {
-        deserialize_string => "a string",
-        deserialize_str => "a string",
-        deserialize_f64 => "a number",
-        deserialize_bool => "a boolean",
-        deserialize_seq => "a list",
-        deserialize_any => "valid",
+    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, FieldError> {
+        let (value, invalid) = self.present("a string")?;
+        value.deserialize_string(visitor).map_err(|_| invalid)
+    }
+
+    fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, FieldError> {
+        let (value, invalid) = self.present("a string")?;
+        value.deserialize_str(visitor).map_err(|_| invalid)
+    }
+
+    fn deserialize_f64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, FieldError> {
+        let (value, invalid) = self.present("a number")?;
+        value.deserialize_f64(visitor).map_err(|_| invalid)
+    }
+
+    fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, FieldError> {
+        let (value, invalid) = self.present("a boolean")?;
+        value.deserialize_bool(visitor).map_err(|_| invalid)
+    }
+
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, FieldError> {
+        let (value, invalid) = self.present("a list")?;
+        value.deserialize_seq(visitor).map_err(|_| invalid)
+    }
+
+    /// The types without a method of their own (forwarded below): one that refuses the value
+    /// answers "<key> must be valid".
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, FieldError> {
+        let (value, invalid) = self.present("valid")?;
+        value.deserialize_any(visitor).map_err(|_| invalid)
     }
 
     serde::forward_to_deserialize_any! {

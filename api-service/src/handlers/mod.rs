@@ -6,134 +6,9 @@
 //! answers the object unchanged.
 //!
 //! Each handler carries its `#[utoipa::path]`: the operation's body type and its answers
-//! ([`answers`]) are the ones it really uses, and `openapi.rs` collects them.
-
-/// `GET`, `PUT` and `DELETE /<things>/<id>`: the same three operations for every model, with
-/// their documentation. `put` names the PUT body type; the doc comments (summaries) say what the
-/// PUT ignores and what the DELETE takes with it.
-macro_rules! by_id {
-    (
-        $model:ident, $tag:tt, $path:tt,
-        get: $get:ident,
-        $(#[$put_doc:meta])* put: $put:ident($changes:ident),
-        $(#[$delete_doc:meta])* delete: $delete:ident $(,)?
-    ) => {
-        #[utoipa::path(
-            get, path = $path, tag = $tag, params(("id" = String, Path)),
-            responses(
-                crate::handlers::answers::One<$model>,
-                crate::handlers::answers::NotFound,
-                crate::handlers::answers::Unavailable,
-            )
-        )]
-        pub async fn $get(db: crate::handlers::Db, id: crate::handlers::Id) -> crate::handlers::Reply {
-            crate::handlers::get::<$model>(&db, &id).await
-        }
-
-        $(#[$put_doc])*
-        #[utoipa::path(
-            put, path = $path, tag = $tag, params(("id" = String, Path)), request_body = $changes,
-            responses(
-                crate::handlers::answers::One<$model>,
-                crate::handlers::answers::NotFound,
-                crate::handlers::answers::BadBody,
-                crate::handlers::answers::Unavailable,
-            )
-        )]
-        pub async fn $put(
-            db: crate::handlers::Db,
-            id: crate::handlers::Id,
-            body: crate::body::Body<$changes>,
-        ) -> crate::handlers::Reply {
-            crate::handlers::update::<$model, _>(&db, &id, body).await
-        }
-
-        $(#[$delete_doc])*
-        #[utoipa::path(
-            delete, path = $path, tag = $tag, params(("id" = String, Path)),
-            responses(
-                crate::handlers::answers::Deleted,
-                crate::handlers::answers::NotFound,
-                crate::handlers::answers::Unavailable,
-            )
-        )]
-        pub async fn $delete(db: crate::handlers::Db, id: crate::handlers::Id) -> crate::handlers::Reply {
-            crate::handlers::remove::<$model>(&db, &id).await
-        }
-    };
-}
-
-/// `GET` and `POST` on a collection: every object of a model, or the children of a parent named
-/// by the URL (404 for an unknown parent, before the body is read). A top-level POST is that of
-/// a model with only a name; a child's POST calls `$make(db, parent_id, body)` for the object.
-macro_rules! collection {
-    ($model:ident, $tag:tt, $path:tt, list: $list:ident $(, create: $create:ident => $insert:ident)?) => {
-        #[utoipa::path(
-            get, path = $path, tag = $tag,
-            responses(crate::handlers::answers::List<$model>, crate::handlers::answers::Unavailable)
-        )]
-        pub async fn $list(db: crate::handlers::Db) -> crate::handlers::Reply {
-            crate::handlers::list::<$model>(&db).await
-        }
-
-        $(
-            #[utoipa::path(
-                post, path = $path, tag = $tag, request_body = crate::handlers::NameBody,
-                responses(
-                    crate::handlers::answers::Made<$model>,
-                    crate::handlers::answers::BadBody,
-                    crate::handlers::answers::Unavailable,
-                )
-            )]
-            pub async fn $create(
-                db: crate::handlers::Db,
-                body: crate::body::Body<crate::handlers::NameBody>,
-            ) -> crate::handlers::Reply {
-                let crate::handlers::NameBody { name } = body.read().await?;
-                crate::handlers::created(hbnb_storage::to_dict(&db.$insert(&name.0).await?))
-            }
-        )?
-    };
-    (
-        $model:ident, $tag:tt, $path:tt, $param:tt, $parent:ident => $children:ident,
-        list: $list:ident $(, create: $create:ident($body:ident) => $make:ident)? $(,)?
-    ) => {
-        #[utoipa::path(
-            get, path = $path, tag = $tag, params(($param = String, Path)),
-            responses(
-                crate::handlers::answers::List<$model>,
-                crate::handlers::answers::NotFound,
-                crate::handlers::answers::Unavailable,
-            )
-        )]
-        pub async fn $list(db: crate::handlers::Db, parent: crate::handlers::Id) -> crate::handlers::Reply {
-            let parent = crate::handlers::existing::<$parent>(&db, &parent).await?;
-            crate::handlers::ok(hbnb_storage::to_dicts(&db.$children(&parent).await?))
-        }
-
-        $(
-            /// The parent comes from the URL (the body's key for it is ignored).
-            #[utoipa::path(
-                post, path = $path, tag = $tag, params(($param = String, Path)),
-                request_body = $body,
-                responses(
-                    crate::handlers::answers::Made<$model>,
-                    crate::handlers::answers::NotFound,
-                    crate::handlers::answers::BadBody,
-                    crate::handlers::answers::Unavailable,
-                )
-            )]
-            pub async fn $create(
-                db: crate::handlers::Db,
-                parent: crate::handlers::Id,
-                body: crate::body::Body<$body>,
-            ) -> crate::handlers::Reply {
-                let parent = crate::handlers::existing::<$parent>(&db, &parent).await?;
-                crate::handlers::created(hbnb_storage::to_dict(&$make(&db, &parent, body).await?))
-            }
-        )?
-    };
-}
+//! ([`answers`]) are the ones it really uses, and `openapi.rs` collects them. The handlers are
+//! written out, a few lines each over the helpers below, so that each one can be found by its
+//! name and read with its documentation in one place.
 
 pub mod amenities;
 pub mod answers;
@@ -157,7 +32,7 @@ pub use status::*;
 pub use users::*;
 
 use actix_web::{web, HttpResponse};
-use hbnb_storage::{to_dict, to_dicts, Amenity, City, Database, Model, State, StorageError, User};
+use hbnb_storage::{to_dict, to_dicts, Database, Model, StorageError, User};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -222,29 +97,11 @@ async fn remove<M: Model>(db: &Database, raw_id: &str) -> Reply {
     done(db.delete::<M>(&id).await?)
 }
 
-/// A model that a PUT writes back (every column a PUT may change, `updated_at` = now).
+/// A model that a PUT writes back (every column a PUT may change, `updated_at` = now). Storage
+/// has one update query per model, so each resource module implements this with its own.
 trait Stored: Model {
     async fn store(&self, db: &Database) -> Result<Option<Self>, StorageError>;
 }
-
-macro_rules! stored {
-    ($($model:ty => $update:ident),* $(,)?) => {
-        $(impl Stored for $model {
-            async fn store(&self, db: &Database) -> Result<Option<Self>, StorageError> {
-                db.$update(self).await
-            }
-        })*
-    };
-}
-
-stored!(
-    State => update_state,
-    City => update_city,
-    Amenity => update_amenity,
-    User => update_user,
-    hbnb_storage::Place => update_place,
-    hbnb_storage::Review => update_review,
-);
 
 /// A PUT body: what it changes in an `M`.
 trait Changes<M> {
@@ -281,22 +138,11 @@ pub struct NameChange {
     pub name: Option<Name>,
 }
 
-/// The models whose only changeable column is `name`.
+/// The models whose only changeable column is `name` (implemented in their modules), so that
+/// one [`NameChange`] serves their three PUTs.
 trait Named {
     fn name(&mut self) -> &mut String;
 }
-
-macro_rules! named {
-    ($($model:ty),*) => {
-        $(impl Named for $model {
-            fn name(&mut self) -> &mut String {
-                &mut self.name
-            }
-        })*
-    };
-}
-
-named!(State, City, Amenity);
 
 impl<M: Named> Changes<M> for NameChange {
     async fn apply(self, object: &mut M) -> Result<bool, ApiError> {

@@ -1,16 +1,21 @@
 //! `/places/<place_id>/amenities[/<amenity_id>]` (spec §4.4). No body is read.
 
-use hbnb_storage::{to_dict, Amenity, LinkOutcome, Place};
+use hbnb_storage::{to_dict, to_dicts, Amenity, LinkOutcome, Place};
 
-use super::answers::{Deleted, Made, NotFound, One, Unavailable};
-use super::{created, done, existing, fetch, ok, Db, Reply};
+use super::answers::{Deleted, List, Made, NotFound, One, Unavailable};
+use super::{created, done, existing, fetch, ok, Db, Id, Reply};
 
 type Link = actix_web::web::Path<(String, String)>;
 
-collection!(
-    Amenity, "place amenities", "/api/v1/places/{place_id}/amenities", "place_id",
-    Place => amenities_of_place, list: list_place_amenities
-);
+#[utoipa::path(
+    get, path = "/api/v1/places/{place_id}/amenities", tag = "place amenities",
+    params(("place_id" = String, Path)),
+    responses(List<Amenity>, NotFound, Unavailable)
+)]
+pub async fn list_place_amenities(db: Db, place_id: Id) -> Reply {
+    let place_id = existing::<Place>(&db, &place_id).await?;
+    ok(to_dicts(&db.amenities_of_place(&place_id).await?))
+}
 
 /// 201 when the link is new, 200 when it already existed.
 #[utoipa::path(

@@ -1,11 +1,11 @@
 //! `/users` (spec §4.3). The password is hashed once when set (argon2id) and never answered.
 
-use hbnb_storage::{to_dict, User};
+use hbnb_storage::{to_dict, Database, StorageError, User};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::answers::{BadBody, Made, Unavailable};
-use super::{created, Changes, Db, Reply};
+use super::answers::{BadBody, Deleted, List, Made, NotFound, One, Unavailable};
+use super::{created, get, list, remove, update, Changes, Db, Id, Reply, Stored};
 use crate::body::{Body, Name};
 use crate::error::ApiError;
 use crate::password;
@@ -26,6 +26,12 @@ pub struct UserChanges {
     pub password: Option<Name>,
     pub first_name: Option<Option<Name>>,
     pub last_name: Option<Option<Name>>,
+}
+
+impl Stored for User {
+    async fn store(&self, db: &Database) -> Result<Option<Self>, StorageError> {
+        db.update_user(self).await
+    }
 }
 
 impl Changes<User> for UserChanges {
@@ -51,7 +57,13 @@ impl Changes<User> for UserChanges {
     }
 }
 
-collection!(User, "users", "/api/v1/users", list: list_users);
+#[utoipa::path(
+    get, path = "/api/v1/users", tag = "users",
+    responses(List<User>, Unavailable)
+)]
+pub async fn list_users(db: Db) -> Reply {
+    list::<User>(&db).await
+}
 
 #[utoipa::path(
     post, path = "/api/v1/users", tag = "users", request_body = NewUser,
@@ -73,11 +85,29 @@ pub async fn create_user(db: Db, body: Body<NewUser>) -> Reply {
     created(to_dict(&user))
 }
 
-by_id!(
-    User, "users", "/api/v1/users/{id}",
-    get: get_user,
-    /// Ignores `id`, `created_at`, `updated_at`, `email`; sets `updated_at` to now.
-    put: update_user(UserChanges),
-    /// Their places and reviews go with them (spec §2.3, our rewrite).
-    delete: delete_user,
-);
+#[utoipa::path(
+    get, path = "/api/v1/users/{id}", tag = "users", params(("id" = String, Path)),
+    responses(One<User>, NotFound, Unavailable)
+)]
+pub async fn get_user(db: Db, id: Id) -> Reply {
+    get::<User>(&db, &id).await
+}
+
+/// Ignores `id`, `created_at`, `updated_at`, `email`; sets `updated_at` to now.
+#[utoipa::path(
+    put, path = "/api/v1/users/{id}", tag = "users", params(("id" = String, Path)),
+    request_body = UserChanges,
+    responses(One<User>, NotFound, BadBody, Unavailable)
+)]
+pub async fn update_user(db: Db, id: Id, body: Body<UserChanges>) -> Reply {
+    update::<User, _>(&db, &id, body).await
+}
+
+/// Their places and reviews go with them (spec §2.3, our rewrite).
+#[utoipa::path(
+    delete, path = "/api/v1/users/{id}", tag = "users", params(("id" = String, Path)),
+    responses(Deleted, NotFound, Unavailable)
+)]
+pub async fn delete_user(db: Db, id: Id) -> Reply {
+    remove::<User>(&db, &id).await
+}
