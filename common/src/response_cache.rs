@@ -25,7 +25,7 @@ use actix_web::web::{self, Bytes};
 use actix_web::{Error, HttpResponse};
 use futures_util::future::BoxFuture;
 use futures_util::stream::{LocalBoxStream, Stream, StreamExt};
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 
 /// Asks the database for its current data version.
 pub type VersionCheck = Arc<dyn Fn() -> BoxFuture<'static, Result<String, String>> + Send + Sync>;
@@ -48,6 +48,8 @@ pub struct ResponseCache {
     /// None: caching is off (no version source, or a zero budget).
     fence: Option<Arc<Fence>>,
     entries: Mutex<Entries>,
+    /// The keys being computed now, and how their waiters are woken (see `hit_or_lead`).
+    flights: Mutex<HashMap<String, Arc<Notify>>>,
     max_bytes: usize,
     /// Paths answered without the cache (their answers do not come from the database).
     bypass: &'static [&'static str],
@@ -75,6 +77,7 @@ impl ResponseCache {
                 .filter(|_| max_bytes > 0)
                 .map(|check| Arc::new(Fence::new(check))),
             entries: Mutex::new(Entries::default()),
+            flights: Mutex::new(HashMap::new()),
             max_bytes,
             bypass,
         }
@@ -84,6 +87,46 @@ impl ResponseCache {
         match self.entries.lock() {
             Ok(entries) => entries,
             Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// The cached answer for `key`; or, when another request is computing it now, that answer
+    /// once it is done (so that a change of the data costs one computation per key, not one per
+    /// request arriving meanwhile: under 20 writes/s, 16 clients each computed every search);
+    /// or the right to compute it (`Lead`, others wait for it), or to compute it alone (the one
+    /// awaited did not give an answer to keep: too large, failed, or too slow).
+    async fn hit_or_lead(&self, version: &Arc<str>, key: &str) -> Lookup<'_> {
+        if let Some(hit) = self.lookup(version, key) {
+            return Lookup::Hit(hit);
+        }
+        let notify = {
+            let mut flights = lock(&self.flights);
+            match flights.get(key) {
+                Some(notify) => Arc::clone(notify),
+                None => {
+                    let notify = Arc::new(Notify::new());
+                    flights.insert(key.to_owned(), Arc::clone(&notify));
+                    return Lookup::Lead(Flight {
+                        cache: self,
+                        key: key.to_owned(),
+                        notify,
+                    });
+                }
+            }
+        };
+        let done = notify.notified();
+        tokio::pin!(done);
+        // Registered before the flight can end: its end is not missed.
+        done.as_mut().enable();
+        if lock(&self.flights)
+            .get(key)
+            .is_some_and(|now| Arc::ptr_eq(now, &notify))
+        {
+            let _ = tokio::time::timeout(FLIGHT_WAIT, done).await;
+        }
+        match self.lookup(version, key) {
+            Some(hit) => Lookup::Hit(hit),
+            None => Lookup::Alone,
         }
     }
 
@@ -142,9 +185,11 @@ impl ResponseCache {
         let Some((generation, version)) = checked else {
             return compute().await;
         };
-        if let Some(hit) = self.lookup(&version, &key) {
-            return Ok(hit.body);
-        }
+        let _flight = match self.hit_or_lead(&version, &key).await {
+            Lookup::Hit(hit) => return Ok(hit.body),
+            Lookup::Lead(flight) => Some(flight),
+            Lookup::Alone => None,
+        };
         let body = compute().await?;
         let value = Cached {
             headers: HeaderMap::new(),
@@ -152,6 +197,43 @@ impl ResponseCache {
         };
         self.insert(generation, version, key, value);
         Ok(body)
+    }
+}
+
+/// How long a request waits for another computing the same answer before computing it itself.
+const FLIGHT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+enum Lookup<'a> {
+    Hit(Cached),
+    Lead(Flight<'a>),
+    Alone,
+}
+
+/// A key being computed: ended (its waiters woken) when dropped, answered or not.
+struct Flight<'a> {
+    cache: &'a ResponseCache,
+    key: String,
+    notify: Arc<Notify>,
+}
+
+impl Drop for Flight<'_> {
+    fn drop(&mut self) {
+        let mut flights = lock(&self.cache.flights);
+        if flights
+            .get(&self.key)
+            .is_some_and(|now| Arc::ptr_eq(now, &self.notify))
+        {
+            flights.remove(&self.key);
+        }
+        drop(flights);
+        self.notify.notify_waiters();
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    match mutex.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
     }
 }
 
@@ -180,9 +262,12 @@ impl ResponseCache {
             Some(fence) => fence.current().await.ok(),
             None => None,
         };
+        let mut _flight = None;
         if let Some((_, version)) = &checked {
-            if let Some(hit) = self.lookup(version, &key) {
-                return Ok(Answer::Whole(hit.body));
+            match self.hit_or_lead(version, &key).await {
+                Lookup::Hit(hit) => return Ok(Answer::Whole(hit.body)),
+                Lookup::Lead(flight) => _flight = Some(flight),
+                Lookup::Alone => {}
             }
         }
         let mut stream = compute().await?;
@@ -246,11 +331,15 @@ pub async fn read_through(
         "" => req.path().to_owned(),
         query => format!("{}?{query}", req.path()),
     };
-    if let Some(hit) = cache.lookup(&version, &key) {
-        let mut response = HttpResponse::new(StatusCode::OK);
-        *response.headers_mut() = hit.headers;
-        return Ok(req.into_response(response.set_body(BoxBody::new(hit.body))));
-    }
+    let _flight = match cache.hit_or_lead(&version, &key).await {
+        Lookup::Hit(hit) => {
+            let mut response = HttpResponse::new(StatusCode::OK);
+            *response.headers_mut() = hit.headers;
+            return Ok(req.into_response(response.set_body(BoxBody::new(hit.body))));
+        }
+        Lookup::Lead(flight) => Some(flight),
+        Lookup::Alone => None,
+    };
     let response = next.call(req).await?;
     if response.status() != StatusCode::OK {
         return Ok(response.map_into_boxed_body());
@@ -436,6 +525,66 @@ mod tests {
         }
         // 50 requests, at most a few checks (each waiter needs one started after it).
         assert!(calls.load(Ordering::SeqCst) <= 3, "{calls:?}");
+    }
+
+    /// Requests arriving while an answer is computed wait for it instead of computing it too;
+    /// an answer too large to keep is streamed, computed by each request, never kept.
+    #[tokio::test]
+    async fn one_computation_per_key_and_version() {
+        let calls = Arc::new(AtomicU64::new(0));
+        let version = Arc::new(AtomicU64::new(1));
+        let cache = Arc::new(ResponseCache::new(
+            Some(counting_check(calls, version)),
+            1 << 20,
+            &[],
+        ));
+        let computed = Arc::new(AtomicU64::new(0));
+        let local = tokio::task::LocalSet::new();
+        let answers: Vec<_> = (0..20)
+            .map(|_| {
+                let (cache, computed) = (cache.clone(), computed.clone());
+                local.spawn_local(async move {
+                    let answer = cache
+                        .stream("POST /search".to_owned(), || async {
+                            computed.fetch_add(1, Ordering::SeqCst);
+                            // Still computing while the others arrive.
+                            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                            let chunks = [Ok::<_, ()>(Bytes::from("[1,")), Ok(Bytes::from("2]"))];
+                            Ok(futures_util::stream::iter(chunks))
+                        })
+                        .await;
+                    match answer {
+                        Ok(Answer::Whole(body)) => body,
+                        _ => panic!("a small answer is answered whole"),
+                    }
+                })
+            })
+            .collect();
+        local
+            .run_until(async {
+                for answer in answers {
+                    assert_eq!(answer.await.unwrap(), "[1,2]");
+                }
+            })
+            .await;
+        assert_eq!(computed.load(Ordering::SeqCst), 1);
+
+        let large = Bytes::from(vec![b'x'; 300 * 1024]);
+        for round in 1..=2 {
+            let answer = cache
+                .stream("POST /large".to_owned(), || async {
+                    Ok::<_, ()>(futures_util::stream::iter([
+                        Ok(large.clone()),
+                        Ok(large.clone()),
+                    ]))
+                })
+                .await;
+            let Ok(Answer::Streaming(chunks)) = answer else {
+                panic!("round {round}: over a quarter of the budget, the answer is streamed");
+            };
+            let chunks: Vec<_> = chunks.collect().await;
+            assert_eq!(chunks.len(), 2);
+        }
     }
 
     #[test]
