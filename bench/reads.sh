@@ -22,13 +22,15 @@
 #    place (ratio to the first step), and its peak RSS (VmHWM, reset per step through
 #    /proc/PID/clear_refs; VmRSS sampled every 100 ms if that is refused). CPU per request counts
 #    the requests wrk completed; the ≤ GROWTH_CONNECTIONS requests cut off at the end add their
-#    partial work, so it reads a little high when few requests complete (see the requests column).
+#    partial work, so a step runs longer than DURATION when needed for about GROWTH_MIN_REQUESTS
+#    requests (estimated from the previous step; at most GROWTH_MAX_SECONDS).
 #    Then a memory row: at the largest step, GROWTH_CONNECTIONS concurrent places_search for
 #    MEMORY_SECONDS and the RSS peak.
 #
 # Env: ENGINES ("sqlite postgres mariadb"), DURATION (6), WRITE_RATES ("0 20"; "0 2 20 200" gives
 #      the full table), PLACES_STEPS ("500 5000 50000"), CONNECTIONS (16), THREADS (2),
-#      GROWTH_CONNECTIONS (8), MEMORY_SECONDS (10), SEED (../shared/bench/seed.py),
+#      GROWTH_CONNECTIONS (8), GROWTH_MIN_REQUESTS (100), GROWTH_MAX_SECONDS (30),
+#      MEMORY_SECONDS (10), SEED (../shared/bench/seed.py),
 #      TEST_DATABASE_URL (PostgreSQL admin URL, default postgres://hbnb:hbnb@127.0.0.1:5432/postgres;
 #      scripts/start-postgres.sh is run), TEST_MARIADB_URL (MariaDB admin URL, default
 #      mysql://hbnb:hbnb@127.0.0.1:3306/mysql; scripts/start-mariadb.sh is run). Each engine gets a
@@ -46,6 +48,8 @@ CONNECTIONS=${CONNECTIONS:-16}
 THREADS=${THREADS:-2}
 GROWTH_CONNECTIONS=${GROWTH_CONNECTIONS:-8}
 MEMORY_SECONDS=${MEMORY_SECONDS:-10}
+GROWTH_MIN_REQUESTS=${GROWTH_MIN_REQUESTS:-100}
+GROWTH_MAX_SECONDS=${GROWTH_MAX_SECONDS:-30}
 SEED=${SEED:-../shared/bench/seed.py}
 ADMIN_URL=${TEST_DATABASE_URL:-postgres://hbnb:hbnb@127.0.0.1:5432/postgres}
 MARIADB_URL=${TEST_MARIADB_URL:-mysql://hbnb:hbnb@127.0.0.1:3306/mysql}
@@ -128,7 +132,7 @@ rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; 
 hwm_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }   # utime + stime (comm has no spaces)
 ticks_per_s=$(getconf CLK_TCK)
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0 && a != "") printf "%.2f", a / b; else print "-"}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && b > 0) printf "%.2f", a / b; else print "-"}'; }
 
 cat >"$work/report.lua" <<'LUA'
 done = function(summary, latency, requests)
@@ -249,6 +253,7 @@ for engine in $ENGINES; do
   api="http://127.0.0.1:${port[api-service]}"
   apid=${pid[api-service]}
   first_per_place=""
+  prev_rps=""
   for target in $PLACES_STEPS; do
     run python3 bench/grow.py "$target" "$api" >&2
     places=$(curl -fs "$api/api/v1/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["places"])')
@@ -259,16 +264,20 @@ for engine in $ENGINES; do
       (max=0; while :; do now=$(rss_kib "$apid"); [ "$now" -gt "$max" ] && max=$now && echo "$max" >"$work/rss.max"; sleep 0.1; done) &
       sampler=$!; helpers+=("$sampler")
     fi
+    secs=$DURATION   # long enough for ~GROWTH_MIN_REQUESTS at the rate the previous step predicts
+    [ -z "$prev_rps" ] || secs=$(awk -v d="$DURATION" -v r="$prev_rps" -v pp="$prev_places" -v p="$places" \
+      -v n="$GROWTH_MIN_REQUESTS" -v m="$GROWTH_MAX_SECONDS" 'BEGIN {e = r * pp / p; s = (e > 0 ? n / e : m); s = (s > d ? int(s + 0.999) : d); print (s > m ? m : s)}')
     before=$(cpu_ticks "$apid")
-    read -r rps p50 p99 requests errors <<<"$(wrk_run "$api/api/v1/places_search" search.lua "$GROWTH_CONNECTIONS" "$DURATION")"
+    read -r rps p50 p99 requests errors <<<"$(wrk_run "$api/api/v1/places_search" search.lua "$GROWTH_CONNECTIONS" "$secs")"
     after=$(cpu_ticks "$apid")
     if [ -n "$sampler" ]; then kill "$sampler"; wait "$sampler" 2>/dev/null || true; peak=$(cat "$work/rss.max"); else peak=$(hwm_kib "$apid"); fi
     read -r cpu_ms per_place <<<"$(awk -v d=$((after - before)) -v hz="$ticks_per_s" -v n="$requests" -v p="$places" \
-      'BEGIN {s = d / hz / (n > 0 ? n : 1); printf "%.2f %.3f", s * 1000, s * 1e6 / p}')"
+      'BEGIN {if (n == 0) {print "- -"; exit}; s = d / hz / n; printf "%.2f %.3f", s * 1000, s * 1e6 / p}')"
     [ -n "$first_per_place" ] || first_per_place=$per_place
+    [ "$requests" = 0 ] || { prev_rps=$rps; prev_places=$places; }
     echo "$engine, $places places: $rps req/s, p50 $p50 ms, $requests requests, CPU $cpu_ms ms/request, $per_place µs/place, RSS peak $((peak / 1024)) MiB ($peak_how)" >&2
-    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$engine" "$places" "$bytes" "$rps" "$p50" "$p99" \
-      "$requests" "$errors" "$cpu_ms" "$per_place" "$(ratio "$per_place" "$first_per_place")" "$((peak / 1024))" >>"$work/growth.md"
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$engine" "$places" "$bytes" "$rps" "$p50" "$p99" \
+      "$secs" "$requests" "$errors" "$cpu_ms" "$per_place" "$(ratio "$per_place" "$first_per_place")" "$((peak / 1024))" >>"$work/growth.md"
   done
   # Memory row: the largest step, GROWTH_CONNECTIONS concurrent places_search for MEMORY_SECONDS.
   sleep 1
@@ -322,10 +331,10 @@ for engine in $ENGINES; do
   done
 done
 echo
-echo "### Growth: POST /api/v1/places_search {} on api-service alone (direct, cache off), wrk -t$THREADS -c$GROWTH_CONNECTIONS -d${DURATION}s"
+echo "### Growth: POST /api/v1/places_search {} on api-service alone (direct, cache off), wrk -t$THREADS -c$GROWTH_CONNECTIONS, DURATION=${DURATION}s or longer"
 echo
-echo "| engine | places | body bytes | req/s | p50 ms | p99 ms | requests | errors | api CPU ms/request | api CPU µs/place | × CPU/place of first step | api RSS peak MiB |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| engine | places | body bytes | req/s | p50 ms | p99 ms | seconds | requests | errors | api CPU ms/request | api CPU µs/place | × CPU/place of first step | api RSS peak MiB |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 cat "$work/growth.md"
 echo
 echo "### Memory: $GROWTH_CONNECTIONS concurrent places_search for ${MEMORY_SECONDS}s at the largest step (api-service alone, cache off)"

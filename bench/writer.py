@@ -12,7 +12,9 @@ one slow answer does not hold back the whole schedule; a request that is late go
 Every state created is deleted, so the data ends as it began. Standard library only.
 
 Prints one line: "WRITER <rate> <made> <failed> <achieved/s> <max lateness ms>", made = requests
-sent (POSTs + DELETEs), failed = those not answered 2xx (or not answered at all).
+sent (POSTs + DELETEs), failed = those not answered 2xx (or not answered at all), achieved = made
+over DURATION (or over the time taken, if longer), lateness = how far behind schedule a request
+went out at worst.
 """
 import http.client
 import json
@@ -85,7 +87,7 @@ def main():
         t.start()
     for t in threads:
         t.join()
-    elapsed = max(time.monotonic() - start, 1e-9)
+    elapsed = max(time.monotonic() - start, duration)
     print("WRITER %g %d %d %.1f %.1f" % (rate, totals["made"], totals["failed"],
                                         totals["made"] / elapsed, totals["late"] * 1000))
 
