@@ -12,6 +12,7 @@ mod json_chunks;
 pub mod metrics;
 pub mod models;
 mod mysql;
+mod pages;
 mod pg_writer;
 mod queries;
 mod search;
@@ -66,6 +67,9 @@ pub enum StorageError {
     /// A read on one of SQLite's reader threads (see `sqlite_readers`).
     #[error("database error: {0}")]
     SqliteRead(#[from] rusqlite::Error),
+    /// A reader thread ended without an answer (see `sqlite_readers`).
+    #[error("the read failed: {0}")]
+    Reader(String),
     /// A row could not be written as JSON.
     #[error("cannot write the answer as JSON: {0}")]
     Encode(String),

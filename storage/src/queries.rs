@@ -3,8 +3,6 @@
 //! write is one transaction instead: the statement, then the read of its row (no `RETURNING` on
 //! UPDATE), and a delete removes the dependents first (see `mysql`).
 
-use std::collections::HashMap;
-
 use serde::Serialize;
 
 use crate::models::*;
@@ -510,52 +508,5 @@ impl Database {
             mysql | pool | mysql::execute(pool, my_statement).await
         )?;
         Ok(deleted > 0)
-    }
-
-    // ---- sorted reads for the web pages ---------------------------------------------------
-
-    /// Every state sorted by name, each with its cities sorted by name (two queries on one
-    /// connection).
-    pub async fn states_with_cities(&self) -> Result<Vec<StateWithCities>> {
-        let states_sql = "SELECT * FROM states ORDER BY name, id";
-        let cities_sql = "SELECT * FROM cities ORDER BY name, id";
-        let (states_sql, cities_sql) = (self.sql(states_sql), self.sql(cities_sql));
-        let (states, cities): (Vec<State>, Vec<City>) =
-            on_connection!(self, "states_with_cities", |conn| {
-                let states = sqlx::query_as(&states_sql).fetch_all(&mut *conn).await?;
-                let cities = sqlx::query_as(&cities_sql).fetch_all(&mut *conn).await?;
-                Ok((states, cities))
-            })?;
-        let mut by_state: HashMap<String, Vec<City>> = HashMap::new();
-        for city in cities {
-            by_state
-                .entry(city.state_id.clone())
-                .or_default()
-                .push(city);
-        }
-        Ok(states
-            .into_iter()
-            .map(|state| {
-                let cities = by_state.remove(&state.id).unwrap_or_default();
-                StateWithCities { state, cities }
-            })
-            .collect())
-    }
-
-    pub async fn amenities_sorted(&self) -> Result<Vec<Amenity>> {
-        let sql = self.sql("SELECT * FROM amenities ORDER BY name, id");
-        Ok(on_connection!(self, "amenities_sorted", |conn| {
-            sqlx::query_as(&sql).fetch_all(conn).await
-        })?)
-    }
-
-    /// Every place sorted by name, with its owner's first and last name (one join).
-    pub async fn places_with_owner(&self) -> Result<Vec<PlaceWithOwner>> {
-        let sql = "SELECT p.*, u.first_name AS owner_first_name, u.last_name AS owner_last_name \
-                   FROM places p JOIN users u ON u.id = p.user_id ORDER BY p.name, p.id";
-        let sql = self.sql(sql);
-        Ok(on_connection!(self, "places_with_owner", |conn| {
-            sqlx::query_as(&sql).fetch_all(conn).await
-        })?)
     }
 }

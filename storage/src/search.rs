@@ -4,7 +4,8 @@
 use futures_util::TryStreamExt;
 
 use crate::json_chunks::{ChunkSender, JsonArrayWriter, JsonChunks};
-use crate::models::{parse_timestamp, to_dict, Place};
+use crate::models::{to_dict, Place};
+use crate::sqlite_readers::{self, PLACE_COLUMNS};
 use crate::{metrics, Database, Result, Sqlite, StorageError};
 
 /// The filters of `places_search` (ids already validated by the caller).
@@ -14,11 +15,6 @@ pub struct PlaceSearch {
     pub cities: Vec<String>,
     pub amenities: Vec<String>,
 }
-
-/// A place's columns, in the order `place_from_sqlite` reads them.
-const PLACE_COLUMNS: &str = "p.id, p.created_at, p.updated_at, p.city_id, p.user_id, p.name, \
-     p.description, p.number_rooms, p.number_bathrooms, p.max_guest, p.price_by_night, \
-     p.latitude, p.longitude";
 
 impl Database {
     /// Places in the given states' cities or in the given cities (every place when neither list
@@ -33,14 +29,17 @@ impl Database {
                 ..
             }) => {
                 let on_error = sender.clone();
-                readers
-                    .start(
-                        move |connection| send_from_sqlite(connection, &sql, &binds, &sender),
-                        move |error| {
-                            let _ = on_error.blocking_send(Err(error));
-                        },
-                    )
+                let read = readers
+                    .start(move |connection| send_from_sqlite(connection, &sql, &binds, &sender))
                     .await?;
+                tokio::spawn(async move {
+                    let error = match read.await {
+                        Ok(Ok(())) => return,
+                        Ok(Err(error)) => error,
+                        Err(failed) => StorageError::Reader(failed.to_string()),
+                    };
+                    let _ = on_error.send(Err(error)).await;
+                });
             }
             Database::Sqlite(sqlite) => {
                 tokio::spawn(send_from_pool(sqlite.pool.clone(), sql, binds, sender));
@@ -164,7 +163,7 @@ fn send_from_sqlite(
     let mut rows = statement.query(rusqlite::params_from_iter(binds))?;
     let mut writer = JsonArrayWriter::new();
     while let Some(row) = rows.next()? {
-        if let Some(chunk) = writer.push(&to_dict(&place_from_sqlite(row)?))? {
+        if let Some(chunk) = writer.push(&to_dict(&sqlite_readers::place(row)?))? {
             if sender.blocking_send(Ok(chunk)).is_err() {
                 return Ok(());
             }
@@ -174,39 +173,6 @@ fn send_from_sqlite(
     metrics::observe("search_places", started.elapsed());
     let _ = sender.blocking_send(Ok(writer.finish()));
     Ok(())
-}
-
-/// A row of `SELECT {PLACE_COLUMNS}` read where it lies.
-fn place_from_sqlite(row: &rusqlite::Row<'_>) -> Result<Place> {
-    let timestamp = |index: usize| -> Result<_> {
-        let failed = |reason: Box<dyn std::error::Error + Send + Sync>| {
-            StorageError::SqliteRead(rusqlite::Error::FromSqlConversionFailure(
-                index,
-                rusqlite::types::Type::Text,
-                reason,
-            ))
-        };
-        let text = row
-            .get_ref(index)?
-            .as_str()
-            .map_err(|e| failed(Box::new(e)))?;
-        parse_timestamp(text).ok_or_else(|| failed(format!("not a timestamp: {text:?}").into()))
-    };
-    Ok(Place {
-        id: row.get(0)?,
-        created_at: timestamp(1)?,
-        updated_at: timestamp(2)?,
-        city_id: row.get(3)?,
-        user_id: row.get(4)?,
-        name: row.get(5)?,
-        description: row.get(6)?,
-        number_rooms: row.get(7)?,
-        number_bathrooms: row.get(8)?,
-        max_guest: row.get(9)?,
-        price_by_night: row.get(10)?,
-        latitude: row.get(11)?,
-        longitude: row.get(12)?,
-    })
 }
 
 /// On a task of its own, with a pooled connection: the rows as JSON, a chunk at a time. On a

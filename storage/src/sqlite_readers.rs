@@ -15,9 +15,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags};
+use chrono::NaiveDateTime;
+use rusqlite::{Connection, OpenFlags, Row};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::models::{parse_timestamp, City, Place, State};
 use crate::{Result, StorageError};
 
 /// Reads running at once, as the sqlx pool allows: one per core and a few more.
@@ -50,27 +52,33 @@ impl Readers {
         })
     }
 
-    /// Starts `read` on a blocking thread with a connection of its own, once a reader is free;
-    /// `read` reports its answer itself (through a channel).
-    pub(crate) async fn start(
+    /// `read`'s answer, read on a blocking thread with a connection of its own once a reader
+    /// is free.
+    pub(crate) async fn read<T: Send + 'static>(
         self: &Arc<Self>,
-        read: impl FnOnce(&Connection) -> Result<()> + Send + 'static,
-        on_error: impl FnOnce(StorageError) + Send + 'static,
-    ) -> Result<()> {
+        read: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        match self.start(read).await?.await {
+            Ok(answer) => answer,
+            Err(failed) => Err(StorageError::Reader(failed.to_string())),
+        }
+    }
+
+    /// Starts `read` as `read` does, without waiting for it: for a read that reports as it
+    /// goes (through a channel).
+    pub(crate) async fn start<T: Send + 'static>(
+        self: &Arc<Self>,
+        read: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Result<tokio::task::JoinHandle<Result<T>>> {
         let permit = self.permit().await?;
         let readers = Arc::clone(self);
-        tokio::task::spawn_blocking(move || {
+        Ok(tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let answer = readers.connection().and_then(|connection| {
-                let answer = read(&connection);
-                readers.give_back(connection);
-                answer
-            });
-            if let Err(error) = answer {
-                on_error(error);
-            }
-        });
-        Ok(())
+            let connection = readers.connection()?;
+            let answer = read(&connection);
+            readers.give_back(connection);
+            answer
+        }))
     }
 
     async fn permit(&self) -> Result<OwnedSemaphorePermit> {
@@ -124,4 +132,88 @@ pub(crate) fn busy(error: &rusqlite::Error) -> bool {
                 | rusqlite::ErrorCode::CannotOpen
         )
     )
+}
+
+// ---- the rows, read where they lie ----------------------------------------------------------
+
+/// A place's columns, in the order `place` reads them.
+pub(crate) const PLACE_COLUMNS: &str = "p.id, p.created_at, p.updated_at, p.city_id, \
+     p.user_id, p.name, p.description, p.number_rooms, p.number_bathrooms, p.max_guest, \
+     p.price_by_night, p.latitude, p.longitude";
+
+/// A state's columns, in the order `state` reads them.
+pub(crate) const STATE_COLUMNS: &str = "id, created_at, updated_at, name";
+
+/// A city's columns, in the order `city` reads them.
+pub(crate) const CITY_COLUMNS: &str = "id, created_at, updated_at, state_id, name";
+
+/// Column `index` of `row`, a timestamp as sqlx writes them.
+fn timestamp(row: &Row<'_>, index: usize) -> Result<NaiveDateTime> {
+    let failed = |reason: Box<dyn std::error::Error + Send + Sync>| {
+        StorageError::SqliteRead(rusqlite::Error::FromSqlConversionFailure(
+            index,
+            rusqlite::types::Type::Text,
+            reason,
+        ))
+    };
+    let text = row
+        .get_ref(index)?
+        .as_str()
+        .map_err(|e| failed(Box::new(e)))?;
+    parse_timestamp(text).ok_or_else(|| failed(format!("not a timestamp: {text:?}").into()))
+}
+
+/// A row starting with `PLACE_COLUMNS`.
+pub(crate) fn place(row: &Row<'_>) -> Result<Place> {
+    Ok(Place {
+        id: row.get(0)?,
+        created_at: timestamp(row, 1)?,
+        updated_at: timestamp(row, 2)?,
+        city_id: row.get(3)?,
+        user_id: row.get(4)?,
+        name: row.get(5)?,
+        description: row.get(6)?,
+        number_rooms: row.get(7)?,
+        number_bathrooms: row.get(8)?,
+        max_guest: row.get(9)?,
+        price_by_night: row.get(10)?,
+        latitude: row.get(11)?,
+        longitude: row.get(12)?,
+    })
+}
+
+/// A row of `STATE_COLUMNS`.
+pub(crate) fn state(row: &Row<'_>) -> Result<State> {
+    Ok(State {
+        id: row.get(0)?,
+        created_at: timestamp(row, 1)?,
+        updated_at: timestamp(row, 2)?,
+        name: row.get(3)?,
+    })
+}
+
+/// A row of `CITY_COLUMNS`.
+pub(crate) fn city(row: &Row<'_>) -> Result<City> {
+    Ok(City {
+        id: row.get(0)?,
+        created_at: timestamp(row, 1)?,
+        updated_at: timestamp(row, 2)?,
+        state_id: row.get(3)?,
+        name: row.get(4)?,
+    })
+}
+
+/// Every row of `sql` (no parameters), read by `read_row`.
+pub(crate) fn all<T>(
+    connection: &Connection,
+    sql: &str,
+    read_row: impl Fn(&Row<'_>) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut statement = connection.prepare_cached(sql)?;
+    let mut rows = statement.query([])?;
+    let mut all = Vec::new();
+    while let Some(row) = rows.next()? {
+        all.push(read_row(row)?);
+    }
+    Ok(all)
 }
