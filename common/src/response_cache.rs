@@ -247,9 +247,9 @@ pub enum Answer<E> {
 
 impl ResponseCache {
     /// The answer `compute` streams for `key` under the current data version, as `body` does,
-    /// for answers that may be too large to hold: what fits in one entry is read ahead, and an
-    /// answer that ends within it is kept and answered whole; a longer one is answered as it
-    /// comes, not kept. Either way the first chunk is waited for, so that an error before it
+    /// for answers that may be too large to hold: what fits in one entry is read ahead (one chunk
+    /// at least), and an answer that ends within it is kept and answered whole; a longer one is
+    /// answered as it comes, not kept. Either way the first chunk is waited for, so that an error before it
     /// is the request's error (a 503, say), not a cut-off answer.
     pub async fn stream<F, Fut, S, E>(&self, key: String, compute: F) -> Result<Answer<E>, E>
     where
@@ -281,7 +281,8 @@ impl ResponseCache {
             let chunk = chunk?;
             size += chunk.len();
             head.push(chunk);
-            if size > keep_up_to {
+            // Past one chunk, whatever the budget: an answer of one chunk is sent whole too.
+            if size > keep_up_to && head.len() > 1 {
                 let head = futures_util::stream::iter(head.into_iter().map(Ok));
                 return Ok(Answer::Streaming(head.chain(stream).boxed_local()));
             }

@@ -376,4 +376,91 @@ async fn cors(engine: Engine) {
     assert_eq!(header(&r, "access-control-allow-origin"), "*");
 }
 
-hbnb_tests::all_engines!(places_search, cors);
+/// An answer larger than a cache entry is sent as it is read (chunked, in several chunks of the
+/// storage's 64 KiB), and is the same list, in the same order, as the objects one by one; a
+/// small one is sent whole, with its length.
+async fn large_answers_are_streamed(engine: Engine) {
+    // A quarter of 64 KiB: any answer over 16 KiB is not kept.
+    let api = Api::start_with(engine, &[("RESPONSE_CACHE_BYTES", "65536")]).await;
+    let c = hbnb_tests::client();
+    let state = id_of(&post(&c, &api.api("/states"), &json!({"name": "S"})).await.1);
+    let city = id_of(
+        &post(
+            &c,
+            &api.api(&format!("/states/{state}/cities")),
+            &json!({"name": "C"}),
+        )
+        .await
+        .1,
+    );
+    let user = id_of(
+        &post(
+            &c,
+            &api.api("/users"),
+            &json!({"email": "u@x", "password": "p"}),
+        )
+        .await
+        .1,
+    );
+    let mut places = Vec::new();
+    for n in 0..150 {
+        let body = json!({
+            "user_id": user,
+            "name": format!("place {n}"),
+            // Quotes, a backslash, a newline and non-ASCII text, escaped as JSON.
+            "description": format!("\"{n}\" \\ caf\u{e9}\n{}", "x".repeat(1000)),
+            "latitude": 37.7749 + f64::from(n),
+        });
+        let (status, place) = post(&c, &api.api(&format!("/cities/{city}/places")), &body).await;
+        assert_eq!(status, 201, "{place}");
+        places.push(place);
+    }
+    let search = |body: Value| {
+        let request = c.post(api.api("/places_search")).json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            let chunked = response.headers().get("transfer-encoding").is_some();
+            let length = response.content_length();
+            let text = response.text().await.unwrap();
+            (chunked, length, text)
+        }
+    };
+    for round in 0..2 {
+        let (chunked, length, text) = search(json!({})).await;
+        assert!(
+            chunked,
+            "round {round}: a {} B answer is streamed",
+            text.len()
+        );
+        assert!(text.len() > 3 * 64 * 1024, "{}", text.len());
+        let found: Vec<Value> = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            found, places,
+            "round {round}: every place, in creation order"
+        );
+        assert_eq!(length, None);
+    }
+    let one = places[7]["city_id"].clone();
+    assert_eq!(one, json!(city));
+    // An amenity on one place: a small answer, sent whole.
+    let wifi = id_of(
+        &post(&c, &api.api("/amenities"), &json!({"name": "wifi"}))
+            .await
+            .1,
+    );
+    let place = id_of(&places[7]);
+    let linked = c
+        .post(api.api(&format!("/places/{place}/amenities/{wifi}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(linked.status(), 201);
+    let (chunked, length, text) = search(json!({"amenities": [wifi]})).await;
+    assert!(!chunked);
+    assert_eq!(length, Some(text.len() as u64));
+    let found: Vec<Value> = serde_json::from_str(&text).unwrap();
+    assert_eq!(found, vec![places[7].clone()]);
+}
+
+hbnb_tests::all_engines!(places_search, cors, large_answers_are_streamed);
