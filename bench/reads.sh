@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 27, "fast without the cache": the reads under a mixed read/write load, and places_search
+# "Fast without the cache": the heavy reads under a mixed read/write load, and places_search
 # at 100× the data. Release binaries as they are in target/release (never built here), on free
 # ports, logs to files, one run per engine; every number is also given as a ratio to another
 # number of the same run, since this machine is shared and noisy.
