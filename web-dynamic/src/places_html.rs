@@ -115,7 +115,7 @@ mod tests {
                 owner_first_name: owner.map(str::to_owned),
                 owner_last_name: owner.map(|o| format!("{o} </b>'&\"/")),
             };
-        let places = vec![
+        let places = [
             place("Plain", 1, Some("A room."), Some("Ann")),
             place("<script>alert('x')</script> & \"co\"/", 2, None, None),
             place(
