@@ -71,6 +71,10 @@ ARG BINS="gateway hello-service number-service api-service web-dynamic db-backup
 COPY --from=skeleton /skeleton/ ./
 RUN cargo build --release --locked $(printf -- ' -p %s' $BINS)
 COPY . .
+# The commit in `--version` and hbnb_build_info (common/build.rs): the context has no .git.
+# docker-compose.yml passes it: GIT_COMMIT=$(git rev-parse --short=12 HEAD) docker compose build.
+# Declared after the dependency layer, so a new commit rebuilds only the workspace's crates.
+ARG GIT_COMMIT=unknown
 RUN set -eux; \
     find . -path ./target -prune -o -path ./vendor -prune -o -name '*.rs' -exec touch {} +; \
     cargo build --release --locked $(printf -- ' -p %s' $BINS); \

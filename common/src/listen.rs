@@ -167,6 +167,44 @@ pub fn inherited(fds: &mut listenfd::ListenFd, index: usize) -> io::Result<Optio
     Ok(listener)
 }
 
+/// The name the gateway's HTTPS socket unit gives its socket (`FileDescriptorName=https` in
+/// `hbnb-gateway-https.socket`).
+pub const TLS_SOCKET_NAME: &str = "https";
+
+/// Which inherited socket is which. systemd passes the sockets of several socket units in no set
+/// order, so the TLS one is found by its name (`LISTEN_FDNAMES`); a predecessor passes the plain
+/// socket first and the TLS one second, without names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InheritedIndexes {
+    pub plain: usize,
+    pub tls: usize,
+    /// systemd passed a socket named `https`: it must be served with TLS.
+    pub tls_named: bool,
+}
+
+impl InheritedIndexes {
+    /// From `LISTEN_FDNAMES` (colon-separated, one name per passed socket), if set.
+    pub fn from_names(names: Option<&str>) -> Self {
+        let named = names.and_then(|names| names.split(':').position(|n| n == TLS_SOCKET_NAME));
+        match named {
+            Some(tls) => Self {
+                plain: usize::from(tls == 0),
+                tls,
+                tls_named: true,
+            },
+            None => Self {
+                plain: 0,
+                tls: 1,
+                tls_named: false,
+            },
+        }
+    }
+
+    pub fn from_env() -> Self {
+        Self::from_names(std::env::var("LISTEN_FDNAMES").ok().as_deref())
+    }
+}
+
 /// True when the sockets we inherit are systemd's (it passed them to us, or to a predecessor of
 /// ours): their files are its socket units' to manage. Read before `ListenFd::from_env`, which
 /// removes `LISTEN_PID` from the environment.
@@ -286,6 +324,26 @@ pub fn bind_unix(path: &Path, mode: SocketMode) -> io::Result<(Listener, SocketF
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_https_socket_is_found_by_its_name_in_any_order() {
+        let unnamed = InheritedIndexes::from_names(None);
+        assert_eq!(
+            (unnamed.plain, unnamed.tls, unnamed.tls_named),
+            (0, 1, false)
+        );
+        let plain_only = InheritedIndexes::from_names(Some("http"));
+        assert_eq!(
+            (plain_only.plain, plain_only.tls, plain_only.tls_named),
+            (0, 1, false)
+        );
+        let second = InheritedIndexes::from_names(Some("http:https"));
+        assert_eq!((second.plain, second.tls, second.tls_named), (0, 1, true));
+        let first = InheritedIndexes::from_names(Some("https:http"));
+        assert_eq!((first.plain, first.tls, first.tls_named), (1, 0, true));
+        let alone = InheritedIndexes::from_names(Some("https"));
+        assert_eq!((alone.plain, alone.tls, alone.tls_named), (1, 0, true));
+    }
 
     #[test]
     fn bind_values() {

@@ -150,6 +150,8 @@ fn listener_at(
     fds: &mut listenfd::ListenFd,
     held_by_systemd: bool,
     index: usize,
+    // The plain listener (`BIND` applies to it), not the TLS one.
+    plain: bool,
     settings: &ServerSettings,
     port: u16,
 ) -> io::Result<(Listener, Option<SocketFile>)> {
@@ -158,16 +160,19 @@ fn listener_at(
         let file = SocketFile::of_inherited(&listener, held_by_systemd);
         return Ok((listener, file));
     }
-    let addr = match (&settings.bind, index) {
-        (Some(Bind::Unix(path)), 0) => {
+    let addr = match (&settings.bind, plain) {
+        (Some(Bind::Unix(path)), true) => {
             let (listener, file) = listen::bind_unix(path, settings.socket_mode)?;
             return Ok((listener, Some(file)));
         }
-        (Some(Bind::Tcp(addr)), 0) => *addr,
+        (Some(Bind::Tcp(addr)), true) => *addr,
         _ => SocketAddr::new(settings.host, port),
     };
     let listener = bind(addr, settings.backlog).map_err(|error| {
-        let hint = if error.kind() == io::ErrorKind::PermissionDenied && addr.port() < 1024 {
+        let hint = if error.kind() == io::ErrorKind::PermissionDenied && !plain && held_by_systemd
+        {
+            " (under systemd the HTTPS socket is hbnb-gateway-https.socket's: `hbnb-ctl tls CERT KEY` enables it)"
+        } else if error.kind() == io::ErrorKind::PermissionDenied && addr.port() < 1024 {
             " (ports below 1024 need privileges: run as root, grant CAP_NET_BIND_SERVICE, or choose another port with PORT=8080)"
         } else if error.kind() == io::ErrorKind::AddrInUse {
             " (another process listens there: stop it, or choose another port with PORT=...)"
@@ -231,12 +236,27 @@ impl Application {
         let exe = std::env::current_exe();
         let predecessor = upgrade::Predecessor::from_env();
         let held_by_systemd = listen::held_by_systemd();
+        let indexes = listen::InheritedIndexes::from_env();
         let mut fds = listenfd::ListenFd::from_env();
         let port = settings.port.unwrap_or(default_port);
-        let (listener, socket_file) = listener_at(&mut fds, held_by_systemd, 0, settings, port)?;
+        let (listener, socket_file) = listener_at(
+            &mut fds,
+            held_by_systemd,
+            indexes.plain,
+            true,
+            settings,
+            port,
+        )?;
         let tls = match &options.tls {
             Some(tls) => {
-                let (listener, _) = listener_at(&mut fds, held_by_systemd, 1, settings, tls.port)?;
+                let (listener, _) = listener_at(
+                    &mut fds,
+                    held_by_systemd,
+                    indexes.tls,
+                    false,
+                    settings,
+                    tls.port,
+                )?;
                 let Listener::Tcp(listener) = listener else {
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidInput,
@@ -244,6 +264,15 @@ impl Application {
                     ));
                 };
                 Some((listener, tls.config.clone()))
+            }
+            // A socket on 443 that nobody would answer: connections would hang there.
+            None if indexes.tls_named => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "systemd passes an HTTPS socket (hbnb-gateway-https.socket) but no TLS \
+                     certificate is configured: set TLS_CERT and TLS_KEY (`hbnb-ctl tls CERT KEY` \
+                     does both), or `systemctl disable --now hbnb-gateway-https.socket`",
+                ));
             }
             None => None,
         };

@@ -852,3 +852,119 @@ upstream = "api"
         );
     }
 }
+
+/// Starts the gateway with `listeners` as fds 3, 4, ... and `LISTEN_FDNAMES=names`, as systemd
+/// passes the sockets of hbnb-gateway.socket and hbnb-gateway-https.socket (in no set order).
+fn gateway_on_named_sockets(
+    listeners: &[&std::net::TcpListener],
+    names: &str,
+    env: &[(&str, &str)],
+) -> std::process::Child {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let fds: Vec<i32> = listeners.iter().map(|l| l.as_raw_fd()).collect();
+    let mut command = std::process::Command::new(hbnb_tests::bin_path("gateway"));
+    command
+        .env("LISTEN_FDS", fds.len().to_string())
+        .env("LISTEN_FDNAMES", names)
+        .env("METRICS_PORT", "off")
+        .env("LOG_FORMAT", "json")
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    // SAFETY: only fcntl and dup2 between fork and exec (async-signal-safe, no allocation).
+    unsafe {
+        command.pre_exec(move || {
+            // Out of the way first (a listener may already be fd 3 or 4), then into place;
+            // dup2 clears close-on-exec on the copy.
+            let mut moved = [-1; 4];
+            for (slot, &fd) in moved.iter_mut().zip(&fds) {
+                *slot = libc::fcntl(fd, libc::F_DUPFD, 10);
+                if *slot < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            for (target, &fd) in (3..).zip(moved.iter().take(fds.len())) {
+                if libc::dup2(fd, target) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    command.spawn().unwrap()
+}
+
+#[tokio::test]
+async fn systemd_sockets_are_told_apart_by_name() {
+    let upstream = TestUpstream::start("api");
+    let ca = Ca::new("named sockets CA");
+    let dir = Scratch::new("named");
+    let (cert, key) = ca.leaf();
+    let (cert, key) = (dir.write("cert.pem", &cert), dir.write("key.pem", &key));
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let https_socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let plain_socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let (tls_port, plain_port) = (
+        https_socket.local_addr().unwrap().port(),
+        plain_socket.local_addr().unwrap().port(),
+    );
+    let base = upstream.base_url();
+    let env = [
+        ("API_UPSTREAM", base.as_str()),
+        ("HELLO_UPSTREAM", base.as_str()),
+        ("NUMBER_UPSTREAM", base.as_str()),
+        ("WEB_UPSTREAM", base.as_str()),
+    ];
+
+    // The HTTPS socket first: found by its name, not its place.
+    let mut with_tls = env.to_vec();
+    with_tls.extend([("TLS_CERT", cert), ("TLS_KEY", key)]);
+    let mut gateway =
+        gateway_on_named_sockets(&[&https_socket, &plain_socket], "https:http", &with_tls);
+    let plain = reqwest::Client::builder().no_proxy().build().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match plain
+            .get(format!("http://127.0.0.1:{plain_port}/api/v1/status"))
+            .send()
+            .await
+        {
+            Ok(response) => {
+                assert_eq!(
+                    response.status(),
+                    200,
+                    "plain HTTP on the socket named http"
+                );
+                break;
+            }
+            Err(error) => {
+                assert!(gateway.try_wait().unwrap().is_none(), "the gateway exited");
+                assert!(Instant::now() < deadline, "never served: {error}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+    let response = https_client(&ca, Protocol::Alpn)
+        .get(https(tls_port, "/api/v1/status"))
+        .send()
+        .await
+        .expect("HTTPS on the socket named https");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.version(), reqwest::Version::HTTP_2);
+    let _ = gateway.kill();
+    let _ = gateway.wait();
+
+    // An HTTPS socket and no certificate: connections would hang there. Refused at start.
+    let child = gateway_on_named_sockets(&[&plain_socket, &https_socket], "http:https", &env);
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        !output.status.success(),
+        "started with an HTTPS socket and no certificate"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("HTTPS socket") && stderr.contains("no TLS certificate"),
+        "{stderr}"
+    );
+}
