@@ -13,6 +13,7 @@ pub mod limits;
 pub mod metrics;
 pub mod pool;
 pub mod proxy;
+pub mod real_ip;
 pub mod request_body;
 pub mod resolver;
 pub mod tls;
@@ -147,6 +148,12 @@ pub struct Settings {
     /// default there); 0: no limit. A browser opens 6 per host over HTTP/1.1, 1 over h2.
     #[arg(long, env = "MAX_CONNECTIONS_PER_IP", default_value_t = 512)]
     pub max_connections_per_ip: usize,
+    /// Proxies (load balancers) whose `X-Forwarded-For` names the client, comma-separated
+    /// addresses or CIDR blocks (`10.0.0.0/8,::1`; Nginx's `set_real_ip_from` with
+    /// `real_ip_header X-Forwarded-For` and `real_ip_recursive on`); replaces the configuration
+    /// file's `trusted_proxies`. None by default: the connection's peer is the client.
+    #[arg(long, env = "TRUSTED_PROXIES")]
+    pub trusted_proxies: Option<String>,
     /// Every connection starts with a PROXY protocol header (v1 or v2, as HAProxy's
     /// `send-proxy`, Nginx's `listen ... proxy_protocol`), whose source address is the client;
     /// one without is closed. TCP listeners only (plain and TLS). Only when every client is a
@@ -238,6 +245,15 @@ fn effective_config(settings: &Settings) -> Result<FileConfig, config::ConfigErr
         None => FileConfig::builtin(settings.static_dir.as_deref()),
     };
     config.apply_env_overrides(|name| std::env::var(name).ok());
+    if let Some(list) = &settings.trusted_proxies {
+        config.trusted_proxies = Some(
+            list.split(',')
+                .map(str::trim)
+                .filter(|e| !e.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        );
+    }
     config.apply_default_rate_limit(std::env::var("RATE_LIMIT").ok().as_deref())?;
     Ok(config)
 }
