@@ -513,3 +513,70 @@ async fn the_proxy_protocol_header_comes_before_the_tls_handshake() {
     assert!(answer.is_empty(), "{:?}", String::from_utf8_lossy(&answer));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Sends a keep-alive GET on `stream` and reads its answer (a short body); the status.
+fn keep_alive_get(stream: &mut TcpStream, path: &str) -> u16 {
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if stream.read(&mut byte).unwrap_or(0) == 0 {
+            return 0;
+        }
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .map_or(0, |v| v.trim().parse().unwrap());
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).unwrap();
+    head.split(' ').nth(1).unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_per_ip_connection_limit_counts_the_proxy_protocol_client() {
+    let upstream = TestUpstream::start("api");
+    let base = upstream.base_url();
+    let gateway = Service::spawn(
+        "gateway",
+        &[],
+        &gateway_env(
+            &base,
+            &[("PROXY_PROTOCOL", "1"), ("MAX_CONNECTIONS_PER_IP", "1")],
+        ),
+    );
+    let port = gateway.port;
+    let connect_as = |client: &str| {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        write!(stream, "PROXY TCP4 {client} 127.0.0.1 40000 {port}\r\n").unwrap();
+        stream
+    };
+    // The first connection of 198.51.100.30, kept open (polled: the upstream may not be up).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let _first = loop {
+        let mut first = connect_as("198.51.100.30");
+        if keep_alive_get(&mut first, "/api/v1/status") == 200 {
+            break first;
+        }
+        assert!(Instant::now() < deadline, "never 200");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    // All connections come from 127.0.0.1: the header's client is what is counted.
+    let mut second = connect_as("198.51.100.30");
+    assert_eq!(
+        keep_alive_get(&mut second, "/api/v1/status"),
+        503,
+        "the same client"
+    );
+    let mut other = connect_as("198.51.100.31");
+    assert_eq!(
+        keep_alive_get(&mut other, "/api/v1/status"),
+        200,
+        "another client"
+    );
+}
