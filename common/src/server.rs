@@ -52,6 +52,10 @@ pub struct AppOptions {
     /// binary and configuration, no request lost). Off for the gateway, whose SIGHUP re-reads its
     /// configuration (Nginx's).
     pub hangup_upgrades: bool,
+    /// Every connection on the TCP listeners (plain and TLS, not a Unix socket) starts with a
+    /// PROXY protocol header naming the client (the gateway's `PROXY_PROTOCOL`): see
+    /// `actix_http::proxy_protocol`. Read within the header timeout.
+    pub proxy_protocol: bool,
 }
 
 impl Default for AppOptions {
@@ -64,6 +68,7 @@ impl Default for AppOptions {
             tls: None,
             connections: ConnectionOptions::default(),
             hangup_upgrades: true,
+            proxy_protocol: false,
         }
     }
 }
@@ -286,6 +291,21 @@ impl Application {
             None => None,
         };
         let limits = options.connections;
+        // Before the listeners are handed to actix: no connection is accepted before it knows.
+        if options.proxy_protocol {
+            if let Listener::Tcp(listener) = &listener {
+                actix_http::proxy_protocol::expect_on(
+                    listener.local_addr()?,
+                    limits.header_timeout,
+                );
+            }
+            if let Some((tls_listener, _)) = &tls {
+                actix_http::proxy_protocol::expect_on(
+                    tls_listener.local_addr()?,
+                    limits.header_timeout,
+                );
+            }
+        }
         let readiness_data = web::Data::new(readiness.clone());
         let header = options.response_header.clone();
         let connections = Arc::new(AtomicUsize::new(0));

@@ -72,7 +72,8 @@ fn truncated(text: &str, max: usize) -> String {
 }
 
 impl AccessRecord {
-    pub fn new(req: &HttpRequest, request_id: String) -> Self {
+    /// `client`: the request's client (`headers::client_ip`), the line's remote address.
+    pub fn new(req: &HttpRequest, client: Option<IpAddr>, request_id: String) -> Self {
         // A client chooses its path's length (up to the edge's limit): keep log lines short.
         let path = truncated(req.path(), MAX_LOGGED_PATH);
         let request_bytes = req
@@ -89,7 +90,7 @@ impl AccessRecord {
                     .unwrap_or_else(|| "-".to_owned())
             };
             Box::new(CombinedFields {
-                remote: crate::headers::client_ip(req),
+                remote: client,
                 request_line: format!(
                     "{} {} {:?}",
                     req.method(),

@@ -64,6 +64,10 @@ pub enum MatchKind {
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
+    /// Proxies whose `X-Forwarded-For` names the client (Nginx's `set_real_ip_from`):
+    /// addresses or CIDR blocks (`TRUSTED_PROXIES` overrides them). See `real_ip`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trusted_proxies: Option<Vec<String>>,
     #[serde(default)]
     pub upstreams: BTreeMap<String, Vec<String>>,
     #[serde(rename = "route", default)]
@@ -169,6 +173,7 @@ impl FileConfig {
             .map(|(name, _, port)| ((*name).to_owned(), vec![format!("http://127.0.0.1:{port}")]))
             .collect();
         FileConfig {
+            trusted_proxies: None,
             upstreams,
             routes,
             tls: None,
@@ -275,6 +280,8 @@ pub struct RouteTable {
     search_order: Vec<usize>,
     /// A fingerprint of the configuration compiled (after environment overrides).
     pub hash: u64,
+    /// Whose `X-Forwarded-For` is believed (empty: nobody's).
+    pub trusted_proxies: crate::real_ip::TrustedProxies,
 }
 
 impl RouteTable {
@@ -293,6 +300,13 @@ impl RouteTable {
         previous: Option<&RouteTable>,
     ) -> Result<RouteTable, ConfigError> {
         let known = previous.map(RouteTable::health_by_url).unwrap_or_default();
+        let trusted_proxies = crate::real_ip::TrustedProxies::parse(
+            config.trusted_proxies.iter().flatten().map(String::as_str),
+        )
+        .map_err(|problem| ConfigError::Setting {
+            name: "trusted_proxies (TRUSTED_PROXIES)",
+            problem,
+        })?;
         let mut upstreams = BTreeMap::new();
         for (name, urls) in &config.upstreams {
             let upstream = compile_upstream(name, urls, |url| {
@@ -408,6 +422,7 @@ impl RouteTable {
             routes,
             search_order,
             hash,
+            trusted_proxies,
         })
     }
 

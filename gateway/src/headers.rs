@@ -38,11 +38,31 @@ fn listed_in_connection<'a>(connection: impl Iterator<Item = &'a [u8]>, name: &s
         .any(|token| token.trim_ascii().eq_ignore_ascii_case(name.as_bytes()))
 }
 
-/// The client's address as it connected. On the dual-stack listener (`[::]`) an IPv4 client comes
-/// as `::ffff:a.b.c.d`; it is logged, forwarded and limited as `a.b.c.d`, as with Nginx's
-/// separate IPv4 socket.
-pub fn client_ip(req: &HttpRequest) -> Option<std::net::IpAddr> {
+/// The address the connection came from (the PROXY protocol header's source when that is on).
+/// On the dual-stack listener (`[::]`) an IPv4 client comes as `::ffff:a.b.c.d`; it is logged,
+/// forwarded and limited as `a.b.c.d`, as with Nginx's separate IPv4 socket.
+pub fn peer_ip(req: &HttpRequest) -> Option<std::net::IpAddr> {
     req.peer_addr().map(|addr| addr.ip().to_canonical())
+}
+
+/// The client: the peer, or when the peer is a trusted proxy, the client its `X-Forwarded-For`
+/// names (`real_ip`). Computed once per request (`proxy::handle`) and handed to the limits and
+/// the access log; with no trusted proxy, no header is read.
+pub fn client_ip(
+    req: &HttpRequest,
+    trusted: &crate::real_ip::TrustedProxies,
+) -> Option<std::net::IpAddr> {
+    let peer = peer_ip(req)?;
+    if trusted.is_empty() {
+        return Some(peer);
+    }
+    Some(
+        trusted.client(
+            peer,
+            req.headers()
+                .get_all(actix_web::http::header::X_FORWARDED_FOR),
+        ),
+    )
 }
 
 /// The request as the upstream sees it: the same method, path (or its rewrite) and query, the
@@ -106,7 +126,9 @@ pub fn upstream_request(
             .map_err(|_| ProxyError::BadRequest("header value"))?;
         headers.append(name, value);
     }
-    let peer = client_ip(req).map(|ip| ip.to_string());
+    // The chain as received and the address we got it from (a trusted proxy's own stays in it:
+    // the upstream sees the same chain Nginx's `$proxy_add_x_forwarded_for` would give).
+    let peer = peer_ip(req).map(|ip| ip.to_string());
     let forwarded_for = match (forwarded_for, peer) {
         (Some(previous), Some(peer)) => format!("{previous}, {peer}"),
         (Some(previous), None) => previous,

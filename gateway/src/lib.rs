@@ -13,11 +13,19 @@ pub mod limits;
 pub mod metrics;
 pub mod pool;
 pub mod proxy;
+pub mod real_ip;
 pub mod request_body;
 pub mod resolver;
 pub mod tls;
 pub mod upstream;
 pub mod upstream_body;
+
+/// The vendored actix-http's PROXY protocol parser (`vendor/README.md`), whose tests run here:
+/// the workspace runs none over the vendored crate.
+#[cfg(test)]
+#[allow(dead_code)]
+#[path = "../../vendor/actix-http/src/proxy_protocol.rs"]
+mod vendored_proxy_protocol;
 
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -140,6 +148,18 @@ pub struct Settings {
     /// default there); 0: no limit. A browser opens 6 per host over HTTP/1.1, 1 over h2.
     #[arg(long, env = "MAX_CONNECTIONS_PER_IP", default_value_t = 512)]
     pub max_connections_per_ip: usize,
+    /// Proxies (load balancers) whose `X-Forwarded-For` names the client, comma-separated
+    /// addresses or CIDR blocks (`10.0.0.0/8,::1`; Nginx's `set_real_ip_from` with
+    /// `real_ip_header X-Forwarded-For` and `real_ip_recursive on`); replaces the configuration
+    /// file's `trusted_proxies`. None by default: the connection's peer is the client.
+    #[arg(long, env = "TRUSTED_PROXIES")]
+    pub trusted_proxies: Option<String>,
+    /// Every connection starts with a PROXY protocol header (v1 or v2, as HAProxy's
+    /// `send-proxy`, Nginx's `listen ... proxy_protocol`), whose source address is the client;
+    /// one without is closed. TCP listeners only (plain and TLS). Only when every client is a
+    /// proxy that sends it.
+    #[arg(long, env = "PROXY_PROTOCOL", action = clap::ArgAction::Set, default_value_t = false, num_args = 0..=1, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    pub proxy_protocol: bool,
     /// Answer plain HTTP with 308 to HTTPS (except ACME challenges); needs a certificate.
     #[arg(long, env = "HTTPS_REDIRECT", action = clap::ArgAction::Set, default_value_t = false, value_parser = clap::builder::BoolishValueParser::new())]
     pub https_redirect: bool,
@@ -225,6 +245,15 @@ fn effective_config(settings: &Settings) -> Result<FileConfig, config::ConfigErr
         None => FileConfig::builtin(settings.static_dir.as_deref()),
     };
     config.apply_env_overrides(|name| std::env::var(name).ok());
+    if let Some(list) = &settings.trusted_proxies {
+        config.trusted_proxies = Some(
+            list.split(',')
+                .map(str::trim)
+                .filter(|e| !e.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        );
+    }
     config.apply_default_rate_limit(std::env::var("RATE_LIMIT").ok().as_deref())?;
     Ok(config)
 }
@@ -400,6 +429,7 @@ pub fn build(settings: &Settings) -> std::io::Result<Application> {
             },
             // SIGHUP re-reads the configuration (spawn_reloader), as Nginx's does.
             hangup_upgrades: false,
+            proxy_protocol: settings.proxy_protocol,
         },
         move |cfg| {
             // This closure runs once per worker: each worker gets its own upstream pool.

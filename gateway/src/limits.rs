@@ -143,13 +143,13 @@ impl RateLimiter {
     }
 }
 
-/// Lets the request through its route's rate limit, by the client's address (the gateway is the
-/// edge: `X-Forwarded-For` is the client's to write, so it is not trusted), or answers 429.
-pub fn admit<'a>(
-    req: &actix_web::HttpRequest,
-    resolved: crate::config::Resolved<'a>,
-) -> Result<crate::config::Resolved<'a>, crate::error::ProxyError> {
-    if let (Some(limiter), Some(peer)) = (&resolved.route.limiter, crate::headers::client_ip(req)) {
+/// Lets the request through its route's rate limit, by the client's address (the peer's, or
+/// behind a trusted proxy the one its `X-Forwarded-For` names: `real_ip`), or answers 429.
+pub fn admit(
+    client: Option<IpAddr>,
+    resolved: crate::config::Resolved<'_>,
+) -> Result<crate::config::Resolved<'_>, crate::error::ProxyError> {
+    if let (Some(limiter), Some(peer)) = (&resolved.route.limiter, client) {
         if let Err(wait) = limiter.check(peer) {
             return Err(crate::error::ProxyError::RateLimited {
                 retry_after: retry_after_secs(wait),
@@ -217,17 +217,18 @@ impl ConnectionLimit {
 
 /// Counts the request's connection against its client's limit, on the connection's first
 /// request; 503 when the client has too many open.
+///
+/// Behind a trusted proxy the client is the one the connection's first request names: a
+/// proxy's connection carries many clients' requests, and counts against the first.
 pub fn admit_connection(
     req: &actix_web::HttpRequest,
+    client: Option<IpAddr>,
     limit: &Arc<ConnectionLimit>,
 ) -> Result<(), crate::error::ProxyError> {
     if limit.max == 0 {
         return Ok(());
     }
-    let (Some(slot), Some(peer)) = (
-        req.conn_data::<ConnectionSlot>(),
-        crate::headers::client_ip(req),
-    ) else {
+    let (Some(slot), Some(peer)) = (req.conn_data::<ConnectionSlot>(), client) else {
         return Ok(());
     };
     if slot.is_empty() {

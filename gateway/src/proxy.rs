@@ -43,11 +43,13 @@ pub async fn handle(
         Some(id) if !id.is_empty() && id.len() <= 200 => id.to_owned(),
         _ => uuid::Uuid::new_v4().to_string(),
     };
-    let mut record = AccessRecord::new(&req, request_id.clone());
     let table = shared.table();
+    // Once per request: the limits and the access line see the same client.
+    let client = headers::client_ip(&req, &table.trusted_proxies);
+    let mut record = AccessRecord::new(&req, client, request_id.clone());
     // The route answering, for its response headers.
     let mut route = None;
-    let outcome = match crate::limits::admit_connection(&req, &shared.limits.per_client)
+    let outcome = match crate::limits::admit_connection(&req, client, &shared.limits.per_client)
         .and_then(|()| crate::edge::check(&req, &shared.limits.edge))
     {
         Err(error) => Err(error),
@@ -61,7 +63,7 @@ pub async fn handle(
             None => Err(ProxyError::NotFound),
             Some(resolved) => {
                 record.route = Some(resolved.route.label.clone());
-                match crate::limits::admit(&req, resolved) {
+                match crate::limits::admit(client, resolved) {
                     Err(limited) => Err(limited),
                     Ok(resolved) => match &route.insert(resolved.route).action {
                         Action::Status(status) => Err(ProxyError::Status(

@@ -50,6 +50,8 @@ mod message;
 #[cfg(test)]
 mod notify_on_drop;
 mod payload;
+// Patched (hbnb): the PROXY protocol on TCP listeners (`proxy_protocol::expect_on`).
+pub mod proxy_protocol;
 mod requests;
 mod responses;
 mod service;

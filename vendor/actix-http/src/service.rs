@@ -215,11 +215,14 @@ where
         let tcp_nodelay = self.cfg.tcp_nodelay();
 
         fn_service(move |io: TcpStream| async move {
+            // Patched (hbnb): the PROXY protocol header first, on the listeners that expect it.
+            let proxied = proxy_protocol_source(&io).await?;
+
             if let Some(nodelay) = desired_nodelay(tcp_nodelay) {
                 set_nodelay(&io, nodelay);
             }
 
-            let peer_addr = io.peer_addr().ok();
+            let peer_addr = proxied.or_else(|| io.peer_addr().ok());
             Ok((io, Protocol::Http1, peer_addr))
         })
         .and_then(self)
@@ -241,6 +244,9 @@ where
             // on the wire is junk
             const H2_PREFACE: &[u8] = b"PRI * HTTP/2";
 
+            // Patched (hbnb): the PROXY protocol header first, on the listeners that expect it.
+            let proxied = proxy_protocol_source(&io).await?;
+
             let mut buf = [0; 12];
 
             io.peek(&mut buf).await?;
@@ -255,11 +261,23 @@ where
                 set_nodelay(&io, nodelay);
             }
 
-            let peer_addr = io.peer_addr().ok();
+            let peer_addr = proxied.or_else(|| io.peer_addr().ok());
             Ok((io, proto, peer_addr))
         })
         .and_then(self)
     }
+}
+
+/// Patched (hbnb): on a listener that expects a PROXY protocol header (`proxy_protocol`), reads
+/// and strips it; the client it names. An error closes the connection unanswered.
+async fn proxy_protocol_source(io: &TcpStream) -> std::io::Result<Option<net::SocketAddr>> {
+    if !crate::proxy_protocol::expected(io) {
+        return Ok(None);
+    }
+    crate::proxy_protocol::read_header(io).await.map_err(|error| {
+        tracing::debug!(%error, peer = ?io.peer_addr().ok(), "connection closed: PROXY protocol");
+        error
+    })
 }
 
 /// Configuration options used when accepting TLS connection.
@@ -762,30 +780,49 @@ mod rustls_0_23 {
                 acceptor.set_handshake_timeout(handshake_timeout);
             }
 
-            acceptor
-                .map_init_err(|_| {
-                    unreachable!("TLS acceptor service factory does not error on init")
-                })
-                .map_err(TlsError::into_service_error)
-                .and_then(move |io: TlsStream<TcpStream>| async move {
-                    let proto = if let Some(protos) = io.get_ref().1.alpn_protocol() {
-                        if protos.windows(2).any(|window| window == b"h2") {
-                            Protocol::Http2
-                        } else {
-                            Protocol::Http1
-                        }
+            // Patched (hbnb): the PROXY protocol header is read before the handshake; the
+            // client it names is kept by socket until the handshake is done.
+            fn_service(|io: TcpStream| async move {
+                if crate::proxy_protocol::expected(&io) {
+                    let source = super::proxy_protocol_source(&io)
+                        .await
+                        .map_err(TlsError::Tls)?;
+                    crate::proxy_protocol::keep_for_tls(&io, source);
+                }
+                Ok::<_, TlsError<io::Error, DispatchError>>(io)
+            })
+            .and_then(
+                acceptor
+                    .map_init_err(|_| {
+                        unreachable!("TLS acceptor service factory does not error on init")
+                    })
+                    .map_err(TlsError::into_service_error),
+            )
+            .and_then(move |io: TlsStream<TcpStream>| async move {
+                let proto = if let Some(protos) = io.get_ref().1.alpn_protocol() {
+                    if protos.windows(2).any(|window| window == b"h2") {
+                        Protocol::Http2
                     } else {
                         Protocol::Http1
-                    };
-
-                    if let Some(nodelay) = desired_nodelay(tcp_nodelay) {
-                        set_nodelay(io.get_ref().0, nodelay);
                     }
+                } else {
+                    Protocol::Http1
+                };
 
-                    let peer_addr = io.get_ref().0.peer_addr().ok();
-                    Ok((io, proto, peer_addr))
-                })
-                .and_then(self.map_err(TlsError::Service))
+                if let Some(nodelay) = desired_nodelay(tcp_nodelay) {
+                    set_nodelay(io.get_ref().0, nodelay);
+                }
+
+                // Patched (hbnb): the PROXY protocol header's client, when there was one.
+                let proxied = if crate::proxy_protocol::expected(io.get_ref().0) {
+                    crate::proxy_protocol::take_for_tls(io.get_ref().0)
+                } else {
+                    None
+                };
+                let peer_addr = proxied.or_else(|| io.get_ref().0.peer_addr().ok());
+                Ok((io, proto, peer_addr))
+            })
+            .and_then(self.map_err(TlsError::Service))
         }
     }
 }
