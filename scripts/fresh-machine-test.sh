@@ -15,9 +15,9 @@
 # The clone lives at the same path inside the container as on the host (FRESH_DIR, default
 # /tmp/hbnb-fresh), with ../shared beside it, so that the container tests' bind mounts, which the
 # host's engine resolves, find their files; TMPDIR points there for the same reason. The container
-# uses the host's network (the compose tests publish ports on the host) and is privileged (the
-# two-host test makes network namespaces, the base-image script chroots), so nothing else may use
-# ports 80, 5432 or 3306 meanwhile. Prints what it runs.
+# uses the host's network (the compose tests publish ports on the host) and gets CAP_SYS_ADMIN
+# and CAP_NET_ADMIN (the two-host test makes network namespaces; --privileged is not allowed on
+# every engine), so nothing else may use ports 80, 5432 or 3306 meanwhile. Prints what it runs.
 #
 #   scripts/fresh-machine-test.sh [-- args for scripts/test.sh]
 set -euo pipefail
@@ -64,7 +64,7 @@ sed -n "s/^Commandline: apt-get install //p" /var/log/apt/history.log | tail -n 
 exit $status
 '
 status=0
-run docker run --rm --name "hbnb-fresh-$$" --privileged --network host \
+run docker run --rm --name "hbnb-fresh-$$" --cap-add SYS_ADMIN --cap-add NET_ADMIN --network host \
   -v /var/run/docker.sock:/var/run/docker.sock \
   -v "$DOCKER:/usr/bin/docker:ro" \
   -v "$RUSTUP_DIR:/root/.rustup:ro" \
