@@ -539,17 +539,24 @@ mod tests {
             1 << 20,
             &[],
         ));
+        const REQUESTS: u64 = 20;
         let computed = Arc::new(AtomicU64::new(0));
+        let arrived = Arc::new(AtomicU64::new(0));
         let local = tokio::task::LocalSet::new();
-        let answers: Vec<_> = (0..20)
+        let answers: Vec<_> = (0..REQUESTS)
             .map(|_| {
-                let (cache, computed) = (cache.clone(), computed.clone());
+                let (cache, computed, arrived) = (cache.clone(), computed.clone(), arrived.clone());
                 local.spawn_local(async move {
+                    // On the LocalSet a request arrives and, finding the flight, waits on it in
+                    // one poll (the version check is ready at once).
+                    arrived.fetch_add(1, Ordering::SeqCst);
                     let answer = cache
                         .stream("POST /search".to_owned(), || async {
                             computed.fetch_add(1, Ordering::SeqCst);
-                            // Still computing while the others arrive.
-                            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                            // Still computing until every other request has arrived.
+                            while arrived.load(Ordering::SeqCst) < REQUESTS {
+                                tokio::task::yield_now().await;
+                            }
                             let chunks = [Ok::<_, ()>(Bytes::from("[1,")), Ok(Bytes::from("2]"))];
                             Ok(futures_util::stream::iter(chunks))
                         })
