@@ -8,7 +8,11 @@
 #   - this host's Rust toolchain (rustup's, mounted read-only, and cargo-nextest) and nothing in
 #     the cargo registry: every crate is downloaded;
 #   - a Docker engine: this host's, through its socket, with the docker client binary and the
-#     docker-compose (v1) package, which the machine description includes.
+#     docker-compose (v1) package, which the machine description includes;
+#   - this network's trust: the local CA certificates of this host (/usr/local/share/ca-certificates,
+#     e.g. an egress proxy's) and the variables that point tools at the system's bundle
+#     (SSL_CERT_FILE, PIP_CERT, ...), which any machine on this network needs to reach crates.io
+#     and PyPI. The bundle itself is built in the container, when ca-certificates is installed.
 # Everything else (compilers, PostgreSQL, MariaDB, chromium, python3-venv, ...) is for
 # scripts/test.sh to install; the run prints what it installed and how long it took.
 #
@@ -48,9 +52,9 @@ inside='
 set -euo pipefail
 echo "---- the machine: $(. /etc/os-release; echo "$PRETTY_NAME"), $(cargo --version), $(cargo nextest --version | head -n1)"
 dpkg-query -W -f "\${Package}\n" | sort >/tmp/packages-before
-echo "+ apt-get install docker-compose (the machine has a Docker engine with docker-compose v1)"
+echo "+ apt-get install docker-compose ca-certificates (the machine: a Docker engine with docker-compose v1, the CAs of this network)"
 apt-get update -q >/dev/null
-DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends docker-compose >/dev/null
+DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends docker-compose ca-certificates >/dev/null
 dpkg-query -W -f "\${Package}\n" | sort >/tmp/packages-machine
 t0=$SECONDS
 echo "---- the README test command: scripts/test.sh $*"
@@ -63,6 +67,13 @@ echo "  explicitly: $(zgrep -h " install " /var/log/dpkg.log* 2>/dev/null | wc -
 sed -n "s/^Commandline: apt-get install //p" /var/log/apt/history.log | tail -n +2 | sed "s/^/    /"
 exit $status
 '
+trust=()
+if [ -d /usr/local/share/ca-certificates ]; then
+  trust+=(-v /usr/local/share/ca-certificates:/usr/local/share/ca-certificates:ro)
+fi
+for variable in SSL_CERT_FILE SSL_CERT_DIR CURL_CA_BUNDLE REQUESTS_CA_BUNDLE PIP_CERT GIT_SSL_CAINFO; do
+  if [ -n "${!variable:-}" ]; then trust+=(-e "$variable=${!variable}"); fi
+done
 status=0
 run docker run --rm --name "hbnb-fresh-$$" --cap-add SYS_ADMIN --cap-add NET_ADMIN --network host \
   -v /var/run/docker.sock:/var/run/docker.sock \
@@ -71,6 +82,7 @@ run docker run --rm --name "hbnb-fresh-$$" --cap-add SYS_ADMIN --cap-add NET_ADM
   -v "$CARGO_BIN:/root/.cargo/bin:ro" \
   -v "$NEXTEST:/usr/local/bin/cargo-nextest:ro" \
   -v "$FRESH_DIR:$FRESH_DIR" \
+  "${trust[@]}" \
   -e TMPDIR="$FRESH_DIR/tmp" -e CI=true \
   -e PATH=/root/.cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
   -w "$FRESH_DIR/main" "$IMAGE" bash -c "$inside" fresh "$@" || status=$?
