@@ -1,6 +1,7 @@
 //! `places_search` (spec §4.5 with our rewrite): one statement per shape of search, written as
 //! a JSON array while its rows are read (see `json_chunks`), on every engine.
 
+use bytes::Bytes;
 use futures_util::TryStreamExt;
 
 use crate::json_chunks::{ChunkSender, JsonArrayWriter, JsonChunks};
@@ -28,18 +29,14 @@ impl Database {
                 readers: Some(readers),
                 ..
             }) => {
-                let on_error = sender.clone();
-                let read = readers
-                    .start(move |connection| send_from_sqlite(connection, &sql, &binds, &sender))
+                // Not awaited: the reader thread reports through the channel, its failure too
+                // (and a panic ends the answer in an error: `ChunkSender`'s drop).
+                let _reading = readers
+                    .start(move |connection| {
+                        send_from_sqlite(connection, &sql, &binds, sender);
+                        Ok(())
+                    })
                     .await?;
-                tokio::spawn(async move {
-                    let error = match read.await {
-                        Ok(Ok(())) => return,
-                        Ok(Err(error)) => error,
-                        Err(failed) => StorageError::Reader(failed.to_string()),
-                    };
-                    let _ = on_error.send(Err(error)).await;
-                });
             }
             Database::Sqlite(sqlite) => {
                 tokio::spawn(send_from_pool(sqlite.pool.clone(), sql, binds, sender));
@@ -156,23 +153,31 @@ fn send_from_sqlite(
     connection: &rusqlite::Connection,
     sql: &str,
     binds: &[String],
-    sender: &ChunkSender,
-) -> Result<()> {
+    mut sender: ChunkSender,
+) {
     let started = std::time::Instant::now();
-    let mut statement = connection.prepare_cached(sql)?;
-    let mut rows = statement.query(rusqlite::params_from_iter(binds))?;
-    let mut writer = JsonArrayWriter::new();
-    while let Some(row) = rows.next()? {
-        if let Some(chunk) = writer.push(&to_dict(&sqlite_readers::place(row)?))? {
-            if sender.blocking_send(Ok(chunk)).is_err() {
-                return Ok(());
+    let written: Result<Option<Bytes>> = (|| {
+        let mut statement = connection.prepare_cached(sql)?;
+        let mut rows = statement.query(rusqlite::params_from_iter(binds))?;
+        let mut writer = JsonArrayWriter::new();
+        while let Some(row) = rows.next()? {
+            if let Some(chunk) = writer.push(&to_dict(&sqlite_readers::place(row)?))? {
+                if !sender.blocking_send(chunk) {
+                    return Ok(None);
+                }
             }
         }
+        Ok(Some(writer.finish()))
+    })();
+    match written {
+        Ok(Some(last)) => {
+            metrics::observe("search_places", started.elapsed());
+            sender.blocking_finish(last);
+        }
+        // The client left or stopped reading: nobody to tell.
+        Ok(None) => {}
+        Err(error) => sender.blocking_fail(error),
     }
-    drop(rows);
-    metrics::observe("search_places", started.elapsed());
-    let _ = sender.blocking_send(Ok(writer.finish()));
-    Ok(())
 }
 
 /// On a task of its own, with a pooled connection: the rows as JSON, a chunk at a time. On a
@@ -181,7 +186,7 @@ async fn send_from_pool<DB>(
     pool: sqlx::Pool<DB>,
     sql: String,
     binds: Vec<String>,
-    sender: ChunkSender,
+    mut sender: ChunkSender,
 ) where
     DB: sqlx::Database,
     Place: for<'r> sqlx::FromRow<'r, DB::Row>,
@@ -196,7 +201,7 @@ async fn send_from_pool<DB>(
         for bind in binds {
             query = query.bind(bind);
         }
-        let sent: Result<()> = async {
+        let sent: Result<Option<Bytes>> = async {
             let mut rows = query.fetch(&mut *connection);
             let mut writer = JsonArrayWriter::new();
             loop {
@@ -206,13 +211,12 @@ async fn send_from_pool<DB>(
                 };
                 let Some(place) = next else { break };
                 if let Some(chunk) = writer.push(&to_dict(&place))? {
-                    if sender.send(Ok(chunk)).await.is_err() {
-                        return Ok(());
+                    if !sender.send(chunk).await {
+                        return Ok(None);
                     }
                 }
             }
-            let _ = sender.send(Ok(writer.finish())).await;
-            Ok(())
+            Ok(Some(writer.finish()))
         }
         .await;
         if let Err(StorageError::Sqlx(error)) = &sent {
@@ -223,7 +227,9 @@ async fn send_from_pool<DB>(
         sent
     })
     .await;
-    if let Err(error) = answer {
-        let _ = sender.send(Err(error)).await;
+    match answer {
+        Ok(Some(last)) => sender.finish(last).await,
+        Ok(None) => {}
+        Err(error) => sender.fail(error).await,
     }
 }
