@@ -5,15 +5,20 @@
 use std::collections::HashMap;
 
 use crate::models::{Amenity, City, PlaceWithOwner, State, StateWithCities};
-use crate::sqlite_readers::{self, CITY_COLUMNS, PLACE_COLUMNS, STATE_COLUMNS};
+use crate::sqlite_readers::{self, city_columns, place_columns, state_columns};
 use crate::{metrics, on_connection, Database, Result, Sqlite};
 
 impl Database {
     /// Every state sorted by name, each with its cities sorted by name (two queries on one
     /// connection).
     pub async fn states_with_cities(&self) -> Result<Vec<StateWithCities>> {
-        let states_sql = format!("SELECT {STATE_COLUMNS} FROM states ORDER BY name, id");
-        let cities_sql = format!("SELECT {CITY_COLUMNS} FROM cities ORDER BY name, id");
+        const STATES_SQL: &str = concat!(
+            "SELECT ",
+            state_columns!(),
+            " FROM states ORDER BY name, id"
+        );
+        const CITIES_SQL: &str =
+            concat!("SELECT ", city_columns!(), " FROM cities ORDER BY name, id");
         let (states, cities): (Vec<State>, Vec<City>) = match self {
             Database::Sqlite(Sqlite {
                 readers: Some(readers),
@@ -21,15 +26,14 @@ impl Database {
             }) => {
                 let read = readers.read(move |connection| {
                     let states =
-                        sqlite_readers::all(connection, &states_sql, sqlite_readers::state)?;
-                    let cities =
-                        sqlite_readers::all(connection, &cities_sql, sqlite_readers::city)?;
+                        sqlite_readers::all(connection, STATES_SQL, sqlite_readers::state)?;
+                    let cities = sqlite_readers::all(connection, CITIES_SQL, sqlite_readers::city)?;
                     Ok((states, cities))
                 });
                 metrics::timed("states_with_cities", read).await?
             }
             _ => {
-                let (states_sql, cities_sql) = (self.sql(&states_sql), self.sql(&cities_sql));
+                let (states_sql, cities_sql) = (self.sql(STATES_SQL), self.sql(CITIES_SQL));
                 on_connection!(self, "states_with_cities", |conn| {
                     let states = sqlx::query_as(&states_sql).fetch_all(&mut *conn).await?;
                     let cities = sqlx::query_as(&cities_sql).fetch_all(&mut *conn).await?;
@@ -62,9 +66,10 @@ impl Database {
 
     /// Every place sorted by name, with its owner's first and last name (one join).
     pub async fn places_with_owner(&self) -> Result<Vec<PlaceWithOwner>> {
-        let sql = format!(
-            "SELECT {PLACE_COLUMNS}, u.first_name AS owner_first_name, \
-                    u.last_name AS owner_last_name \
+        const SQL: &str = concat!(
+            "SELECT ",
+            place_columns!(),
+            ", u.first_name AS owner_first_name, u.last_name AS owner_last_name \
              FROM places p JOIN users u ON u.id = p.user_id ORDER BY p.name, p.id"
         );
         if let Database::Sqlite(Sqlite {
@@ -73,7 +78,7 @@ impl Database {
         }) = self
         {
             let read = readers.read(move |connection| {
-                sqlite_readers::all(connection, &sql, |row| {
+                sqlite_readers::all(connection, SQL, |row| {
                     Ok(PlaceWithOwner {
                         place: sqlite_readers::place(row)?,
                         owner_first_name: row.get(13)?,
@@ -83,7 +88,7 @@ impl Database {
             });
             return metrics::timed("places_with_owner", read).await;
         }
-        let sql = self.sql(&sql);
+        let sql = self.sql(SQL);
         Ok(on_connection!(self, "places_with_owner", |conn| {
             sqlx::query_as(&sql).fetch_all(conn).await
         })?)

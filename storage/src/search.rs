@@ -6,7 +6,7 @@ use futures_util::TryStreamExt;
 
 use crate::json_chunks::{ChunkSender, JsonArrayWriter, JsonChunks};
 use crate::models::{to_dict, Place};
-use crate::sqlite_readers::{self, PLACE_COLUMNS};
+use crate::sqlite_readers::{self, place_columns};
 use crate::{metrics, Database, Result, Sqlite, StorageError};
 
 /// The filters of `places_search` (ids already validated by the caller).
@@ -142,7 +142,10 @@ impl Database {
         } else {
             format!("WHERE {}", conditions.join(" AND "))
         };
-        let sql = format!("SELECT {PLACE_COLUMNS} FROM places p {filter} ORDER BY {order}");
+        let sql = format!(
+            concat!("SELECT ", place_columns!(), " FROM places p {} ORDER BY {}"),
+            filter, order
+        );
         (sql, binds)
     }
 }

@@ -136,16 +136,32 @@ pub(crate) fn busy(error: &rusqlite::Error) -> bool {
 
 // ---- the rows, read where they lie ----------------------------------------------------------
 
+// Macros, not constants, so that whole statements are joined at compile time (`concat!`).
+
 /// A place's columns, in the order `place` reads them.
-pub(crate) const PLACE_COLUMNS: &str = "p.id, p.created_at, p.updated_at, p.city_id, \
-     p.user_id, p.name, p.description, p.number_rooms, p.number_bathrooms, p.max_guest, \
-     p.price_by_night, p.latitude, p.longitude";
+macro_rules! place_columns {
+    () => {
+        "p.id, p.created_at, p.updated_at, p.city_id, p.user_id, p.name, p.description, \
+         p.number_rooms, p.number_bathrooms, p.max_guest, p.price_by_night, p.latitude, \
+         p.longitude"
+    };
+}
 
 /// A state's columns, in the order `state` reads them.
-pub(crate) const STATE_COLUMNS: &str = "id, created_at, updated_at, name";
+macro_rules! state_columns {
+    () => {
+        "id, created_at, updated_at, name"
+    };
+}
 
 /// A city's columns, in the order `city` reads them.
-pub(crate) const CITY_COLUMNS: &str = "id, created_at, updated_at, state_id, name";
+macro_rules! city_columns {
+    () => {
+        "id, created_at, updated_at, state_id, name"
+    };
+}
+
+pub(crate) use {city_columns, place_columns, state_columns};
 
 /// Column `index` of `row`, a timestamp as sqlx writes them.
 fn timestamp(row: &Row<'_>, index: usize) -> Result<NaiveDateTime> {
@@ -163,7 +179,7 @@ fn timestamp(row: &Row<'_>, index: usize) -> Result<NaiveDateTime> {
     parse_timestamp(text).ok_or_else(|| failed(format!("not a timestamp: {text:?}").into()))
 }
 
-/// A row starting with `PLACE_COLUMNS`.
+/// A row starting with `place_columns!()`.
 pub(crate) fn place(row: &Row<'_>) -> Result<Place> {
     Ok(Place {
         id: row.get(0)?,
@@ -182,7 +198,7 @@ pub(crate) fn place(row: &Row<'_>) -> Result<Place> {
     })
 }
 
-/// A row of `STATE_COLUMNS`.
+/// A row of `state_columns!()`.
 pub(crate) fn state(row: &Row<'_>) -> Result<State> {
     Ok(State {
         id: row.get(0)?,
@@ -192,7 +208,7 @@ pub(crate) fn state(row: &Row<'_>) -> Result<State> {
     })
 }
 
-/// A row of `CITY_COLUMNS`.
+/// A row of `city_columns!()`.
 pub(crate) fn city(row: &Row<'_>) -> Result<City> {
     Ok(City {
         id: row.get(0)?,
