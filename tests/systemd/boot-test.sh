@@ -25,98 +25,32 @@
 # EXPOSURE_MAX (4.0: the gateway's systemd-analyze exposure must stay at or below it).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-run() { echo "+ $*" >&2; "$@"; }
-started=$SECONDS
 
-IMAGE_REPO=hbnb-systemd-test
 CONTAINER=hbnb-systemd-test-$$
+TEST_NAME="systemd boot test"
 CLIENTS=${CLIENTS:-4}
 DEADLINE=${DEADLINE:-60}
 EXPOSURE_MAX=${EXPOSURE_MAX:-4.0}
-BASE_IMAGE=debian:bookworm-slim
 BINARIES=(gateway hello-service number-service api-service web-dynamic db-backup)
 SERVICES=(gateway hello-service number-service api-service web-dynamic db-backup)
 LOAD=/src/hbnb/tests/systemd/load.sh
 target_dir=${CARGO_TARGET_DIR:-target}
+# shellcheck source=tests/systemd/machine.sh
+. tests/systemd/machine.sh
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
-secs_since() { local ms=$(($(now_ms) - $1)); printf '%d.%01d' $((ms / 1000)) $((ms % 1000 / 100)); }
-# In the test machine: dx prints the command, dq is for polling (quiet).
-dx() { echo "+ docker exec $CONTAINER $*" >&2; docker exec "$CONTAINER" "$@"; }
-dq() { docker exec "$CONTAINER" "$@"; }
-# wait_for DESCRIPTION COMMAND...: poll until COMMAND succeeds, fail after DEADLINE seconds.
-wait_for() {
-  local what=$1 deadline=$((SECONDS + DEADLINE))
-  shift
-  until "$@" >/dev/null 2>&1; do
-    [ $SECONDS -lt $deadline ] || fail "timed out after ${DEADLINE}s waiting for: $what"
-    sleep 0.2
-  done
-}
-prop() { dq systemctl show -p "$2" --value "hbnb-$1.service"; }
-figures=()
-figure() { figures+=("$(printf '%-44s %s' "$1" "$2")"); echo "figure: $1: $2" >&2; }
-
-docker info >/dev/null 2>&1 || fail "no Docker engine answers (docker info failed)"
 for b in "${BINARIES[@]}"; do
   [ -x "$target_dir/debug/$b" ] || fail "$target_dir/debug/$b is missing: run cargo build --workspace --bins first"
 done
 
-# ---------------------------------------------------------------- image
-t0=$(now_ms)
-if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
-  run scripts/docker-base-images.sh debian
-fi
-base_id=$(docker image inspect -f '{{.Id}}' "$BASE_IMAGE")
-hash=$( (cat tests/systemd/Dockerfile; echo "$base_id") | sha256sum | cut -c1-12)
-image=$IMAGE_REPO:$hash
-if docker image inspect "$image" >/dev/null 2>&1; then
-  echo "image $image: present (Dockerfile and base unchanged)" >&2
-else
-  run docker build -q --build-arg "BASE=$BASE_IMAGE" -t "$image" tests/systemd >/dev/null
-  # Older builds of this image (other hashes) only take space.
-  for old in $(docker image ls --format '{{.Repository}}:{{.Tag}}' "$IMAGE_REPO"); do
-    [ "$old" = "$image" ] || run docker image rm "$old" >/dev/null || true
-  done
-fi
-figure "image ready ($image)" "$(secs_since "$t0") s"
-
+# ---------------------------------------------------------------- image and boot
+machine_image
 bin_dir=$target_dir/systemd-test/bin
 run mkdir -p "$bin_dir"
 for b in "${BINARIES[@]}"; do
   run strip --strip-debug -o "$bin_dir/$b" "$target_dir/debug/$b"
 done
 bin_dir=$(realpath "$bin_dir")
-
-# ---------------------------------------------------------------- boot
-cleanup() {
-  local status=$?
-  if [ $status -ne 0 ] && docker inspect "$CONTAINER" >/dev/null 2>&1; then
-    echo "---- state at failure" >&2
-    docker exec "$CONTAINER" systemctl --no-pager list-units --all 'hbnb*' >&2 || true
-    docker exec "$CONTAINER" systemctl --no-pager --failed >&2 || true
-    docker exec "$CONTAINER" sh -c 'journalctl --no-pager -o short | grep -v "\"target\":\"access\"" | tail -n 60' >&2 || true
-  fi
-  docker rm -f -v "$CONTAINER" >/dev/null 2>&1 || true
-  echo "systemd boot test took $((SECONDS - started)) s (exit $status)" >&2
-  exit $status
-}
-trap cleanup EXIT
-
-# CAP_SYS_ADMIN (not --privileged, which this engine refuses): without it systemd cannot set up the
-# units' mount namespaces and silently runs them without ProtectSystem=, PrivateTmp=, ... (it
-# assumes a container); step 6 would catch that. The cgroup tree is systemd's to manage.
-t0=$(now_ms)
-run docker run -d --name "$CONTAINER" --hostname hbnb-systemd-test \
-  --cap-add SYS_ADMIN --tmpfs /run --tmpfs /run/lock -v /sys/fs/cgroup:/sys/fs/cgroup \
-  -v "$PWD:/src/hbnb:ro" -v "$bin_dir:/src/bin:ro" -e container=docker "$image" /sbin/init >/dev/null
-state() { dq systemctl is-system-running 2>/dev/null || true; }
-booted() { [[ $(state) =~ ^(running|degraded)$ ]]; }
-wait_for "systemd to finish booting (is-system-running: running or degraded)" booted
-echo "systemd: $(state), $(dq systemctl --version | head -n1)" >&2
-[ "$(state)" = running ] || dx systemctl --no-pager --failed >&2
-figure "boot to systemd running" "$(secs_since "$t0") s"
+machine_boot hbnb-systemd-test -v "$PWD:/src/hbnb:ro" -v "$bin_dir:/src/bin:ro"
 
 # ---------------------------------------------------------------- install, as docs/operations.md says
 dx /src/hbnb/deploy/systemd/install.sh --no-start /src/bin
@@ -447,6 +381,7 @@ dx sh -c 'printf "[[route]]\nmatch = \"prefix\"\npath = \"/\"\nupstream = \"nowh
 if out=$(dx systemctl reload hbnb-gateway 2>&1); then
   fail "systemctl reload hbnb-gateway succeeded with a broken configuration"
 fi
+echo "$out" >&2
 # (Output captured before grep: with pipefail, grep -q leaving early fails the pipeline.)
 recent=$(dq journalctl -u hbnb-gateway --no-pager -n 20 -o cat)
 grep -q 'unknown upstream "nowhere"' <<<"$recent" || fail "the refused reload's reason is not in the gateway's journal"

@@ -28,54 +28,20 @@
 # built (the second newer), instead of `make deb`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-run() { echo "+ $*" >&2; "$@"; }
-started=$SECONDS
 
-IMAGE_REPO=hbnb-systemd-test
 CONTAINER=hbnb-deb-test-$$
+TEST_NAME="deb test"
 CLIENTS=${CLIENTS:-4}
 DEADLINE=${DEADLINE:-60}
 PROFILE=${PROFILE:-release}
 V1=${V1:-0.1.0~test1}
 V2=${V2:-0.1.0~test2}
-BASE_IMAGE=debian:bookworm-slim
 SERVICES=(gateway hello-service number-service api-service web-dynamic db-backup)
 SOCKETS=(gateway hello-service number-service api-service web-dynamic db-backup)
 LOAD=/src/tests/load.sh
 target_dir=${CARGO_TARGET_DIR:-target}
-
-fail() {
-  echo "FAIL: $*" >&2
-  exit 1
-}
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
-secs_since() {
-  local ms=$(($(now_ms) - $1))
-  printf '%d.%01d' $((ms / 1000)) $((ms % 1000 / 100))
-}
-# In the test machine: dx prints the command, dq is for polling (quiet).
-dx() {
-  echo "+ docker exec $CONTAINER $*" >&2
-  docker exec "$CONTAINER" "$@"
-}
-dq() { docker exec "$CONTAINER" "$@"; }
-# wait_for DESCRIPTION COMMAND...: poll until COMMAND succeeds, fail after DEADLINE seconds.
-wait_for() {
-  local what=$1 deadline=$((SECONDS + DEADLINE))
-  shift
-  until "$@" >/dev/null 2>&1; do
-    [ $SECONDS -lt $deadline ] || fail "timed out after ${DEADLINE}s waiting for: $what"
-    sleep 0.2
-  done
-}
-prop() { dq systemctl show -p "$2" --value "hbnb-$1.service"; }
-figures=()
-figure() {
-  figures+=("$(printf '%-44s %s' "$1" "$2")")
-  echo "figure: $1: $2" >&2
-}
-
-docker info >/dev/null 2>&1 || fail "no Docker engine answers (docker info failed)"
+# shellcheck source=tests/systemd/machine.sh
+. tests/systemd/machine.sh
 
 # ---------------------------------------------------------------- 1. two packages
 if [ -n "${DEB1:-}" ] && [ -n "${DEB2:-}" ]; then
@@ -142,48 +108,9 @@ deb1=/debs/$(basename "$deb1")
 deb2=/debs/$(basename "$deb2")
 
 # ---------------------------------------------------------------- the machine
-t0=$(now_ms)
-if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
-  run scripts/docker-base-images.sh debian
-fi
-base_id=$(docker image inspect -f '{{.Id}}' "$BASE_IMAGE")
-# The boot test's image (same hash: the same Dockerfile on the same base).
-hash=$( (
-  cat tests/systemd/Dockerfile
-  echo "$base_id"
-) | sha256sum | cut -c1-12)
-image=$IMAGE_REPO:$hash
-if docker image inspect "$image" >/dev/null 2>&1; then
-  echo "image $image: present (Dockerfile and base unchanged)" >&2
-else
-  run docker build -q --build-arg "BASE=$BASE_IMAGE" -t "$image" tests/systemd >/dev/null
-fi
-figure "image ready ($image)" "$(secs_since "$t0") s"
-
-cleanup() {
-  local status=$?
-  if [ $status -ne 0 ] && docker inspect "$CONTAINER" >/dev/null 2>&1; then
-    echo "---- state at failure" >&2
-    docker exec "$CONTAINER" systemctl --no-pager list-units --all 'hbnb*' >&2 || true
-    docker exec "$CONTAINER" systemctl --no-pager --failed >&2 || true
-    docker exec "$CONTAINER" sh -c 'journalctl --no-pager -o short | grep -v "\"target\":\"access\"" | tail -n 60' >&2 || true
-  fi
-  docker rm -f -v "$CONTAINER" >/dev/null 2>&1 || true
-  rm -rf "$debs"
-  echo "deb test took $((SECONDS - started)) s (exit $status)" >&2
-  exit $status
-}
-trap cleanup EXIT
-
-# As boot-test.sh: CAP_SYS_ADMIN for the units' mount namespaces, the cgroup tree for systemd.
-t0=$(now_ms)
-run docker run -d --name "$CONTAINER" --hostname hbnb-deb-test \
-  --cap-add SYS_ADMIN --tmpfs /run --tmpfs /run/lock -v /sys/fs/cgroup:/sys/fs/cgroup \
-  -v "$PWD/tests/systemd:/src/tests:ro" -v "$debs:/debs:ro" -e container=docker "$image" /sbin/init >/dev/null
-state() { dq systemctl is-system-running 2>/dev/null || true; }
-booted() { [[ $(state) =~ ^(running|degraded)$ ]]; }
-wait_for "systemd to finish booting (is-system-running: running or degraded)" booted
-figure "boot to systemd running" "$(secs_since "$t0") s"
+machine_image
+machine_after() { rm -rf "$debs"; }
+machine_boot hbnb-deb-test -v "$PWD/tests/systemd:/src/tests:ro" -v "$debs:/debs:ro"
 
 # shellcheck disable=SC2016 # dpkg-query's own ${field} syntax
 pkg_version() { dq dpkg-query -W -f '${Version}' hbnb 2>/dev/null || true; }
