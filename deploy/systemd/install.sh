@@ -6,7 +6,8 @@
 #   sudo deploy/systemd/install.sh [--no-start] [BIN_DIR]     BIN_DIR: default target/release
 #
 # What it does, in order (each command is printed):
-#   1. the six binaries            -> /usr/local/bin/           (replaced, never rewritten in place)
+#   1. the six binaries            -> /usr/local/bin/           (replaced, never rewritten in place),
+#      and scripts/hbnb-ctl (status, tls, reload, upgrade)
 #   2. web-dynamic/static          -> /usr/local/share/hbnb/static
 #   3. hbnb.sysusers.conf          -> /etc/sysusers.d/hbnb.conf, then systemd-sysusers (user hbnb)
 #   4. the .service/.socket/.target units -> /etc/systemd/system/, then systemctl daemon-reload
@@ -43,6 +44,7 @@ done
 for b in "${BINARIES[@]}"; do
   run install -D -m 755 "$bin_dir/$b" "/usr/local/bin/$b"
 done
+run install -D -m 755 "$repo/scripts/hbnb-ctl" /usr/local/bin/hbnb-ctl
 
 # 2. web-dynamic's assets (STATIC_DIR in hbnb-web-dynamic.service), swapped in whole.
 run install -d -m 755 /usr/local/share/hbnb

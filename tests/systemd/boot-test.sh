@@ -91,6 +91,13 @@ for s in "${SERVICES[@]}"; do
     fail "hbnb-$s did not take its socket from systemd (no 'using inherited listening socket' line)"
 done
 echo "ok: all six services active, each on the socket systemd passed it" >&2
+# The operator's summary, as install.sh installed it: every unit running and ready.
+status_out=$(dx hbnb-ctl status) || fail "hbnb-ctl status failed: $status_out"
+echo "$status_out" >&2
+for s in "${SERVICES[@]}"; do
+  grep -q "^$s *active/running .* yes .*/usr/local/bin/$s$" <<<"$status_out" ||
+    fail "hbnb-ctl status does not show $s running and ready from /usr/local/bin/$s"
+done
 
 checks=0
 # expect_body [--unix-socket PATH] URL TEXT
