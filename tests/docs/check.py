@@ -198,8 +198,13 @@ class Stack:
 
     def start(self):
         log = open(self.log_path, "w")
+        # SIGINT as a terminal's Ctrl-C finds it: at its default. A background job of a
+        # non-interactive shell (how a CI runner may start us) inherits it ignored, and bash can
+        # neither trap nor reset a signal ignored when it starts, so run-stack.sh's Ctrl-C handler
+        # would never run (found by a CI run launched that way).
         self.process = subprocess.Popen(["scripts/run-stack.sh", "--demo"], env=self.env, stdout=log,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
+                                        stderr=subprocess.STDOUT, start_new_session=True,
+                                        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         deadline = time.monotonic() + STACK_DEADLINE
         while time.monotonic() < deadline:
             if "stack ready: gateway on" in open(self.log_path, encoding="utf-8", errors="replace").read():
