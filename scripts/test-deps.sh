@@ -12,6 +12,7 @@
 #   the browser test                        chromium chromium-driver
 #   the docs check (tests/docs/check.sh)    curl
 #   make deb (tests/systemd/deb-test.sh)    make (dpkg-deb is in dpkg, always there)
+#   the systemd tests read JSON on the host jq
 #   the two-host test (tests/hosts/)        iproute2 (ip netns), iptables, openssl
 #   promtool (tests/prometheus/check.sh)    prometheus (its service is not started)
 set -euo pipefail
@@ -20,6 +21,7 @@ need=()
 command -v cc >/dev/null 2>&1 || need+=(build-essential)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v make >/dev/null 2>&1 || need+=(make)
+command -v jq >/dev/null 2>&1 || need+=(jq)
 command -v ss >/dev/null 2>&1 || need+=(iproute2)
 command -v iptables >/dev/null 2>&1 || need+=(iptables)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
