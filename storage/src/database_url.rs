@@ -2,7 +2,7 @@
 //! query parameters, another database on the same server, and the errors of connecting to it
 //! (TLS failures named with the server and what to check). The password never leaves here.
 
-use crate::{Result, StorageError};
+use crate::error::{tls_failure, tls_hint, Result, StorageError};
 
 /// The URL of database `name` on the server of `url` (same credentials and options).
 pub fn with_database(url: &str, name: &str) -> String {
@@ -103,41 +103,6 @@ pub fn connect_error(url: &str, error: sqlx::Error) -> StorageError {
             reason,
         },
         None => StorageError::Sqlx(error),
-    }
-}
-
-/// Why a TLS connection failed, if that is what `error` is: sqlx's own TLS errors (a server
-/// without TLS where the URL requires it), and the rustls error that sqlx passes up inside an
-/// I/O error when the handshake fails (a CA that did not sign the certificate, a certificate
-/// for another name, an alert from the server).
-pub(crate) fn tls_failure(error: &sqlx::Error) -> Option<String> {
-    match error {
-        sqlx::Error::Tls(reason) => Some(reason.to_string()),
-        sqlx::Error::Io(io) => io
-            .get_ref()?
-            .downcast_ref::<rustls::Error>()
-            .map(ToString::to_string),
-        _ => None,
-    }
-}
-
-/// What an operator should check for a TLS failure's reason (rustls's and sqlx's texts).
-fn tls_hint(reason: &str) -> &'static str {
-    if reason.contains("UnknownIssuer") || reason.contains("unknown issuer") {
-        " (the server's certificate is not signed by a CA this service trusts: name the CA \
-         that signed it with sslrootcert=<file> (PostgreSQL) or ssl-ca=<file> (MySQL) in \
-         DATABASE_URL)"
-    } else if reason.contains("NotValidForName") || reason.contains("not valid for name") {
-        " (the server's certificate is not for the host name in DATABASE_URL: connect by a name \
-         the certificate lists, or have the certificate list the name you use)"
-    } else if reason.contains("does not support TLS") {
-        " (DATABASE_URL requires TLS (sslmode=require/verify-ca/verify-full or \
-         ssl-mode=REQUIRED/VERIFY_CA/VERIFY_IDENTITY) and the server does not offer it: turn \
-         TLS on at the server (PostgreSQL: ssl = on; MariaDB: ssl_cert, ssl_key))"
-    } else if reason.contains("Expired") || reason.contains("expired") {
-        " (the server's certificate has expired, or this host's clock is wrong)"
-    } else {
-        ""
     }
 }
 

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use crate::{Result, StorageError};
+use crate::error::{Result, StorageError};
 
 /// About this many bytes of JSON per chunk: large enough that the hand-over costs nothing per
 /// row, small enough that a chunk stays in the CPU's cache.

@@ -182,10 +182,10 @@ mod tests {
 
         // A waiter served once the connection comes back.
         let pool = pool_of_one(Duration::from_secs(30)).await;
-        let held = crate::acquire(&pool).await.unwrap();
+        let held = crate::server::acquire(&pool).await.unwrap();
         let served = tokio::spawn({
             let pool = pool.clone();
-            async move { crate::acquire(&pool).await.map(drop) }
+            async move { crate::server::acquire(&pool).await.map(drop) }
         });
         until("a caller waiting", || waiting() >= 1).await;
         drop(held);
@@ -193,10 +193,10 @@ mod tests {
         until("nobody waiting once served", || waiting() == 0).await;
 
         // A waiter whose caller gave up (its future dropped) is not counted any more.
-        let held = crate::acquire(&pool).await.unwrap();
+        let held = crate::server::acquire(&pool).await.unwrap();
         let abandoned = tokio::spawn({
             let pool = pool.clone();
-            async move { crate::acquire(&pool).await.map(drop) }
+            async move { crate::server::acquire(&pool).await.map(drop) }
         });
         until("a caller waiting", || waiting() >= 1).await;
         abandoned.abort();
@@ -205,9 +205,9 @@ mod tests {
 
         // A wait that times out is counted as such.
         let pool = pool_of_one(Duration::from_millis(50)).await;
-        let _held = crate::acquire(&pool).await.unwrap();
+        let _held = crate::server::acquire(&pool).await.unwrap();
         let timeouts = METRICS.acquire_timeouts.get();
-        let timed_out = crate::acquire(&pool).await;
+        let timed_out = crate::server::acquire(&pool).await;
         assert!(
             matches!(timed_out, Err(sqlx::Error::PoolTimedOut)),
             "{timed_out:?}"

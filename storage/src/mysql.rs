@@ -2,16 +2,36 @@
 //! read of its row run in one transaction), deletes that cascade in SQL (a course database's
 //! foreign keys do not cascade), and migrations that adopt a database the course's own SQL made.
 
+use std::str::FromStr;
+
 use sqlx::migrate::{Migrate, Migrator};
-use sqlx::mysql::{MySql, MySqlArguments, MySqlConnection, MySqlPool};
-use sqlx::query::Query;
+use sqlx::mysql::{
+    MySqlArguments, MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlPoolOptions,
+};
 use sqlx::Connection;
 
+use crate::database_url::connect_error;
+use crate::error::{Result, StorageError};
 use crate::models::Model;
-use crate::{Result, StorageError};
+use crate::server::{acquire, answer_within, release, server_pool_options};
+use crate::write::{add_all, Write};
 
-/// One statement with its arguments bound.
-pub(crate) type Statement<'q> = Query<'q, MySql, MySqlArguments>;
+pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("./migrations/mysql");
+
+/// Opens a pool on `url` (`mysql://` or `mariadb://`: the same) in UTF-8 and UTC, and applies
+/// the migrations (see `migrate`).
+pub(crate) async fn connect(url: &str) -> Result<MySqlPool> {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let options = MySqlConnectOptions::from_str(&format!("mysql://{rest}"))?
+        .charset("utf8mb4")
+        .timezone(Some("+00:00".to_owned()));
+    let pool = server_pool_options::<sqlx::MySql>(MySqlPoolOptions::new())
+        .connect_with(options)
+        .await
+        .map_err(|error| connect_error(url, error))?;
+    migrate(&pool, &MIGRATOR).await?;
+    Ok(pool)
+}
 
 /// The tables of spec §2.2, which the course's `setup_mysql_dev.sql` + SQLAlchemy also create.
 const TABLES: [&str; 7] = [
@@ -80,142 +100,155 @@ fn retryable(error: &sqlx::Error) -> bool {
     }
 }
 
-/// Runs `statement()`, then reads row `id` of `M`, in one transaction; retried on a deadlock.
+/// `write` as MySQL takes it: `?` placeholders, its values bound.
+fn bound(write: &Write) -> sqlx::Result<(String, MySqlArguments)> {
+    let mut arguments = MySqlArguments::default();
+    add_all(&write.values, &mut arguments)?;
+    Ok((placeholders(&write.sql), arguments))
+}
+
+/// Runs `$body` with `$connection` bound to a pooled connection, within `answer_within`, again
+/// (up to `RETRIES` times) when InnoDB rolled it back for a deadlock or a lock wait. A macro, as
+/// an async closure's future is not `Send` for every lifetime of the connection it borrows.
+macro_rules! with_retries {
+    ($pool:expr, |$connection:ident| $body:expr) => {{
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut pooled = acquire($pool).await?;
+            let run = answer_within(async {
+                let $connection: &mut MySqlConnection = &mut pooled;
+                $body
+            })
+            .await;
+            release(&mut pooled, &run);
+            match run {
+                Err(error) if attempt < RETRIES && retryable(&error) => continue,
+                done => break done.map_err(StorageError::from),
+            }
+        }
+    }};
+}
+
+/// Runs `write`, then reads its row back (MySQL has no `RETURNING`), in one transaction.
 /// None when there is no such row (an UPDATE of a vanished row).
-pub(crate) async fn write_then_read<'q, M: Model>(
+pub(crate) async fn write_then_read<M: Model>(
     pool: &MySqlPool,
-    statement: impl Fn() -> Statement<'q>,
-    id: &str,
+    write: &Write,
 ) -> Result<Option<M>> {
     let read = format!("SELECT * FROM {} WHERE id = ?", M::TABLE);
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let mut connection = crate::acquire(pool).await?;
-        let run = crate::answer_within(async {
-            let mut tx = connection.begin().await?;
-            statement().execute(&mut *tx).await?;
-            let row = sqlx::query_as::<_, M>(&read)
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            Ok::<_, sqlx::Error>(row)
-        })
-        .await;
-        crate::release(&mut connection, &run);
-        match run {
-            Err(error) if attempt < RETRIES && retryable(&error) => continue,
-            done => return Ok(done?),
+    with_retries!(pool, |connection| {
+        let (sql, arguments) = bound(write)?;
+        let mut tx = connection.begin().await?;
+        sqlx::query_with(&sql, arguments).execute(&mut *tx).await?;
+        let row = sqlx::query_as::<_, M>(&read)
+            .bind(&write.id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(row)
+    })
+}
+
+/// Runs `write` alone (a delete with its dependents: `delete`): the rows it changed (0 for a duplicate key it was told to ignore: a plain
+/// INSERT, as `INSERT IGNORE` would also ignore a missing parent row).
+pub(crate) async fn execute(pool: &MySqlPool, write: &Write) -> Result<u64> {
+    if write.cascades {
+        return delete(pool, write.table, &write.id).await;
+    }
+    let ran = with_retries!(pool, |connection| {
+        let (sql, arguments) = bound(write)?;
+        Ok(sqlx::query_with(&sql, arguments)
+            .execute(&mut *connection)
+            .await?
+            .rows_affected())
+    });
+    match ran {
+        Err(StorageError::Sqlx(sqlx::Error::Database(db)))
+            if write.duplicates_ignored && db.is_unique_violation() =>
+        {
+            Ok(0)
         }
+        ran => ran,
     }
 }
 
-/// An INSERT and the row it made.
-pub(crate) async fn insert<'q, M: Model>(
-    pool: &MySqlPool,
-    statement: impl Fn() -> Statement<'q>,
-    id: &str,
-) -> Result<M> {
-    write_then_read(pool, statement, id)
-        .await?
-        .ok_or(StorageError::Sqlx(sqlx::Error::RowNotFound))
-}
-
-/// Runs `statement()` alone (retried on a deadlock): the rows it affected.
-pub(crate) async fn execute<'q>(
-    pool: &MySqlPool,
-    statement: impl Fn() -> Statement<'q>,
-) -> Result<u64> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let mut connection = crate::acquire(pool).await?;
-        let run = crate::answer_within(statement().execute(&mut *connection)).await;
-        crate::release(&mut connection, &run);
-        match run {
-            Err(error) if attempt < RETRIES && retryable(&error) => continue,
-            done => return Ok(done?.rows_affected()),
-        }
-    }
+/// The statements deleting the places that `filter` selects (a condition on `p`, the place,
+/// with one `?`: the id), their amenity links and their reviews first.
+fn places_where(filter: &str) -> Vec<String> {
+    vec![
+        format!(
+            "DELETE pa FROM place_amenity pa JOIN places p ON p.id = pa.place_id WHERE {filter}"
+        ),
+        format!("DELETE r FROM reviews r JOIN places p ON p.id = r.place_id WHERE {filter}"),
+        format!("DELETE p FROM places p WHERE {filter}"),
+    ]
 }
 
 /// The statements deleting a row of `table` and everything that depends on it, dependents first,
-/// each taking the row's id: what `ON DELETE CASCADE` does on the other engines.
-fn cascade(table: &str) -> &'static [&'static str] {
+/// each taking the row's id, the row itself last: what `ON DELETE CASCADE` does on the other
+/// engines.
+fn cascade(table: &str) -> Vec<String> {
+    let then = |mut first: Vec<String>, rest: &[&str]| {
+        first.extend(rest.iter().map(|sql| (*sql).to_owned()));
+        first
+    };
     match table {
-        "states" => &[
-            "DELETE pa FROM place_amenity pa JOIN places p ON p.id = pa.place_id \
-             JOIN cities c ON c.id = p.city_id WHERE c.state_id = ?",
-            "DELETE r FROM reviews r JOIN places p ON p.id = r.place_id \
-             JOIN cities c ON c.id = p.city_id WHERE c.state_id = ?",
-            "DELETE p FROM places p JOIN cities c ON c.id = p.city_id WHERE c.state_id = ?",
-            "DELETE FROM cities WHERE state_id = ?",
-            "DELETE FROM states WHERE id = ?",
-        ],
-        "cities" => &[
-            "DELETE pa FROM place_amenity pa JOIN places p ON p.id = pa.place_id \
-             WHERE p.city_id = ?",
-            "DELETE r FROM reviews r JOIN places p ON p.id = r.place_id WHERE p.city_id = ?",
-            "DELETE FROM places WHERE city_id = ?",
-            "DELETE FROM cities WHERE id = ?",
-        ],
-        "users" => &[
-            "DELETE pa FROM place_amenity pa JOIN places p ON p.id = pa.place_id \
-             WHERE p.user_id = ?",
-            "DELETE r FROM reviews r JOIN places p ON p.id = r.place_id WHERE p.user_id = ?",
-            "DELETE FROM reviews WHERE user_id = ?",
-            "DELETE FROM places WHERE user_id = ?",
-            "DELETE FROM users WHERE id = ?",
-        ],
-        "places" => &[
-            "DELETE FROM place_amenity WHERE place_id = ?",
-            "DELETE FROM reviews WHERE place_id = ?",
-            "DELETE FROM places WHERE id = ?",
-        ],
-        "amenities" => &[
-            "DELETE FROM place_amenity WHERE amenity_id = ?",
-            "DELETE FROM amenities WHERE id = ?",
-        ],
-        "reviews" => &["DELETE FROM reviews WHERE id = ?"],
-        _ => &[],
+        "states" => then(
+            places_where("p.city_id IN (SELECT c.id FROM cities c WHERE c.state_id = ?)"),
+            &[
+                "DELETE FROM cities WHERE state_id = ?",
+                "DELETE FROM states WHERE id = ?",
+            ],
+        ),
+        "cities" => then(
+            places_where("p.city_id = ?"),
+            &["DELETE FROM cities WHERE id = ?"],
+        ),
+        "users" => then(
+            places_where("p.user_id = ?"),
+            &[
+                "DELETE FROM reviews WHERE user_id = ?",
+                "DELETE FROM users WHERE id = ?",
+            ],
+        ),
+        "places" => places_where("p.id = ?"),
+        "amenities" => then(
+            Vec::new(),
+            &[
+                "DELETE FROM place_amenity WHERE amenity_id = ?",
+                "DELETE FROM amenities WHERE id = ?",
+            ],
+        ),
+        "reviews" => then(Vec::new(), &["DELETE FROM reviews WHERE id = ?"]),
+        _ => Vec::new(),
     }
 }
 
-/// Deletes row `id` of `table` and its dependents in one transaction. False when there was none.
-pub(crate) async fn delete(pool: &MySqlPool, table: &str, id: &str) -> Result<bool> {
+/// Deletes row `id` of `table` and its dependents in one transaction: the rows of `table` it
+/// deleted (0 when there was none).
+async fn delete(pool: &MySqlPool, table: &str, id: &str) -> Result<u64> {
     let statements = cascade(table);
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let mut connection = crate::acquire(pool).await?;
-        let run = crate::answer_within(async {
-            let mut tx = connection.begin().await?;
-            let mut deleted = 0;
-            for sql in statements {
-                deleted = sqlx::query(sql)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-            }
-            tx.commit().await?;
-            Ok::<_, sqlx::Error>(deleted > 0)
-        })
-        .await;
-        crate::release(&mut connection, &run);
-        match run {
-            Err(error) if attempt < RETRIES && retryable(&error) => continue,
-            done => return Ok(done?),
+    with_retries!(pool, |connection| {
+        let mut tx = connection.begin().await?;
+        let mut deleted = 0;
+        for sql in &statements {
+            deleted = sqlx::query(sql)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
         }
-    }
+        tx.commit().await?;
+        Ok(deleted)
+    })
 }
 
 /// Applies the migrations, one process at a time per database (`GET_LOCK`). A database that has
 /// the course's tables but no `_sqlx_migrations` is adopted: its schema is taken as our first
 /// migration (baselined), and is not changed.
-pub(crate) async fn migrate(pool: &MySqlPool, migrator: &'static Migrator) -> Result<()> {
-    let mut conn = crate::acquire(pool).await?;
+async fn migrate(pool: &MySqlPool, migrator: &'static Migrator) -> Result<()> {
+    let mut conn = acquire(pool).await?;
     let locked: Option<i64> =
         sqlx::query_scalar("SELECT GET_LOCK(CONCAT('hbnb_migrate_', DATABASE()), 120)")
             .fetch_one(&mut *conn)

@@ -4,9 +4,12 @@
 
 use std::collections::HashMap;
 
+use crate::database::{on_connection, Database};
+use crate::error::Result;
+use crate::metrics;
 use crate::models::{Amenity, City, PlaceWithOwner, State, StateWithCities};
-use crate::sqlite_readers::{self, city_columns, place_columns, state_columns};
-use crate::{metrics, on_connection, Database, Result, Sqlite};
+use crate::sqlite::readers::{self as sqlite_readers, city_columns, place_columns, state_columns};
+use crate::sqlite::Sqlite;
 
 impl Database {
     /// Every state sorted by name, each with its cities sorted by name (two queries on one

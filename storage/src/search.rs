@@ -4,10 +4,14 @@
 use bytes::Bytes;
 use futures_util::TryStreamExt;
 
+use crate::database::Database;
+use crate::error::{connection_failed, Result, StorageError};
 use crate::json_chunks::{ChunkSender, JsonArrayWriter, JsonChunks};
+use crate::metrics;
 use crate::models::{to_dict, Place};
-use crate::sqlite_readers::{self, place_columns};
-use crate::{metrics, Database, Result, Sqlite, StorageError};
+use crate::server::{acquire, answer_within};
+use crate::sqlite::readers::{self as sqlite_readers, place_columns};
+use crate::sqlite::Sqlite;
 
 /// The filters of `places_search` (ids already validated by the caller).
 #[derive(Debug, Clone, Default)]
@@ -199,7 +203,7 @@ async fn send_from_pool<DB>(
 {
     let server = DB::NAME != "SQLite";
     let answer = metrics::timed("search_places", async {
-        let mut connection = crate::acquire(&pool).await?;
+        let mut connection = acquire(&pool).await?;
         let mut query = sqlx::query_as::<DB, Place>(&sql);
         for bind in binds {
             query = query.bind(bind);
@@ -209,7 +213,7 @@ async fn send_from_pool<DB>(
             let mut writer = JsonArrayWriter::new();
             loop {
                 let next = match server {
-                    true => crate::answer_within(rows.try_next()).await?,
+                    true => answer_within(rows.try_next()).await?,
                     false => rows.try_next().await?,
                 };
                 let Some(place) = next else { break };
@@ -223,7 +227,7 @@ async fn send_from_pool<DB>(
         }
         .await;
         if let Err(StorageError::Sqlx(error)) = &sent {
-            if crate::connection_failed(error) {
+            if connection_failed(error) {
                 connection.close_on_drop();
             }
         }

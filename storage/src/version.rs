@@ -15,7 +15,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{ConnectOptions, PgPool};
 use tokio::sync::Mutex;
 
-use crate::{Database, Result};
+use crate::database::Database;
+use crate::error::Result;
+use crate::server::{acquire, answer_within, release};
 
 pub struct DataVersion {
     source: Source,
@@ -106,13 +108,13 @@ impl DataVersion {
                 }
             }
             Source::Postgres(pool) => {
-                let mut connection = crate::acquire(pool).await?;
-                let answer = crate::answer_within(
+                let mut connection = acquire(pool).await?;
+                let answer = answer_within(
                     sqlx::query_scalar::<_, String>("SELECT pg_current_snapshot()::text")
                         .fetch_one(&mut *connection),
                 )
                 .await;
-                crate::release(&mut connection, &answer);
+                release(&mut connection, &answer);
                 Ok(answer?)
             }
         }

@@ -1,4 +1,4 @@
-//! PostgreSQL's group commit (`hbnb_storage`'s `pg_writer`): writes that wait together share one
+//! PostgreSQL's group commit (`hbnb_storage`'s `postgres::writer`): writes that wait together share one
 //! transaction, their values written into the SQL as constants. Each test queues all its writes
 //! before the writers run (one `join_all` on a current-thread runtime), so they form groups.
 

@@ -19,8 +19,8 @@ use chrono::NaiveDateTime;
 use rusqlite::{Connection, OpenFlags, Row};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::error::{Result, StorageError};
 use crate::models::{parse_timestamp, City, Place, State};
-use crate::{Result, StorageError};
 
 /// Reads running at once, as the sqlx pool allows: one per core and a few more.
 const READERS: usize = 4;
@@ -122,18 +122,6 @@ impl Readers {
     }
 }
 
-/// The read waited out a write's lock, or the file could not be opened: it may succeed later.
-pub(crate) fn busy(error: &rusqlite::Error) -> bool {
-    matches!(
-        error.sqlite_error_code(),
-        Some(
-            rusqlite::ErrorCode::DatabaseBusy
-                | rusqlite::ErrorCode::DatabaseLocked
-                | rusqlite::ErrorCode::CannotOpen
-        )
-    )
-}
-
 // ---- the rows, read where they lie ----------------------------------------------------------
 
 // Macros, not constants, so that whole statements are joined at compile time (`concat!`).
@@ -179,12 +167,18 @@ fn timestamp(row: &Row<'_>, index: usize) -> Result<NaiveDateTime> {
     parse_timestamp(text).ok_or_else(|| failed(format!("not a timestamp: {text:?}").into()))
 }
 
+/// The columns every table starts with: `id`, `created_at`, `updated_at`.
+fn common(row: &Row<'_>) -> Result<(String, NaiveDateTime, NaiveDateTime)> {
+    Ok((row.get(0)?, timestamp(row, 1)?, timestamp(row, 2)?))
+}
+
 /// A row starting with `place_columns!()`.
 pub(crate) fn place(row: &Row<'_>) -> Result<Place> {
+    let (id, created_at, updated_at) = common(row)?;
     Ok(Place {
-        id: row.get(0)?,
-        created_at: timestamp(row, 1)?,
-        updated_at: timestamp(row, 2)?,
+        id,
+        created_at,
+        updated_at,
         city_id: row.get(3)?,
         user_id: row.get(4)?,
         name: row.get(5)?,
@@ -200,22 +194,26 @@ pub(crate) fn place(row: &Row<'_>) -> Result<Place> {
 
 /// A row of `state_columns!()`.
 pub(crate) fn state(row: &Row<'_>) -> Result<State> {
+    let (id, created_at, updated_at) = common(row)?;
+    let name = row.get(3)?;
     Ok(State {
-        id: row.get(0)?,
-        created_at: timestamp(row, 1)?,
-        updated_at: timestamp(row, 2)?,
-        name: row.get(3)?,
+        id,
+        created_at,
+        updated_at,
+        name,
     })
 }
 
 /// A row of `city_columns!()`.
 pub(crate) fn city(row: &Row<'_>) -> Result<City> {
+    let (id, created_at, updated_at) = common(row)?;
+    let (state_id, name) = (row.get(3)?, row.get(4)?);
     Ok(City {
-        id: row.get(0)?,
-        created_at: timestamp(row, 1)?,
-        updated_at: timestamp(row, 2)?,
-        state_id: row.get(3)?,
-        name: row.get(4)?,
+        id,
+        created_at,
+        updated_at,
+        state_id,
+        name,
     })
 }
 

@@ -4,7 +4,7 @@
 //! not on the machine: every write alone is a transaction of its own, a round trip, and a
 //! backend woken for each, about 80 µs of server CPU per write on this kind of machine, which
 //! made writes through the gateway a third of their target. So, as the SQLite writer does
-//! (`crate::writer`), writes that wait at the same time share one transaction, sent as one
+//! (`crate::sqlite::writer`), writes that wait at the same time share one transaction, sent as one
 //! message: `BEGIN; <write 1>; ...; <write n>; COMMIT` (PostgreSQL's simple-query protocol runs
 //! the statements in order and answers each). A pipeline of 8 inserts in one transaction was
 //! measured at 3.7 times the inserts per second of 8 transactions (pgbench, 16 clients).
@@ -21,207 +21,44 @@
 //! other failure (the connection, the commit) answers every write of the group with the error;
 //! none of them was acknowledged. A write is acknowledged only once its commit has succeeded.
 
-use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
 use futures_util::TryStreamExt;
 use sqlx::pool::PoolConnection;
-use sqlx::postgres::{PgArguments, PgConnection, PgPool, PgRow};
-use sqlx::{Arguments, Connection, Either, Encode, Executor, Postgres, Type};
+use sqlx::postgres::{PgArguments, PgConnection, PgPool, PgQueryResult, PgRow};
+use sqlx::{Connection, Either, Executor, Postgres};
 use tokio::sync::mpsc;
 
-use crate::writer::{submit, Answer, Failure, Finish};
-use crate::Result;
+use super::literal;
+use crate::error::connection_failed;
+use crate::group_commit::{collect, Answer, Failure};
+use crate::server::{acquire, answer_within, PING_AFTER_IDLE};
+use crate::write::{add_all, Value};
 
-/// Writes that may wait for a writer; more at once wait to be queued (back-pressure).
-const QUEUE: usize = 1024;
 /// The most writes sharing one commit (a failing one makes the rest run again).
 const GROUP: usize = 64;
 
-/// A value that can be written into a group's SQL as a PostgreSQL constant.
-pub(crate) trait Literal {
-    /// Appends the constant to `out`; false when the value cannot be one.
-    fn write_literal(&self, out: &mut String) -> bool;
-}
+/// A write waiting for the writer, with its values as constants for a group (`prepared`;
+/// None: it runs alone).
+type Job = crate::group_commit::Job<PgRow, Option<String>>;
 
-/// `E'...'`: an untyped string constant whose backslashes are escapes whatever
-/// `standard_conforming_strings` says, so `\` and `'` are the only characters to escape. NUL
-/// cannot be written (the query is a C string on the server) nor stored in text.
-fn quoted(text: &str, out: &mut String) -> bool {
-    if text.contains('\0') {
-        return false;
-    }
-    out.reserve(text.len() + 3);
-    out.push_str("E'");
-    for c in text.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\'' => out.push_str("''"),
-            c => out.push(c),
-        }
-    }
-    out.push('\'');
-    true
-}
+pub(crate) type Writer = crate::group_commit::Writer<PgRow, Option<String>>;
 
-impl Literal for String {
-    fn write_literal(&self, out: &mut String) -> bool {
-        quoted(self, out)
-    }
-}
-
-impl Literal for i32 {
-    fn write_literal(&self, out: &mut String) -> bool {
-        quoted(&self.to_string(), out)
-    }
-}
-
-impl Literal for f64 {
-    fn write_literal(&self, out: &mut String) -> bool {
-        // Rust's shortest representation that reads back as the same double, as float8in does.
-        let text = if self.is_nan() {
-            "NaN".to_owned()
-        } else if self.is_infinite() {
-            if *self > 0.0 { "Infinity" } else { "-Infinity" }.to_owned()
-        } else {
-            self.to_string()
-        };
-        quoted(&text, out)
-    }
-}
-
-impl Literal for chrono::NaiveDateTime {
-    fn write_literal(&self, out: &mut String) -> bool {
-        // Microseconds, as a TIMESTAMP keeps them (`crate::now` has no finer digits).
-        quoted(&self.format("%Y-%m-%d %H:%M:%S%.6f").to_string(), out)
-    }
-}
-
-impl<T: Literal> Literal for Option<T> {
-    fn write_literal(&self, out: &mut String) -> bool {
-        match self {
-            Some(value) => value.write_literal(out),
-            None => {
-                out.push_str("NULL");
-                true
-            }
-        }
-    }
-}
-
-/// One write: SQL with `$1`, `$2`... placeholders, its values bound for a call alone and
-/// written as constants for a group.
-pub(crate) struct Statement {
-    sql: Cow<'static, str>,
-    arguments: PgArguments,
-    /// The values as constants, in order; None once one could not be written as a constant.
-    literals: Option<Vec<String>>,
-    /// The first value that could not be encoded: the write answers it, unrun.
-    unencodable: Option<sqlx::error::BoxDynError>,
-}
-
-impl Statement {
-    pub(crate) fn new(sql: impl Into<Cow<'static, str>>) -> Statement {
-        Statement {
-            sql: sql.into(),
-            arguments: PgArguments::default(),
-            literals: Some(Vec::new()),
-            unencodable: None,
-        }
-    }
-
-    pub(crate) fn bind<T>(mut self, value: T) -> Statement
-    where
-        T: Literal + for<'q> Encode<'q, Postgres> + Type<Postgres> + Send + 'static,
-    {
-        if let Some(literals) = &mut self.literals {
-            let mut literal = String::new();
-            if value.write_literal(&mut literal) {
-                literals.push(literal);
-            } else {
-                self.literals = None;
-            }
-        }
-        if let Err(error) = self.arguments.add(value) {
-            self.unencodable.get_or_insert(error);
-        }
-        self
-    }
-
-    /// The statement with each `$n` replaced by the n-th constant; None when one is missing.
-    fn inlined(&self) -> Option<String> {
-        let literals = self.literals.as_ref()?;
-        let mut out =
-            String::with_capacity(self.sql.len() + literals.iter().map(String::len).sum::<usize>());
-        let mut rest = &*self.sql;
-        while let Some(at) = rest.find('$') {
-            out.push_str(&rest[..at]);
-            rest = &rest[at + 1..];
-            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-            let literal = rest[..digits]
-                .parse::<usize>()
-                .ok()
-                .and_then(|n| literals.get(n.checked_sub(1)?))?;
-            out.push_str(literal);
-            rest = &rest[digits..];
-        }
-        out.push_str(rest);
-        Some(out)
-    }
-}
-
-struct Job {
-    statement: Statement,
-    /// The statement with its constants, for a group (None: it runs alone).
-    inlined: Option<String>,
-    finish: Finish<PgRow>,
-}
-
-#[derive(Clone)]
-pub(crate) struct Writer {
-    jobs: mpsc::Sender<Job>,
-}
-
-impl std::fmt::Debug for Writer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Writer")
-    }
-}
-
-impl Writer {
-    /// Starts the writer task; it runs each group on a connection of `pool`.
-    ///
-    /// One group at a time, as SQLite's writer: while it commits, the next group gathers. With
-    /// 32 clients creating and deleting, one writer answered 17.7k writes/s where two answered
-    /// 15-17k and four 11k (smaller groups: more transactions). The cost: a slow write (a delete
-    /// that cascades to many rows) delays the writes queued behind it; reads are not affected.
-    pub(crate) fn start(pool: PgPool) -> Writer {
-        let (jobs, queue) = mpsc::channel(QUEUE);
-        tokio::spawn(run(pool, queue));
-        Writer { jobs }
-    }
-
-    /// Runs `statement`; `decode` makes the caller's value of its answer once it is committed.
-    pub(crate) async fn write<T: Send + 'static>(
-        &self,
-        mut statement: Statement,
-        decode: impl FnOnce(Answer<PgRow>) -> sqlx::Result<T> + Send + 'static,
-    ) -> Result<T> {
-        if let Some(error) = statement.unencodable.take() {
-            return Err(sqlx::Error::Encode(error).into());
-        }
-        // Made here, by the caller's worker, even if the write then runs alone: the writer is
-        // one task for every write, and what it does not do is done in parallel.
-        let inlined = statement.inlined();
-        let job = |finish| Job {
-            statement,
-            inlined,
-            finish,
-        };
-        submit(&self.jobs, "PostgreSQL", decode, job).await
-    }
+/// Starts the writer task; it runs each group on a connection of `pool`. `grouped` false: every
+/// write runs alone (`PG_GROUP_COMMIT=off`, see `literal`).
+///
+/// One group at a time, as SQLite's writer: while it commits, the next group gathers. With
+/// 32 clients creating and deleting, one writer answered 17.7k writes/s where two answered
+/// 15-17k and four 11k (smaller groups: more transactions). The cost: a slow write (a delete
+/// that cascades to many rows) delays the writes queued behind it; reads are not affected.
+pub(crate) fn start(pool: PgPool, grouped: bool) -> Writer {
+    let constants =
+        move |sql: &str, values: &[Value]| grouped.then(|| literal::inlined(sql, values)).flatten();
+    let (writer, jobs) = Writer::new("PostgreSQL", constants);
+    tokio::spawn(run(pool, jobs));
+    writer
 }
 
 /// The writer: takes what waits (up to `GROUP`), runs it on a pooled connection, answers it.
@@ -253,7 +90,7 @@ async fn run(pool: PgPool, mut queue: mpsc::Receiver<Job>) {
         }
         let mut connection = match warm(held.take()).await {
             Some(connection) => connection,
-            None => match crate::acquire(&pool).await {
+            None => match acquire(&pool).await {
                 Ok(connection) => connection,
                 Err(error) => {
                     let reason: Arc<str> = format!("no database connection: {error}").into();
@@ -267,7 +104,7 @@ async fn run(pool: PgPool, mut queue: mpsc::Receiver<Job>) {
         // Bounded: a server that stops answering (the link cut) would hold every write queued
         // behind this group for as long as TCP waits. The writes of a group given up on are
         // dropped unanswered: their callers get an error (503), none was acknowledged.
-        let ran = crate::answer_within(async { Ok(run_taken(&mut connection, &mut taken).await) });
+        let ran = answer_within(async { Ok(run_taken(&mut connection, &mut taken).await) });
         if let Ok(true) = ran.await {
             held = Some((connection, Instant::now()));
         } else {
@@ -283,9 +120,7 @@ async fn warm(
     held: Option<(PoolConnection<Postgres>, Instant)>,
 ) -> Option<PoolConnection<Postgres>> {
     let (mut connection, used) = held?;
-    if used.elapsed() < crate::PING_AFTER_IDLE
-        || crate::answer_within(connection.ping()).await.is_ok()
-    {
+    if used.elapsed() < PING_AFTER_IDLE || answer_within(connection.ping()).await.is_ok() {
         return Some(connection);
     }
     connection.close_on_drop();
@@ -297,20 +132,26 @@ async fn warm(
 async fn run_taken(connection: &mut PgConnection, taken: &mut Vec<Job>) -> bool {
     // Writes with no constants form no group: each runs alone, as does a group of one.
     let (mut group, mut alone): (Vec<Job>, Vec<Job>) =
-        taken.drain(..).partition(|job| job.inlined.is_some());
+        taken.drain(..).partition(|job| job.prepared.is_some());
     if group.len() == 1 {
         alone.append(&mut group);
     }
     let mut sound = true;
     for job in alone {
-        let outcome = run_alone(connection, job.statement).await;
+        // In a transaction of its own, as a prepared statement.
+        let mut values = PgArguments::default();
+        let outcome = match add_all(&job.values, &mut values) {
+            Ok(()) => {
+                let results = connection.fetch_many(sqlx::query_with(&job.sql, values));
+                collect(results, PgQueryResult::rows_affected).await
+            }
+            Err(error) => Err(error),
+        };
         // A statement's own error leaves the connection as it was; any other may not (the
         // server ending the session comes as a database error too: 57P01).
         sound &= match &outcome {
             Ok(_) => true,
-            Err(error) => {
-                matches!(error, sqlx::Error::Database(_)) && !crate::connection_failed(error)
-            }
+            Err(error) => matches!(error, sqlx::Error::Database(_)) && !connection_failed(error),
         };
         (job.finish)(outcome.map_err(Failure::Statement));
     }
@@ -321,22 +162,6 @@ async fn run_taken(connection: &mut PgConnection, taken: &mut Vec<Job>) -> bool 
     sound &= commit_group(connection, group.into()).await;
     tracing::trace!(writes, "group commit");
     sound
-}
-
-/// A write in a transaction of its own, as a prepared statement.
-async fn run_alone(
-    connection: &mut PgConnection,
-    statement: Statement,
-) -> sqlx::Result<Answer<PgRow>> {
-    let mut answer = Answer::empty();
-    let mut results = connection.fetch_many(sqlx::query_with(&statement.sql, statement.arguments));
-    while let Some(item) = results.try_next().await? {
-        match item {
-            Either::Left(done) => answer.changes = done.rows_affected(),
-            Either::Right(row) => answer.rows.push(row),
-        }
-    }
-    Ok(answer)
 }
 
 /// Runs `pending` in one transaction, again without each write whose statement fails, and
@@ -392,7 +217,7 @@ fn group_sql(pending: &VecDeque<Job>, rollback_first: bool) -> String {
     }
     sql.push_str("BEGIN;\n");
     for job in pending {
-        sql.push_str(job.inlined.as_deref().unwrap_or_default());
+        sql.push_str(job.prepared.as_deref().unwrap_or_default());
         sql.push_str(";\n");
     }
     sql.push_str("COMMIT");
@@ -433,7 +258,7 @@ async fn run_call(
                 return match (write, error) {
                     // The server ending the session is no failure of that write's own.
                     (Some(index), error @ sqlx::Error::Database(_))
-                        if !crate::connection_failed(&error) =>
+                        if !connection_failed(&error) =>
                     {
                         Call::StatementFailed(index, error)
                     }
@@ -445,66 +270,5 @@ async fn run_call(
                 };
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn inlined(sql: &'static str, values: Vec<Option<String>>) -> Option<String> {
-        values
-            .into_iter()
-            .fold(Statement::new(sql), Statement::bind)
-            .inlined()
-    }
-
-    #[test]
-    fn values_become_escaped_constants_in_place_of_their_placeholders() {
-        assert_eq!(
-            inlined(
-                "INSERT INTO t VALUES ($1, $2, $2, $3, $10)",
-                vec![
-                    Some("it's".into()),
-                    Some("back\\slash $1".into()),
-                    None,
-                    Some("x".into()),
-                ]
-            ),
-            None,
-            "$10 has no value"
-        );
-        assert_eq!(
-            inlined(
-                "INSERT INTO t VALUES ($1, $2, $2, $3)",
-                vec![Some("it's".into()), Some("back\\slash $1".into()), None]
-            )
-            .as_deref(),
-            Some(r"INSERT INTO t VALUES (E'it''s', E'back\\slash $1', E'back\\slash $1', NULL)")
-        );
-    }
-
-    #[test]
-    fn text_with_a_nul_byte_is_no_constant() {
-        assert_eq!(
-            inlined("UPDATE t SET a = $1", vec![Some("a\0b".into())]),
-            None
-        );
-    }
-
-    #[test]
-    fn numbers_and_times_are_quoted_constants() {
-        let at = chrono::DateTime::from_timestamp(1_700_000_000, 123_456_000)
-            .unwrap_or_default()
-            .naive_utc();
-        let statement = Statement::new("V($1, $2, $3, $4)")
-            .bind(-42i32)
-            .bind(0.1f64)
-            .bind(f64::NEG_INFINITY)
-            .bind(at);
-        assert_eq!(
-            statement.inlined().as_deref(),
-            Some("V(E'-42', E'0.1', E'-Infinity', E'2023-11-14 22:13:20.123456')")
-        );
     }
 }

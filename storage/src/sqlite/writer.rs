@@ -7,7 +7,7 @@
 //! run in one transaction and share one commit (group commit, as PostgreSQL and MariaDB do). A
 //! write is acknowledged only once its commit has succeeded.
 //!
-//! Each write is one statement, given as data (`Statement`: SQL and its arguments), so that a
+//! Each write is one statement, given as data (`crate::write::Write`: SQL and its values), so that a
 //! whole group goes to the connection's thread as one multi-statement call:
 //! `BEGIN IMMEDIATE; <write 1>; ...; <write n>; COMMIT`. sqlx runs each SQLite connection on a
 //! thread of its own and every call is a round trip to it (two thread wake-ups, tens of
@@ -17,189 +17,36 @@
 //! the next call. Any other failure ends the group: it is rolled back and every write in it
 //! answers the error (none of them was acknowledged).
 
-use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
 use futures_util::TryStreamExt;
-use sqlx::encode::IsNull;
 use sqlx::sqlite::{
-    Sqlite, SqliteArgumentValue, SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteRow,
+    SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteQueryResult, SqliteRow,
 };
-use sqlx::{Arguments, ConnectOptions, Either, Encode, Executor};
-use tokio::sync::{mpsc, oneshot};
+use sqlx::{query_with, Arguments, ConnectOptions, Either, Executor};
+use tokio::sync::mpsc;
 
-use crate::{Result, StorageError};
+use crate::error::Result;
+use crate::group_commit::{collect, Answer, Failure};
+use crate::write::add_all;
 
-/// Writes that may wait for the writer; more at once wait to be queued (back-pressure).
-const QUEUE: usize = 1024;
 /// The most writes sharing one commit.
 const GROUP: usize = 256;
 
-/// One write: SQL with `$1`, `$2`... placeholders and their values, bound as with sqlx's
-/// `query(sql).bind(a).bind(b)`. The values are encoded once; a call binds copies, so that the
-/// statements after a constraint failure can go out again.
-pub(crate) struct Statement {
-    sql: Cow<'static, str>,
-    values: Vec<SqliteArgumentValue<'static>>,
-    /// The first value that could not be encoded: the write answers it, unrun.
-    unencodable: Option<sqlx::error::BoxDynError>,
-}
+type Finish = crate::group_commit::Finish<SqliteRow>;
 
-impl Statement {
-    pub(crate) fn new(sql: impl Into<Cow<'static, str>>) -> Statement {
-        Statement {
-            sql: sql.into(),
-            values: Vec::new(),
-            unencodable: None,
-        }
-    }
+type Job = crate::group_commit::Job<SqliteRow, ()>;
 
-    pub(crate) fn bind<T: Encode<'static, Sqlite>>(mut self, value: T) -> Statement {
-        match value.encode(&mut self.values) {
-            Ok(IsNull::Yes) => self.values.push(SqliteArgumentValue::Null),
-            Ok(IsNull::No) => {}
-            Err(error) => {
-                self.unencodable.get_or_insert(error);
-            }
-        }
-        self
-    }
+pub(crate) type Writer = crate::group_commit::Writer<SqliteRow, ()>;
 
-    /// Adds copies of the values to `arguments` (a group's call: the statements after a
-    /// constraint failure go out again in the next one).
-    fn add_to(
-        &self,
-        arguments: &mut SqliteArguments<'static>,
-    ) -> Result<(), sqlx::error::BoxDynError> {
-        self.values
-            .iter()
-            .cloned()
-            .try_for_each(|value| add_value(arguments, value))
-    }
-
-    /// The SQL and the values as the arguments of one call (a write alone: they go out once).
-    fn into_call(self) -> sqlx::Result<(Cow<'static, str>, SqliteArguments<'static>)> {
-        let mut arguments = SqliteArguments::default();
-        self.values
-            .into_iter()
-            .try_for_each(|value| add_value(&mut arguments, value))
-            .map_err(sqlx::Error::Encode)?;
-        Ok((self.sql, arguments))
-    }
-}
-
-fn add_value(
-    arguments: &mut SqliteArguments<'static>,
-    value: SqliteArgumentValue<'static>,
-) -> Result<(), sqlx::error::BoxDynError> {
-    match value {
-        SqliteArgumentValue::Null => arguments.add(None::<i64>),
-        SqliteArgumentValue::Text(text) => arguments.add(text.into_owned()),
-        SqliteArgumentValue::Blob(blob) => arguments.add(blob.into_owned()),
-        SqliteArgumentValue::Double(number) => arguments.add(number),
-        SqliteArgumentValue::Int(number) => arguments.add(number),
-        SqliteArgumentValue::Int64(number) => arguments.add(number),
-    }
-}
-
-/// What a statement answered: the rows it returned (`RETURNING`) and the rows it changed.
-/// `R`: the engine's row (SQLite here, PostgreSQL in `pg_writer`).
-pub(crate) struct Answer<R = SqliteRow> {
-    pub(crate) rows: Vec<R>,
-    pub(crate) changes: u64,
-}
-
-impl<R> Answer<R> {
-    pub(crate) fn empty() -> Answer<R> {
-        Answer {
-            rows: Vec::new(),
-            changes: 0,
-        }
-    }
-}
-
-/// Hands a write its outcome: its answer after its group's commit, or why it failed.
-pub(crate) type Finish<R = SqliteRow> =
-    Box<dyn FnOnce(std::result::Result<Answer<R>, Failure>) + Send>;
-
-pub(crate) enum Failure {
-    /// The statement itself failed (a constraint, or the error that ended the group).
-    Statement(sqlx::Error),
-    /// The statement ran, but its group could not be committed.
-    Commit(Arc<str>),
-}
-
-/// Queues the job `job` makes of a write's [`Finish`] on `jobs` (the `writer`'s queue) and
-/// waits for the value `decode` makes of the write's answer once it is committed.
-pub(crate) async fn submit<R: 'static, T: Send + 'static, J>(
-    jobs: &mpsc::Sender<J>,
-    writer: &str,
-    decode: impl FnOnce(Answer<R>) -> sqlx::Result<T> + Send + 'static,
-    job: impl FnOnce(Finish<R>) -> J,
-) -> Result<T> {
-    let (reply, answer) = oneshot::channel();
-    let finish: Finish<R> = Box::new(move |outcome| {
-        let outcome = match outcome {
-            Ok(answer) => decode(answer).map_err(StorageError::from),
-            Err(Failure::Statement(error)) => Err(StorageError::from(error)),
-            Err(Failure::Commit(reason)) => Err(StorageError::Commit(reason.to_string())),
-        };
-        let _ = reply.send(outcome);
-    });
-    let stopped = || StorageError::Commit(format!("the {writer} writer has stopped"));
-    jobs.send(job(finish)).await.map_err(|_| stopped())?;
-    // A write dropped unanswered: the writer stopped, or gave up on a server that did not
-    // answer in time (`crate::ANSWER_TIMEOUT`); either way it was not acknowledged.
-    answer.await.map_err(|_| {
-        StorageError::Commit(format!(
-            "the {writer} writer gave no answer (stopped, or the server did not answer in time)"
-        ))
-    })?
-}
-
-struct Job {
-    statement: Statement,
-    finish: Finish,
-}
-
-#[derive(Clone)]
-pub(crate) struct Writer {
-    jobs: mpsc::Sender<Job>,
-}
-
-impl std::fmt::Debug for Writer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Writer")
-    }
-}
-
-impl Writer {
-    /// Opens the write connection and starts its task.
-    pub(crate) async fn start(options: &SqliteConnectOptions) -> Result<Writer> {
-        let connection = options.connect().await?;
-        let (jobs, queue) = mpsc::channel(QUEUE);
-        tokio::spawn(run(connection, queue));
-        Ok(Writer { jobs })
-    }
-
-    /// Runs `statement` on the write connection; `decode` makes the caller's value of its answer
-    /// once its commit is done.
-    pub(crate) async fn write<T: Send + 'static>(
-        &self,
-        statement: Statement,
-        decode: impl FnOnce(Answer) -> sqlx::Result<T> + Send + 'static,
-    ) -> Result<T> {
-        if let Some(error) = statement.unencodable {
-            return Err(sqlx::Error::Encode(error).into());
-        }
-        submit(&self.jobs, "SQLite", decode, |finish| Job {
-            statement,
-            finish,
-        })
-        .await
-    }
+/// Opens the write connection and starts its task.
+pub(crate) async fn start(options: &SqliteConnectOptions) -> Result<Writer> {
+    let connection = options.connect().await?;
+    let (writer, jobs) = Writer::new("SQLite", |_, _| ());
+    tokio::spawn(run(connection, jobs));
+    Ok(writer)
 }
 
 async fn run(mut connection: SqliteConnection, mut queue: mpsc::Receiver<Job>) {
@@ -208,7 +55,14 @@ async fn run(mut connection: SqliteConnection, mut queue: mpsc::Receiver<Job>) {
         if group.len() == 1 {
             // Alone: its own statement is its own transaction.
             if let Some(job) = group.pop() {
-                let outcome = alone(&mut connection, job.statement).await;
+                let mut values = SqliteArguments::default();
+                let outcome = match add_all(&job.values, &mut values) {
+                    Ok(()) => {
+                        let results = connection.fetch_many(query_with(&job.sql, values));
+                        collect(results, SqliteQueryResult::rows_affected).await
+                    }
+                    Err(error) => Err(error),
+                };
                 (job.finish)(outcome.map_err(Failure::Statement));
             }
             continue;
@@ -217,43 +71,6 @@ async fn run(mut connection: SqliteConnection, mut queue: mpsc::Receiver<Job>) {
         commit_group(&mut connection, group.drain(..)).await;
         tracing::trace!(writes, "group commit");
     }
-}
-
-async fn alone(connection: &mut SqliteConnection, statement: Statement) -> sqlx::Result<Answer> {
-    let (sql, arguments) = statement.into_call()?;
-    let mut answer = Answer::empty();
-    let mut results = connection.fetch_many(sqlx::query_with(&sql, arguments));
-    while let Some(item) = results.try_next().await? {
-        match item {
-            Either::Left(done) => answer.changes = done.rows_affected(),
-            Either::Right(row) => answer.rows.push(row),
-        }
-    }
-    Ok(answer)
-}
-
-/// The answer's first row as an `M` (a write `... RETURNING *` that must return one).
-pub(crate) fn one<M: for<'r> sqlx::FromRow<'r, R>, R: sqlx::Row>(
-    answer: Answer<R>,
-) -> sqlx::Result<M> {
-    answer
-        .rows
-        .first()
-        .ok_or(sqlx::Error::RowNotFound)
-        .and_then(M::from_row)
-}
-
-/// The answer's first row as an `M`, if there is one (an UPDATE ... RETURNING * of a row that
-/// may be gone).
-pub(crate) fn optional<M: for<'r> sqlx::FromRow<'r, R>, R: sqlx::Row>(
-    answer: Answer<R>,
-) -> sqlx::Result<Option<M>> {
-    answer.rows.first().map(M::from_row).transpose()
-}
-
-/// How many rows the statement changed.
-pub(crate) fn affected<R>(answer: Answer<R>) -> sqlx::Result<u64> {
-    Ok(answer.changes)
 }
 
 /// True for an error SQLite undid alone (the statement), leaving the transaction intact.
@@ -266,7 +83,7 @@ fn statement_only(error: &sqlx::Error) -> bool {
 async fn commit_group(connection: &mut SqliteConnection, jobs: impl Iterator<Item = Job>) {
     let mut pending: VecDeque<Job> = jobs.collect();
     // Jobs whose statement ran, waiting for the commit.
-    let mut ran: Vec<(Finish, Answer)> = Vec::with_capacity(pending.len());
+    let mut ran: Vec<(Finish, Answer<SqliteRow>)> = Vec::with_capacity(pending.len());
     let mut begun = false;
     let failure = loop {
         match run_calls(connection, &mut pending, &mut ran, begun).await {
@@ -312,7 +129,7 @@ enum Call {
 async fn run_calls(
     connection: &mut SqliteConnection,
     pending: &mut VecDeque<Job>,
-    ran: &mut Vec<(Finish, Answer)>,
+    ran: &mut Vec<(Finish, Answer<SqliteRow>)>,
     begun: bool,
 ) -> Call {
     let mut sql = String::with_capacity(64 + pending.len() * 160);
@@ -322,9 +139,9 @@ async fn run_calls(
     let mut arguments = SqliteArguments::default();
     for job in pending.iter() {
         let offset = arguments.len();
-        append_renumbered(&mut sql, &job.statement.sql, offset);
+        append_renumbered(&mut sql, &job.sql, offset);
         sql.push_str(";\n");
-        if let Err(error) = job.statement.add_to(&mut arguments) {
+        if let Err(error) = add_all(&job.values, &mut arguments) {
             return Call::Failed(format!("cannot bind a write's arguments: {error}"), None);
         }
     }
@@ -418,7 +235,9 @@ mod tests {
 mod group_tests {
     use futures_util::future::join_all;
 
-    use crate::{Database, State, StorageError};
+    use crate::database::Database;
+    use crate::error::StorageError;
+    use crate::models::State;
 
     struct TempDatabase {
         db: Database,
