@@ -1,7 +1,7 @@
 //! A `DATABASE_URL` (or `restore --to`), read once: its engine known, `mariadb://` written as the
 //! `mysql://` sqlx understands. The text itself is kept exactly as given otherwise: sqlx, libpq
-//! and the MySQL tools each read it their own way, and a re-serialised URL (the `url` crate's)
-//! could differ from what the user wrote (percent-encoding, `sqlite://data/x` read as a host).
+//! and the MySQL tools each read it their own way, not as the `url` crate would (which sees a
+//! host `data` in `sqlite://data/hbnb.sqlite` and re-encodes what it writes back).
 
 use hbnb_storage::Engine;
 
