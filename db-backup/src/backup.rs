@@ -6,13 +6,15 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 
+use crate::backend::Backend;
 use crate::compress::{self, Plain};
+use crate::database_url::DatabaseUrl;
+use crate::dispatch::{AnyBackend, ToolDirs};
 use crate::error::{failed, Context, Error, Result};
 use crate::lock::DirLock;
 use crate::manifest::{self, Engine, Manifest, Verification, PARTIAL};
 use crate::retention::{self, Policy};
 use crate::schedule::Schedule;
-use crate::{mysql, pg, sqlite};
 
 /// Where and how to back up (flags and environment variables).
 #[derive(Debug, Clone, clap::Args)]
@@ -81,11 +83,43 @@ fn optional_duration(text: &str) -> Result<MaybeDuration, String> {
 }
 
 impl BackupSettings {
-    pub fn url(&self) -> String {
-        self.database_url
-            .clone()
+    /// DATABASE_URL, or the SQLite file under data/ when it is unset or empty.
+    fn database_url(&self) -> Result<DatabaseUrl> {
+        let text = self
+            .database_url
+            .as_deref()
             .filter(|u| !u.trim().is_empty())
-            .unwrap_or_else(|| hbnb_storage::DEFAULT_DATABASE_URL.to_owned())
+            .unwrap_or(hbnb_storage::DEFAULT_DATABASE_URL);
+        DatabaseUrl::parse(text)
+    }
+
+    /// The backend of `url`, with the tool directories of these settings.
+    fn backend_for(&self, url: DatabaseUrl) -> AnyBackend {
+        AnyBackend::new(
+            url,
+            ToolDirs {
+                pg: self.pg_bin_dir.as_deref(),
+                mysql: self.mysql_bin_dir.as_deref(),
+            },
+        )
+    }
+
+    /// The backend that verifies a backup of `engine`: DATABASE_URL's, whose server hosts the
+    /// scratch database. A SQLite backup is restored into a temporary file, which needs no
+    /// server, so it is verified whatever DATABASE_URL names (the default URL is never opened).
+    fn verifier(&self, engine: Engine) -> Result<AnyBackend> {
+        let url = self.database_url()?;
+        if url.engine() == engine {
+            Ok(self.backend_for(url))
+        } else if engine == Engine::Sqlite {
+            Ok(self.backend_for(DatabaseUrl::parse(hbnb_storage::DEFAULT_DATABASE_URL)?))
+        } else {
+            Err(failed(format!(
+                "a {} backup is verified on the server of DATABASE_URL, which is a {} database",
+                engine.name(),
+                url.engine().name()
+            )))
+        }
     }
 
     pub fn schedule(&self) -> Result<Schedule> {
@@ -107,7 +141,7 @@ impl BackupSettings {
 
     pub fn validate(&self) -> Result<()> {
         self.schedule()?;
-        manifest::engine_of(&self.url())?;
+        self.database_url()?;
         if let Some(url) = self
             .backup_remote
             .as_deref()
@@ -119,14 +153,6 @@ impl BackupSettings {
             return Err(failed("BACKUP_UPLOAD_RETRY must be longer than 0s"));
         }
         Ok(())
-    }
-
-    fn bin_dir(&self) -> Option<&Path> {
-        self.pg_bin_dir.as_deref()
-    }
-
-    fn mysql_bin_dir(&self) -> Option<&Path> {
-        self.mysql_bin_dir.as_deref()
     }
 }
 
@@ -143,8 +169,8 @@ pub async fn run_once(settings: &BackupSettings) -> Result<Manifest> {
         .await
         .with_context(|| format!("cannot create the backup directory {}", dir.display()))?;
     manifest::clean_leftovers(&dir).await?;
-    let url = settings.url();
-    let engine = manifest::engine_of(&url)?;
+    let backend = settings.backend_for(settings.database_url()?);
+    let engine = backend.engine();
     let started_at = Utc::now();
     let clock = Instant::now();
     let id = manifest::new_id(started_at);
@@ -161,16 +187,11 @@ pub async fn run_once(settings: &BackupSettings) -> Result<Manifest> {
     tracing::info!(id = %id, engine = engine.name(), "backup started");
 
     let work = async {
-        let snapshot = match engine {
-            Engine::Sqlite => sqlite::dump(&url, &partial).await?,
-            Engine::Postgres => pg::dump(&url, settings.bin_dir(), &partial).await?,
-            Engine::Mysql => mysql::dump(&url, settings.mysql_bin_dir(), &partial).await?,
-        };
+        let snapshot = backend.dump(&partial).await?;
         let dump_duration = clock.elapsed();
         manifest::fsync_file(&partial).await?;
         let verification = verify_file(
-            settings,
-            engine,
+            &backend,
             &partial,
             snapshot.migration_version,
             &snapshot.tables,
@@ -246,28 +267,14 @@ pub async fn run_once(settings: &BackupSettings) -> Result<Manifest> {
 
 /// Restores `file` into a scratch database and compares with what the manifest expects.
 async fn verify_file(
-    settings: &BackupSettings,
-    engine: Engine,
+    backend: &AnyBackend,
     file: &Path,
     migration_version: i64,
     expected: &BTreeMap<String, i64>,
 ) -> Verification {
     let clock = Instant::now();
-    let (method, restored) = match engine {
-        Engine::Sqlite => (
-            "restore into a temporary SQLite file, integrity_check, foreign_key_check, row counts",
-            sqlite::restore_scratch(file).await,
-        ),
-        Engine::Postgres => (
-            "pg_restore into a temporary PostgreSQL database, row counts",
-            pg::restore_scratch(&settings.url(), settings.bin_dir(), file).await,
-        ),
-        Engine::Mysql => (
-            "rows and migration read from the dump, restore into a temporary MySQL/MariaDB \
-             database, row counts",
-            mysql::restore_scratch(&settings.url(), settings.mysql_bin_dir(), file).await,
-        ),
-    };
+    let method = backend.verification_method();
+    let restored = backend.restore_scratch(file).await;
     let (restored_tables, error) = match restored {
         Ok((version, tables)) => {
             let mut problems = Vec::new();
@@ -300,6 +307,18 @@ async fn verify_file(
     }
 }
 
+/// A verification that failed before anything was restored.
+fn failed_unrestored(method: &str, clock: Instant, error: String) -> Verification {
+    Verification {
+        ok: false,
+        at: Utc::now(),
+        method: method.to_owned(),
+        duration_ms: millis(clock.elapsed()),
+        restored_tables: BTreeMap::new(),
+        error: Some(error),
+    }
+}
+
 /// `verify <id>`: checksum, then a restore into a scratch database; records the result in the
 /// manifest.
 pub async fn verify(settings: &BackupSettings, id: &str) -> Result<Manifest> {
@@ -319,24 +338,26 @@ pub async fn verify_in(settings: &BackupSettings, dir: &Path, id: &str) -> Resul
             manifest.file, manifest.sha256, manifest.size
         );
         tracing::error!(id = %manifest.id, %error, "verification failed");
-        Verification {
-            ok: false,
-            at: Utc::now(),
-            method: "sha256".to_owned(),
-            duration_ms: millis(clock.elapsed()),
-            restored_tables: BTreeMap::new(),
-            error: Some(error),
-        }
+        failed_unrestored("sha256", clock, error)
     } else {
         let plain = Plain::of(dir, &manifest).await?;
-        verify_file(
-            settings,
-            manifest.engine,
-            &plain.path,
-            manifest.migration_version,
-            &manifest.tables,
-        )
-        .await
+        match settings.verifier(manifest.engine) {
+            Ok(backend) => {
+                verify_file(
+                    &backend,
+                    &plain.path,
+                    manifest.migration_version,
+                    &manifest.tables,
+                )
+                .await
+            }
+            // Recorded as failed, as the restore onto a server of the wrong engine always was.
+            Err(error) => {
+                let error = error.to_string();
+                tracing::error!(id = %manifest.id, %error, "verification failed");
+                failed_unrestored("sha256, restore into a scratch database", clock, error)
+            }
+        }
     };
     manifest::write(dir, &manifest).await?;
     if manifest.verified() {
@@ -370,8 +391,11 @@ pub async fn restore_in(
 ) -> Result<Manifest> {
     let _lock = DirLock::acquire(dir).await?;
     let manifest = manifest::find(dir, id).await?;
-    let target = to.map(str::to_owned).unwrap_or_else(|| settings.url());
-    let engine = manifest::engine_of(&target)?;
+    let target = match to {
+        Some(to) => DatabaseUrl::parse(to)?,
+        None => settings.database_url()?,
+    };
+    let engine = target.engine();
     if engine != manifest.engine {
         return Err(failed(format!(
             "backup {} is a {} dump; it cannot be restored into a {} database",
@@ -394,20 +418,11 @@ pub async fn restore_in(
     let plain = Plain::of(dir, &manifest).await?;
     let path = plain.path.clone();
     tracing::info!(id = %manifest.id, force, "restore started");
-    let (version, tables) = match engine {
-        Engine::Sqlite => {
-            sqlite::restore(&path, &target, force, manifest.migration_version).await?;
-            sqlite_inspect(&target).await?
-        }
-        Engine::Postgres => {
-            pg::restore(&target, settings.bin_dir(), &path, force).await?;
-            pg::inspect(&target).await?
-        }
-        Engine::Mysql => {
-            mysql::restore(&target, settings.mysql_bin_dir(), &path, force).await?;
-            mysql::inspect(&target).await?
-        }
-    };
+    let backend = settings.backend_for(target);
+    backend
+        .restore(&path, force, manifest.migration_version)
+        .await?;
+    let (version, tables) = backend.inspect().await?;
     if tables != manifest.tables || version != manifest.migration_version {
         return Err(Error::Verification(format!(
             "after the restore the database has {tables:?} at migration {version}, the manifest \
@@ -417,25 +432,6 @@ pub async fn restore_in(
     }
     tracing::info!(id = %manifest.id, rows = tables.values().sum::<i64>(), "restore complete");
     Ok(manifest)
-}
-
-async fn sqlite_inspect(url: &str) -> Result<(i64, BTreeMap<String, i64>)> {
-    use sqlx::{ConnectOptions, Connection};
-    use std::str::FromStr;
-    let mut conn = sqlx::sqlite::SqliteConnectOptions::from_str(url)
-        .context("invalid SQLite URL")?
-        .create_if_missing(false)
-        .connect()
-        .await
-        .context("cannot open the restored database")?;
-    let version = crate::tables::migration_version::<sqlx::Sqlite>(
-        &mut conn,
-        crate::tables::MIGRATION_VERSION,
-    )
-    .await;
-    let tables = crate::tables::counts::<sqlx::Sqlite>(&mut conn).await;
-    let _ = conn.close().await;
-    Ok((version?, tables?))
 }
 
 /// Applies the retention policy (the caller holds the lock).

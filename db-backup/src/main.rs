@@ -12,8 +12,11 @@
 //! lock); 4 verification failed; 5 restore refused (target not empty, no `--force`); 6 no such
 //! backup; 7 backup kept locally but its copy to the remote failed.
 
+mod backend;
 mod backup;
 mod compress;
+mod database_url;
+mod dispatch;
 mod error;
 mod lock;
 mod manifest;

@@ -22,16 +22,6 @@ pub const PARTIAL: &str = ".partial";
 
 pub use hbnb_storage::Engine;
 
-/// The engine of a `DATABASE_URL`, or why it has none.
-pub fn engine_of(url: &str) -> Result<Engine> {
-    Engine::of_url(url).ok_or_else(|| {
-        Error::Failed(
-            "unsupported DATABASE_URL: expected sqlite://..., postgres://... or mysql://..."
-                .to_owned(),
-        )
-    })
-}
-
 /// A dump's file extension: SQLite's own backup file, `pg_dump`'s custom format, plain SQL.
 pub fn extension(engine: Engine) -> &'static str {
     match engine {

@@ -18,14 +18,22 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlConnection};
 use sqlx::{ConnectOptions, Connection};
 use tokio::io::AsyncBufReadExt;
 
+use crate::backend::{Backend, Contents, Snapshot};
+use crate::database_url::DatabaseUrl;
 use crate::error::{failed, Context, Error, Result};
 use crate::pg::split_password;
-use crate::sqlite::Snapshot;
 use crate::tables::{self, Scratch};
 use crate::tool;
 use hbnb_storage::TABLES;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+pub(crate) struct MysqlBackend {
+    /// `mariadb://` is already written `mysql://` here (database_url.rs).
+    pub(crate) url: DatabaseUrl,
+    /// `MYSQL_BIN_DIR`.
+    pub(crate) bin_dir: Option<PathBuf>,
+}
 
 /// Where the tools connect: from the URL, password apart.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,9 +59,9 @@ pub struct Tls {
 }
 
 impl Tls {
-    fn of_url(url: &str) -> Tls {
+    fn of_url(url: &DatabaseUrl) -> Tls {
         let mut tls = Tls::default();
-        for (key, value) in hbnb_storage::query_parameters(url) {
+        for (key, value) in hbnb_storage::query_parameters(url.as_str()) {
             match key.as_str() {
                 "ssl-mode" | "sslmode" => tls.mode = Some(value.to_ascii_uppercase()),
                 "ssl-ca" | "sslca" => tls.ca = Some(value),
@@ -101,19 +109,11 @@ impl Tls {
     }
 }
 
-/// `mariadb://` is the same as `mysql://`.
-fn normalized(url: &str) -> String {
-    match url.strip_prefix("mariadb://") {
-        Some(rest) => format!("mysql://{rest}"),
-        None => url.to_owned(),
-    }
+fn options(url: &DatabaseUrl) -> Result<MySqlConnectOptions> {
+    MySqlConnectOptions::from_str(url.as_str()).context("invalid MySQL DATABASE_URL")
 }
 
-fn options(url: &str) -> Result<MySqlConnectOptions> {
-    MySqlConnectOptions::from_str(&normalized(url)).context("invalid MySQL DATABASE_URL")
-}
-
-pub fn target(url: &str) -> Result<Target> {
+pub fn target(url: &DatabaseUrl) -> Result<Target> {
     let options = options(url)?;
     let database = options
         .get_database()
@@ -125,19 +125,19 @@ pub fn target(url: &str) -> Result<Target> {
         port: options.get_port(),
         socket: options.get_socket().cloned(),
         user: options.get_username().to_owned(),
-        password: split_password(&normalized(url)).password,
+        password: split_password(url).password,
         database,
         tls: Tls::of_url(url),
     })
 }
 
-pub async fn connect(url: &str) -> Result<MySqlConnection> {
+pub async fn connect(url: &DatabaseUrl) -> Result<MySqlConnection> {
     let options = options(url)?;
     match tokio::time::timeout(CONNECT_TIMEOUT, options.connect()).await {
         Ok(result) => result.map_err(|error| tables::connect_failed("MySQL/MariaDB", url, error)),
         Err(_) => Err(failed(format!(
             "cannot connect to MySQL/MariaDB at {} within {CONNECT_TIMEOUT:?}",
-            hbnb_storage::server_address(url)
+            url.server_address()
         ))),
     }
 }
@@ -277,34 +277,6 @@ pub async fn read_dump(file: &Path) -> Result<(i64, BTreeMap<String, i64>)> {
     Ok((version, tables))
 }
 
-/// Dumps the database at `url` into `partial`.
-pub async fn dump(url: &str, bin_dir: Option<&Path>, partial: &Path) -> Result<Snapshot> {
-    let target = target(url)?;
-    let mut conn = connect(url).await?;
-    let server = server(&mut conn).await;
-    let _ = conn.close().await;
-    let server = server?;
-    let (tool, tool_version) = find_tool(server.dump_tool(), bin_dir, server.major).await?;
-    let mut command = tool_command(&tool, &target);
-    command
-        .arg("--single-transaction")
-        .arg("--skip-extended-insert")
-        .arg("--no-autocommit")
-        .arg("--skip-lock-tables")
-        .arg("--hex-blob")
-        .arg("--default-character-set=utf8mb4")
-        .arg(format!("--result-file={}", partial.display()))
-        .arg(&target.database);
-    tool::run(&mut command, server.dump_tool()).await?;
-    let (migration_version, tables) = read_dump(partial).await?;
-    Ok(Snapshot {
-        server_version: server.version,
-        dump_tool: tool_version,
-        migration_version,
-        tables,
-    })
-}
-
 /// Feeds `file` to the client tool on `target`'s database.
 async fn load(tool: &Path, target: &Target, file: &Path, what: &str) -> Result<()> {
     let input =
@@ -318,70 +290,109 @@ async fn load(tool: &Path, target: &Target, file: &Path, what: &str) -> Result<(
     tool::run(&mut command, what).await
 }
 
-/// Restores `file` into a temporary database on the server of `url` (created and dropped here;
-/// the account needs CREATE and DROP) and returns its migration version and row counts. The
-/// client stops at the first failing statement, so a row breaking a constraint fails it.
-pub async fn restore_scratch(
-    url: &str,
-    bin_dir: Option<&Path>,
-    file: &Path,
-) -> Result<(i64, BTreeMap<String, i64>)> {
-    let mut admin = connect(url).await?;
-    let server = server(&mut admin).await?;
-    let (client, _) = find_tool(server.client_tool(), bin_dir, server.major).await?;
-    let scratch = Scratch {
-        quote: '`',
-        drop_options: "",
-        privilege: "CREATE",
-    };
-    scratch
-        .run(admin, &normalized(url), |scratch_url| async move {
-            let scratch = target(&scratch_url)?;
-            load(&client, &scratch, file, server.client_tool())
-                .await
-                .map_err(|e| Error::Verification(e.to_string()))?;
-            inspect(&scratch_url).await
-        })
-        .await
-}
+impl Backend for MysqlBackend {
+    fn verification_method(&self) -> &'static str {
+        "rows and migration read from the dump, restore into a temporary MySQL/MariaDB database, \
+         row counts"
+    }
 
-/// Restores `file` into the database at `url` (its tables are dropped and re-created, then
-/// filled; MySQL's DDL is not transactional, so a failed restore can leave it half done: restore
-/// again). Refuses a database with rows unless `force`.
-pub async fn restore(url: &str, bin_dir: Option<&Path>, file: &Path, force: bool) -> Result<()> {
-    let target = target(url)?;
-    let mut conn = connect(url).await?;
-    let server = server(&mut conn).await?;
-    let present: Vec<String> = sqlx::query_scalar(
-        "SELECT CAST(table_name AS CHAR) FROM information_schema.tables \
-         WHERE table_schema = DATABASE()",
-    )
-    .fetch_all(&mut conn)
-    .await
-    .context("cannot read the target's schema")?;
-    let mut nonempty = Vec::new();
-    for table in TABLES.iter().filter(|t| present.iter().any(|p| p == *t)) {
-        let any: Option<i32> = sqlx::query_scalar(&format!("SELECT 1 FROM `{table}` LIMIT 1"))
-            .fetch_optional(&mut conn)
+    /// Dumps the database into `partial`.
+    async fn dump(&self, partial: &Path) -> Result<Snapshot> {
+        let target = target(&self.url)?;
+        let mut conn = connect(&self.url).await?;
+        let server = server(&mut conn).await;
+        let _ = conn.close().await;
+        let server = server?;
+        let (tool, tool_version) =
+            find_tool(server.dump_tool(), self.bin_dir.as_deref(), server.major).await?;
+        let mut command = tool_command(&tool, &target);
+        command
+            .arg("--single-transaction")
+            .arg("--skip-extended-insert")
+            .arg("--no-autocommit")
+            .arg("--skip-lock-tables")
+            .arg("--hex-blob")
+            .arg("--default-character-set=utf8mb4")
+            .arg(format!("--result-file={}", partial.display()))
+            .arg(&target.database);
+        tool::run(&mut command, server.dump_tool()).await?;
+        let (migration_version, tables) = read_dump(partial).await?;
+        Ok(Snapshot {
+            server_version: server.version,
+            dump_tool: tool_version,
+            migration_version,
+            tables,
+        })
+    }
+
+    /// Restores `file` into a temporary database on the same server (created and dropped here;
+    /// the account needs CREATE and DROP) and returns its migration version and row counts. The
+    /// client stops at the first failing statement, so a row breaking a constraint fails it.
+    async fn restore_scratch(&self, file: &Path) -> Result<Contents> {
+        let mut admin = connect(&self.url).await?;
+        let server = server(&mut admin).await?;
+        let (client, _) =
+            find_tool(server.client_tool(), self.bin_dir.as_deref(), server.major).await?;
+        let scratch = Scratch {
+            quote: '`',
+            drop_options: "",
+            privilege: "CREATE",
+        };
+        scratch
+            .run(admin, &self.url, |scratch_url| async move {
+                let scratch = target(&scratch_url)?;
+                load(&client, &scratch, file, server.client_tool())
+                    .await
+                    .map_err(|e| Error::Verification(e.to_string()))?;
+                contents(&scratch_url).await
+            })
             .await
-            .with_context(|| format!("cannot read the target's {table}"))?;
-        if any.is_some() {
-            nonempty.push(*table);
+    }
+
+    /// Restores `file` into the database (its tables are dropped and re-created, then
+    /// filled; MySQL's DDL is not transactional, so a failed restore can leave it half done: restore
+    /// again). Refuses a database with rows unless `force`.
+    /// The backup's migration is not checked: the dump re-creates the tables as dumped.
+    async fn restore(&self, file: &Path, force: bool, _migration: i64) -> Result<()> {
+        let target = target(&self.url)?;
+        let mut conn = connect(&self.url).await?;
+        let server = server(&mut conn).await?;
+        let present: Vec<String> = sqlx::query_scalar(
+            "SELECT CAST(table_name AS CHAR) FROM information_schema.tables \
+             WHERE table_schema = DATABASE()",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .context("cannot read the target's schema")?;
+        let mut nonempty = Vec::new();
+        for table in TABLES.iter().filter(|t| present.iter().any(|p| p == *t)) {
+            let any: Option<i32> = sqlx::query_scalar(&format!("SELECT 1 FROM `{table}` LIMIT 1"))
+                .fetch_optional(&mut conn)
+                .await
+                .with_context(|| format!("cannot read the target's {table}"))?;
+            if any.is_some() {
+                nonempty.push(*table);
+            }
         }
+        let _ = conn.close().await;
+        if !nonempty.is_empty() && !force {
+            return Err(Error::Refused(format!(
+                "the target database is not empty (rows in {}); pass --force to replace it",
+                nonempty.join(", ")
+            )));
+        }
+        let (client, _) =
+            find_tool(server.client_tool(), self.bin_dir.as_deref(), server.major).await?;
+        load(&client, &target, file, server.client_tool()).await
     }
-    let _ = conn.close().await;
-    if !nonempty.is_empty() && !force {
-        return Err(Error::Refused(format!(
-            "the target database is not empty (rows in {}); pass --force to replace it",
-            nonempty.join(", ")
-        )));
+
+    async fn inspect(&self) -> Result<Contents> {
+        contents(&self.url).await
     }
-    let (client, _) = find_tool(server.client_tool(), bin_dir, server.major).await?;
-    load(&client, &target, file, server.client_tool()).await
 }
 
 /// Counts and migration version of the database at `url` (after a restore).
-pub async fn inspect(url: &str) -> Result<(i64, BTreeMap<String, i64>)> {
+async fn contents(url: &DatabaseUrl) -> Result<Contents> {
     // Cast, so that the answer decodes as an i64 whatever type MySQL gives MAX() here.
     let version =
         "SELECT CAST(COALESCE(MAX(version), 0) AS SIGNED) FROM _sqlx_migrations WHERE success";
@@ -392,12 +403,13 @@ pub async fn inspect(url: &str) -> Result<(i64, BTreeMap<String, i64>)> {
 mod tests {
     use super::*;
 
+    fn target_of(text: &str) -> Target {
+        target(&DatabaseUrl::parse(text).unwrap()).unwrap()
+    }
+
     #[test]
     fn gives_the_tools_the_tls_settings() {
-        let t = target(
-            "mariadb://hbnb:pw@db.internal:3306/hbnb?ssl-mode=verify_identity&ssl-ca=/etc/hbnb/ca%20x.pem",
-        )
-        .unwrap();
+        let t = target_of("mariadb://hbnb:pw@db.internal:3306/hbnb?ssl-mode=verify_identity&ssl-ca=/etc/hbnb/ca%20x.pem");
         assert_eq!(
             t.tls.arguments(true),
             [
@@ -410,9 +422,9 @@ mod tests {
             t.tls.arguments(false),
             ["--ssl-mode=VERIFY_IDENTITY", "--ssl-ca=/etc/hbnb/ca x.pem"]
         );
-        let off = target("mysql://u@h/db?sslmode=disabled&sslca=/ca.pem").unwrap();
+        let off = target_of("mysql://u@h/db?sslmode=disabled&sslca=/ca.pem");
         assert_eq!(off.tls.arguments(true), ["--skip-ssl"]);
-        let required = target("mysql://u@h/db?ssl-mode=REQUIRED").unwrap();
+        let required = target_of("mysql://u@h/db?ssl-mode=REQUIRED");
         assert_eq!(
             required.tls.arguments(true),
             ["--ssl", "--skip-ssl-verify-server-cert"]
@@ -438,7 +450,7 @@ mod tests {
 
     #[test]
     fn splits_the_url() {
-        let t = target("mariadb://hbnb:s%40cret@127.0.0.1:3307/hbnb_dev_db").unwrap();
+        let t = target_of("mariadb://hbnb:s%40cret@127.0.0.1:3307/hbnb_dev_db");
         assert_eq!(
             (
                 t.host.as_str(),
@@ -450,9 +462,5 @@ mod tests {
         );
         assert_eq!(t.password.as_deref(), Some("s@cret"));
         assert_eq!(t.tls, Tls::default());
-        assert_eq!(
-            hbnb_storage::with_database(&normalized("mariadb://u:p@h:3306/db"), "x"),
-            "mysql://u:p@h:3306/x"
-        );
     }
 }

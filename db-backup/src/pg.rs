@@ -5,7 +5,6 @@
 //! The tools must have the server's major version: they are looked for in `PG_BIN_DIR`, else in
 //! `/usr/lib/postgresql/<major>/bin` (Debian's layout), else on `PATH`.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -13,13 +12,20 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgConnection, Postgres};
 use sqlx::{ConnectOptions, Connection};
 
+use crate::backend::{Backend, Contents, Snapshot};
+use crate::database_url::DatabaseUrl;
 use crate::error::{failed, Context, Error, Result};
-use crate::sqlite::Snapshot;
 use crate::tables::{self, counts, migration_version, Scratch, MIGRATION_VERSION};
 use crate::tool;
 use hbnb_storage::TABLES;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+pub(crate) struct PgBackend {
+    pub(crate) url: DatabaseUrl,
+    /// `PG_BIN_DIR`.
+    pub(crate) bin_dir: Option<PathBuf>,
+}
 
 /// A libpq URL split into the URL without its password (safe on a command line) and the password
 /// (passed through `PGPASSWORD`). The TLS parameters (`sslmode`, `sslrootcert`, `sslcert`,
@@ -31,8 +37,8 @@ pub struct PgUrl {
     pub password: Option<String>,
 }
 
-pub fn split_password(url: &str) -> PgUrl {
-    let url = &libpq_parameters(url);
+pub fn split_password(url: &DatabaseUrl) -> PgUrl {
+    let url = &libpq_parameters(url.as_str());
     let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
         return PgUrl {
             without_password: url.to_owned(),
@@ -101,13 +107,14 @@ pub fn libpq_parameters(url: &str) -> String {
     }
 }
 
-pub async fn connect(url: &str) -> Result<PgConnection> {
-    let options = PgConnectOptions::from_str(url).context("invalid PostgreSQL DATABASE_URL")?;
+pub async fn connect(url: &DatabaseUrl) -> Result<PgConnection> {
+    let options =
+        PgConnectOptions::from_str(url.as_str()).context("invalid PostgreSQL DATABASE_URL")?;
     match tokio::time::timeout(CONNECT_TIMEOUT, options.connect()).await {
         Ok(result) => result.map_err(|error| tables::connect_failed("PostgreSQL", url, error)),
         Err(_) => Err(failed(format!(
             "cannot connect to PostgreSQL at {} within {CONNECT_TIMEOUT:?}",
-            hbnb_storage::server_address(url)
+            url.server_address()
         ))),
     }
 }
@@ -182,7 +189,7 @@ pub async fn find_tool(
 
 /// A command for a libpq tool: password through the environment, not the command line; killed
 /// if this process dies (PR_SET_PDEATHSIG) or drops the future.
-fn tool_command(tool: &Path, url: &str) -> (tokio::process::Command, String) {
+fn tool_command(tool: &Path, url: &DatabaseUrl) -> (tokio::process::Command, String) {
     let split = split_password(url);
     let mut command = tool::command(tool);
     command.env("PGCONNECT_TIMEOUT", "15");
@@ -192,126 +199,133 @@ fn tool_command(tool: &Path, url: &str) -> (tokio::process::Command, String) {
     (command, split.without_password)
 }
 
-/// Dumps the database at `url` into `partial`.
-pub async fn dump(url: &str, bin_dir: Option<&Path>, partial: &Path) -> Result<Snapshot> {
-    let mut conn = connect(url).await?;
-    let (server_version, major) = server_version(&mut conn).await?;
-    let (pg_dump, tool_version) = find_tool("pg_dump", bin_dir, major).await?;
-    // Export a snapshot, count in it, and have pg_dump dump exactly that snapshot.
-    sqlx::query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        .execute(&mut conn)
-        .await
-        .context("cannot begin the snapshot transaction")?;
-    let snapshot: String = sqlx::query_scalar("SELECT pg_export_snapshot()")
-        .fetch_one(&mut conn)
-        .await
-        .context("cannot export a snapshot")?;
-    let tables = counts::<Postgres>(&mut conn).await?;
-    let migration_version = migration_version::<Postgres>(&mut conn, MIGRATION_VERSION).await?;
-    let (mut command, libpq_url) = tool_command(&pg_dump, url);
-    command
-        .arg("--format=custom")
-        .arg("--no-password")
-        .arg(format!("--snapshot={snapshot}"))
-        .arg("--file")
-        .arg(partial)
-        .arg("--dbname")
-        .arg(libpq_url);
-    let result = tool::run(&mut command, "pg_dump").await;
-    let _ = sqlx::query("ROLLBACK").execute(&mut conn).await;
-    let _ = conn.close().await;
-    result?;
-    Ok(Snapshot {
-        server_version,
-        dump_tool: tool_version,
-        migration_version,
-        tables,
-    })
-}
+impl Backend for PgBackend {
+    fn verification_method(&self) -> &'static str {
+        "pg_restore into a temporary PostgreSQL database, row counts"
+    }
 
-/// Restores `file` into a temporary database on the server of `url` (created and dropped here;
-/// the role needs CREATEDB) and returns its migration version and row counts. `pg_restore
-/// --exit-on-error` fails when any row breaks a constraint, so foreign keys are checked too.
-pub async fn restore_scratch(
-    url: &str,
-    bin_dir: Option<&Path>,
-    file: &Path,
-) -> Result<(i64, BTreeMap<String, i64>)> {
-    let mut admin = connect(url).await?;
-    let (_, major) = server_version(&mut admin).await?;
-    let (pg_restore, _) = find_tool("pg_restore", bin_dir, major).await?;
-    let scratch = Scratch {
-        quote: '"',
-        drop_options: "WITH (FORCE)",
-        privilege: "CREATEDB",
-    };
-    scratch
-        .run(admin, url, |scratch_url| async move {
-            let (mut command, libpq_url) = tool_command(&pg_restore, &scratch_url);
-            command
-                .arg("--no-owner")
-                .arg("--no-privileges")
-                .arg("--exit-on-error")
-                .arg("--no-password")
-                .arg("--dbname")
-                .arg(libpq_url)
-                .arg(file);
-            tool::run(&mut command, "pg_restore")
-                .await
-                .map_err(|e| Error::Verification(e.to_string()))?;
-            inspect(&scratch_url).await
-        })
-        .await
-}
-
-/// Restores `file` into the database at `url` with `pg_restore --clean --if-exists
-/// --single-transaction` (all or nothing). Refuses a database with rows unless `force`.
-pub async fn restore(url: &str, bin_dir: Option<&Path>, file: &Path, force: bool) -> Result<()> {
-    let mut conn = connect(url).await?;
-    let (_, major) = server_version(&mut conn).await?;
-    let mut nonempty = Vec::new();
-    for table in TABLES {
-        let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
-            .bind(format!("public.{table}"))
+    /// Dumps the database into `partial`.
+    async fn dump(&self, partial: &Path) -> Result<Snapshot> {
+        let mut conn = connect(&self.url).await?;
+        let (server_version, major) = server_version(&mut conn).await?;
+        let (pg_dump, tool_version) = find_tool("pg_dump", self.bin_dir.as_deref(), major).await?;
+        // Export a snapshot, count in it, and have pg_dump dump exactly that snapshot.
+        sqlx::query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .execute(&mut conn)
+            .await
+            .context("cannot begin the snapshot transaction")?;
+        let snapshot: String = sqlx::query_scalar("SELECT pg_export_snapshot()")
             .fetch_one(&mut conn)
             .await
-            .context("cannot read the target's schema")?;
-        if !exists {
-            continue;
-        }
-        let any: Option<i32> = sqlx::query_scalar(&format!("SELECT 1 FROM {table} LIMIT 1"))
-            .fetch_optional(&mut conn)
+            .context("cannot export a snapshot")?;
+        let tables = counts::<Postgres>(&mut conn).await?;
+        let migration_version = migration_version::<Postgres>(&mut conn, MIGRATION_VERSION).await?;
+        let (mut command, libpq_url) = tool_command(&pg_dump, &self.url);
+        command
+            .arg("--format=custom")
+            .arg("--no-password")
+            .arg(format!("--snapshot={snapshot}"))
+            .arg("--file")
+            .arg(partial)
+            .arg("--dbname")
+            .arg(libpq_url);
+        let result = tool::run(&mut command, "pg_dump").await;
+        let _ = sqlx::query("ROLLBACK").execute(&mut conn).await;
+        let _ = conn.close().await;
+        result?;
+        Ok(Snapshot {
+            server_version,
+            dump_tool: tool_version,
+            migration_version,
+            tables,
+        })
+    }
+
+    /// Restores `file` into a temporary database on the same server (created and dropped here;
+    /// the role needs CREATEDB) and returns its migration version and row counts. `pg_restore
+    /// --exit-on-error` fails when any row breaks a constraint, so foreign keys are checked too.
+    async fn restore_scratch(&self, file: &Path) -> Result<Contents> {
+        let mut admin = connect(&self.url).await?;
+        let (_, major) = server_version(&mut admin).await?;
+        let (pg_restore, _) = find_tool("pg_restore", self.bin_dir.as_deref(), major).await?;
+        let scratch = Scratch {
+            quote: '"',
+            drop_options: "WITH (FORCE)",
+            privilege: "CREATEDB",
+        };
+        scratch
+            .run(admin, &self.url, |scratch_url| async move {
+                let (mut command, libpq_url) = tool_command(&pg_restore, &scratch_url);
+                command
+                    .arg("--no-owner")
+                    .arg("--no-privileges")
+                    .arg("--exit-on-error")
+                    .arg("--no-password")
+                    .arg("--dbname")
+                    .arg(libpq_url)
+                    .arg(file);
+                tool::run(&mut command, "pg_restore")
+                    .await
+                    .map_err(|e| Error::Verification(e.to_string()))?;
+                contents(&scratch_url).await
+            })
             .await
-            .with_context(|| format!("cannot read the target's {table}"))?;
-        if any.is_some() {
-            nonempty.push(table);
+    }
+
+    /// Restores `file` into the database with `pg_restore --clean --if-exists
+    /// --single-transaction` (all or nothing). Refuses a database with rows unless `force`.
+    /// The backup's migration is not checked: `--clean` re-creates the schema as dumped.
+    async fn restore(&self, file: &Path, force: bool, _migration: i64) -> Result<()> {
+        let mut conn = connect(&self.url).await?;
+        let (_, major) = server_version(&mut conn).await?;
+        let mut nonempty = Vec::new();
+        for table in TABLES {
+            let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+                .bind(format!("public.{table}"))
+                .fetch_one(&mut conn)
+                .await
+                .context("cannot read the target's schema")?;
+            if !exists {
+                continue;
+            }
+            let any: Option<i32> = sqlx::query_scalar(&format!("SELECT 1 FROM {table} LIMIT 1"))
+                .fetch_optional(&mut conn)
+                .await
+                .with_context(|| format!("cannot read the target's {table}"))?;
+            if any.is_some() {
+                nonempty.push(table);
+            }
         }
+        let _ = conn.close().await;
+        if !nonempty.is_empty() && !force {
+            return Err(Error::Refused(format!(
+                "the target database is not empty (rows in {}); pass --force to replace it",
+                nonempty.join(", ")
+            )));
+        }
+        let (pg_restore, _) = find_tool("pg_restore", self.bin_dir.as_deref(), major).await?;
+        let (mut command, libpq_url) = tool_command(&pg_restore, &self.url);
+        command
+            .arg("--clean")
+            .arg("--if-exists")
+            .arg("--single-transaction")
+            .arg("--exit-on-error")
+            .arg("--no-owner")
+            .arg("--no-privileges")
+            .arg("--no-password")
+            .arg("--dbname")
+            .arg(libpq_url)
+            .arg(file);
+        tool::run(&mut command, "pg_restore").await
     }
-    let _ = conn.close().await;
-    if !nonempty.is_empty() && !force {
-        return Err(Error::Refused(format!(
-            "the target database is not empty (rows in {}); pass --force to replace it",
-            nonempty.join(", ")
-        )));
+
+    async fn inspect(&self) -> Result<Contents> {
+        contents(&self.url).await
     }
-    let (pg_restore, _) = find_tool("pg_restore", bin_dir, major).await?;
-    let (mut command, libpq_url) = tool_command(&pg_restore, url);
-    command
-        .arg("--clean")
-        .arg("--if-exists")
-        .arg("--single-transaction")
-        .arg("--exit-on-error")
-        .arg("--no-owner")
-        .arg("--no-privileges")
-        .arg("--no-password")
-        .arg("--dbname")
-        .arg(libpq_url)
-        .arg(file);
-    tool::run(&mut command, "pg_restore").await
 }
 
 /// Counts and migration version of the database at `url` (after a restore).
-pub async fn inspect(url: &str) -> Result<(i64, BTreeMap<String, i64>)> {
+async fn contents(url: &DatabaseUrl) -> Result<Contents> {
     tables::inspect(connect(url).await?, MIGRATION_VERSION).await
 }
 
@@ -319,24 +333,30 @@ pub async fn inspect(url: &str) -> Result<(i64, BTreeMap<String, i64>)> {
 mod tests {
     use super::*;
 
+    fn url(text: &str) -> DatabaseUrl {
+        DatabaseUrl::parse(text).unwrap()
+    }
+
     #[test]
     fn splits_the_password_out() {
-        let split = split_password("postgres://hbnb:s%40cret@127.0.0.1:5432/db?sslmode=disable");
+        let split = split_password(&url(
+            "postgres://hbnb:s%40cret@127.0.0.1:5432/db?sslmode=disable",
+        ));
         assert_eq!(
             split.without_password,
             "postgres://hbnb@127.0.0.1:5432/db?sslmode=disable"
         );
         assert_eq!(split.password.as_deref(), Some("s@cret"));
-        let none = split_password("postgres://hbnb@host/db");
+        let none = split_password(&url("postgres://hbnb@host/db"));
         assert_eq!(none.without_password, "postgres://hbnb@host/db");
         assert_eq!(none.password, None);
     }
 
     #[test]
     fn keeps_the_tls_parameters_in_libpq_spelling() {
-        let split = split_password(
+        let split = split_password(&url(
             "postgres://hbnb:pw@db.internal:5432/hbnb?sslmode=verify-full&sslrootcert=/etc/hbnb/ca.pem",
-        );
+        ));
         assert_eq!(
             split.without_password,
             "postgres://hbnb@db.internal:5432/hbnb?sslmode=verify-full&sslrootcert=/etc/hbnb/ca.pem"

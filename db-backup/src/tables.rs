@@ -8,17 +8,18 @@ use std::future::Future;
 
 use sqlx::{Connection, Database, Executor, IntoArguments};
 
+use crate::database_url::DatabaseUrl;
 use crate::error::{Context, Result};
 use hbnb_storage::TABLES;
 
 /// A connection to `engine` at `url` that could not be made: the server named (no
 /// credentials), and for a TLS failure what to check (`hbnb_storage::connect_error`).
-pub fn connect_failed(engine: &str, url: &str, error: sqlx::Error) -> crate::error::Error {
-    match hbnb_storage::connect_error(url, error) {
+pub fn connect_failed(engine: &str, url: &DatabaseUrl, error: sqlx::Error) -> crate::error::Error {
+    match hbnb_storage::connect_error(url.as_str(), error) {
         tls @ hbnb_storage::StorageError::Tls { .. } => crate::error::failed(tls.to_string()),
         other => crate::error::failed(format!(
             "cannot connect to {engine} at {}: {other}",
-            hbnb_storage::server_address(url)
+            url.server_address()
         )),
     }
 }
@@ -90,12 +91,12 @@ impl Scratch {
     /// Runs `body` with the URL of a database created for it on the server of `url` (`admin`
     /// is connected there), then drops that database (whatever `body` answered) and closes
     /// `admin`.
-    pub async fn run<C, T, F, Fut>(&self, mut admin: C, url: &str, body: F) -> Result<T>
+    pub async fn run<C, T, F, Fut>(&self, mut admin: C, url: &DatabaseUrl, body: F) -> Result<T>
     where
         C: Connection,
         for<'c> &'c mut C: Executor<'c, Database = C::Database>,
         for<'q> <C::Database as Database>::Arguments<'q>: IntoArguments<'q, C::Database>,
-        F: FnOnce(String) -> Fut,
+        F: FnOnce(DatabaseUrl) -> Fut,
         Fut: Future<Output = Result<T>>,
     {
         let nanos = std::time::SystemTime::now()
@@ -113,7 +114,7 @@ impl Scratch {
                     self.privilege
                 )
             })?;
-        let result = body(hbnb_storage::with_database(url, &name)).await;
+        let result = body(url.with_database(&name)).await;
         let drop = format!("DROP DATABASE IF EXISTS {quoted} {}", self.drop_options);
         if let Err(error) = sqlx::query(drop.trim_end()).execute(&mut admin).await {
             tracing::error!(database = %name, %error, "cannot drop the scratch database");
