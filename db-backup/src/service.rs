@@ -314,11 +314,25 @@ pub async fn serve(server: &ServerSettings, settings: BackupSettings) -> std::pr
     code
 }
 
+/// How soon a failed backup is tried again, doubling after each failure in a row, but never
+/// later than the schedule's own next run: the database may not exist yet (db-backup started
+/// beside the service that creates it), or its server may be restarting. Waiting a whole
+/// schedule step (48 hours by default) would leave the data without a backup all that time.
+const FIRST_RETRY: Duration = Duration::from_secs(10);
+
+/// When a backup that failed `failures` times in a row, last at `attempt`, is tried again.
+fn retry_after(attempt: DateTime<Utc>, failures: u32) -> DateTime<Utc> {
+    let delay = FIRST_RETRY.saturating_mul(2u32.saturating_pow(failures.saturating_sub(1)));
+    attempt + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX)
+}
+
 /// The schedule: the next run is one step of the schedule (an interval, or the next time of the
 /// cron pattern) after the later of the newest verified backup and this process's last attempt;
-/// right away when that is already past (catch-up after a restart; schedule.rs).
+/// right away when that is already past (catch-up after a restart; schedule.rs); sooner after a
+/// failure (`FIRST_RETRY`).
 async fn schedule(state: Arc<State>, mut stop: tokio::sync::watch::Receiver<bool>) {
     let mut last_attempt: Option<DateTime<Utc>> = None;
+    let mut failures_in_a_row = 0;
     loop {
         state.refresh_from_disk().await;
         let stats = state.stats();
@@ -327,7 +341,10 @@ async fn schedule(state: Arc<State>, mut stop: tokio::sync::watch::Receiver<bool
             (a, b) => a.or(b),
         };
         let now = Utc::now();
-        let next = state.schedule.next_run(anchor, now);
+        let mut next = state.schedule.next_run(anchor, now);
+        if let (Some(attempt), 1..) = (last_attempt, failures_in_a_row) {
+            next = next.min(retry_after(attempt, failures_in_a_row).max(now));
+        }
         state.update(|s| s.next_run = Some(next));
         if anchor.is_some() {
             tracing::info!(next = %next.to_rfc3339(), "next backup scheduled");
@@ -357,6 +374,11 @@ async fn schedule(state: Arc<State>, mut stop: tokio::sync::watch::Receiver<bool
         state.update(|s| s.running = false);
         // Even a backup that failed verification is copied: the remote mirrors the directory.
         state.uploaded_wanted.notify_one();
+        failures_in_a_row = if result.is_ok() {
+            0
+        } else {
+            failures_in_a_row + 1
+        };
         match result {
             Ok(manifest) => state.update(|s| {
                 s.successes += 1;

@@ -384,3 +384,49 @@ async fn cron_schedule_and_catch_up() {
     let next = metric(&text, "db_backup_next_run_timestamp_seconds").unwrap();
     assert_eq!(next % 86400.0, 18.0 * 3600.0, "{text}");
 }
+
+/// A first backup that fails (here: the SQLite file does not exist yet, as when db-backup starts
+/// before the service that creates it) is tried again within seconds, not a schedule step (48 h)
+/// later, and succeeds once the database is there.
+#[tokio::test]
+async fn a_failed_backup_is_tried_again_soon_not_a_schedule_step_later() {
+    let dir = BackupDir::new();
+    let file = dir.path().join("data").join("later.sqlite");
+    let url = format!("sqlite://{}", file.display());
+    let client = hbnb_tests::client();
+    let env = [
+        ("DATABASE_URL", url.as_str()),
+        ("BACKUP_DIR", dir.as_str()),
+        ("BACKUP_INTERVAL", "48h"),
+    ];
+    let service = Service::start("db-backup", &env).await;
+    let text = poll(Duration::from_secs(60), "a failed first backup", || async {
+        let text = metrics(&client, &service).await;
+        (metric(&text, "db_backup_failure_total").unwrap_or(0.0) >= 1.0).then_some(text)
+    })
+    .await;
+    assert_eq!(
+        metric(&text, "db_backup_success_total"),
+        Some(0.0),
+        "{text}"
+    );
+    let next = metric(&text, "db_backup_next_run_timestamp_seconds").expect("next run");
+    assert!(
+        next < now_unix() + 60.0,
+        "after a failure the next run is {} s away, not within a minute",
+        next - now_unix()
+    );
+    let db = hbnb_storage::Database::connect(&format!("{url}?mode=rwc"))
+        .await
+        .expect("the database, created after db-backup started");
+    db.create_state("Later").await.expect("a row");
+    db.close().await;
+    let text = wait_for_successes(&client, &service, 1.0).await;
+    let next = metric(&text, "db_backup_next_run_timestamp_seconds").expect("next run");
+    assert!(
+        next > now_unix() + 47.0 * 3600.0,
+        "after a success the schedule resumes (48 h), not {} s",
+        next - now_unix()
+    );
+    assert_eq!(list(&env).await.len(), 1, "one verified backup");
+}
