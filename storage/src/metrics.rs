@@ -5,7 +5,7 @@
 //!   method and the table (`list_states`, `get_places`, `delete_states`; see
 //!   `Model::OPERATIONS`). Labels are constants: a small set, nothing built per query.
 //! - `db_pool_waiting_requests`: calls waiting for a pooled connection now (sqlx does not tell:
-//!   every connection is taken through `crate::acquire`, which counts).
+//!   every connection is taken through `server::acquire`, which counts).
 //! - `db_pool_acquire_timeouts_total`: waits that gave up after the pool's acquire timeout.
 //!
 //! Why they live here: storage must not depend on actix (`hbnb-common` does), and an observer
