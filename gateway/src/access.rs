@@ -1,6 +1,6 @@
 //! The access-log line: one per request, written when its response is done (for a streamed
-//! answer, when the last byte has gone or the client left). The same moment records the
-//! request's metrics (`crate::metrics::record`).
+//! answer, when the last byte has gone or the client left). The callers record the request's
+//! metrics at the same moment (`crate::metrics::record`).
 //!
 //! Two formats (`ACCESS_LOG_FORMAT`): `json` (default), a structured line through the log like
 //! every other; `combined`, Nginx's `combined` format as a plain line on stdout, for the tools
@@ -124,7 +124,6 @@ impl AccessRecord {
 
     pub fn log(&self, bytes: u64, complete: bool) {
         let elapsed = self.started.elapsed();
-        crate::metrics::record(self, bytes, elapsed);
         if let Some(combined) = &self.combined {
             hbnb_common::telemetry::write_line(&combined_line(combined, self.status, bytes));
             return;

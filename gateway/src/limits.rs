@@ -147,16 +147,16 @@ impl RateLimiter {
 /// behind a trusted proxy the one its `X-Forwarded-For` names: `real_ip`), or answers 429.
 pub fn admit(
     client: Option<IpAddr>,
-    resolved: crate::config::Resolved<'_>,
-) -> Result<crate::config::Resolved<'_>, crate::error::ProxyError> {
-    if let (Some(limiter), Some(peer)) = (&resolved.route.limiter, client) {
+    limiter: Option<&RateLimiter>,
+) -> Result<(), crate::error::ProxyError> {
+    if let (Some(limiter), Some(peer)) = (limiter, client) {
         if let Err(wait) = limiter.check(peer) {
             return Err(crate::error::ProxyError::RateLimited {
                 retry_after: retry_after_secs(wait),
             });
         }
     }
-    Ok(resolved)
+    Ok(())
 }
 
 /// Open connections per client IP (Nginx's `limit_conn`, which answers 503 too). A connection

@@ -3,7 +3,6 @@
 //! answers operators alert on, instance health and configuration reloads.
 
 use std::sync::{Arc, LazyLock};
-use std::time::Duration;
 
 use hbnb_common::metrics::{self, LATENCY_BUCKETS};
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts};
@@ -110,8 +109,9 @@ pub static METRICS: LazyLock<GatewayMetrics> = LazyLock::new(|| {
 }
 });
 
-/// Records a finished request (called once, with its access-log line).
-pub fn record(record: &AccessRecord, bytes: u64, elapsed: Duration) {
+/// Records a finished request (called once, beside its access-log line).
+pub fn record(record: &AccessRecord, bytes: u64) {
+    let elapsed = record.started.elapsed();
     if !metrics::recording() {
         return;
     }

@@ -63,9 +63,9 @@ pub async fn handle(
             None => Err(ProxyError::NotFound),
             Some(resolved) => {
                 record.route = Some(resolved.route.label.clone());
-                match crate::limits::admit(client, resolved) {
+                match crate::limits::admit(client, resolved.route.limiter.as_ref()) {
                     Err(limited) => Err(limited),
-                    Ok(resolved) => match &route.insert(resolved.route).action {
+                    Ok(()) => match &route.insert(resolved.route).action {
                         Action::Status(status) => Err(ProxyError::Status(
                             StatusCode::from_u16(*status).unwrap_or(StatusCode::NOT_FOUND),
                         )),
@@ -110,6 +110,7 @@ pub async fn handle(
     };
     headers::set_request_id(response.headers_mut(), &request_id);
     headers::set_route_headers(response.headers_mut(), route, &req);
+    crate::metrics::record(&record, bytes);
     record.log(bytes, true);
     response
 }

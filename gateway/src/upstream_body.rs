@@ -102,6 +102,7 @@ impl Drop for UpstreamBody {
             // HEAD, 204 and 304 answers carry no body and are never polled.
             self.finish();
         }
+        crate::metrics::record(&self.record, self.sent);
         self.record.log(self.sent, self.complete);
     }
 }
