@@ -170,7 +170,8 @@ echo "ok: backup $id restored into hbnb_scratch; row counts equal: $(tr '\n' ' '
 # ---------------------------------------------------------------- graceful stop
 # SIGTERM to every container: each must exit 0 within its stop_grace_period (no SIGKILL = 137).
 dc stop
-codes=$(docker inspect -f '{{.Name}} {{.State.ExitCode}}' $("${compose[@]}" ps -q))
+mapfile -t containers < <("${compose[@]}" ps -q)
+codes=$(docker inspect -f '{{.Name}} {{.State.ExitCode}}' "${containers[@]}")
 if grep -v ' 0$' <<<"$codes" >&2; then fail "containers above did not exit 0 on SIGTERM"; fi
 echo "ok: every container exited 0 on SIGTERM" >&2
 

@@ -1,7 +1,8 @@
+# shellcheck shell=bash
 # Shared by the container tests (sourced): printing what runs, failing with a reason, and reading
 # the gateway's access log.
-run() { echo "+ $*" >&2; "$@"; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# shellcheck source=tests/lib/steps.sh
+source tests/lib/steps.sh
 
 # expect_body URL SUBSTRING, expect_status URL CODE: one check each, counted in $checks.
 checks=0

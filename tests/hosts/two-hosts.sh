@@ -28,8 +28,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$PWD
-run() { echo "+ $*" >&2; "$@"; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# shellcheck source=tests/lib/steps.sh
+source tests/lib/steps.sh
 started=$SECONDS
 
 ENGINES=${ENGINES:-postgres mariadb}
@@ -42,7 +42,7 @@ DB=hbnb2h-db-$$
 WEB_IP=10.231.0.1
 DB_IP=10.231.0.2
 DB_NAME=db.hbnb.test
-PASSWORD=tls-test-pw
+PASSWORD="tls-test-pw"
 LOAD=$repo/tests/hosts/load.py
 
 [ "$(id -u)" = 0 ] || fail "needs root (network namespaces)"
@@ -91,15 +91,6 @@ trap 'exit 130' INT TERM
 mkdir -p "$tmp/logs"
 chmod 1777 "$tmp/logs" # the database servers write theirs here too
 
-# wait_for DESCRIPTION COMMAND...: poll until COMMAND succeeds, fail after DEADLINE seconds.
-wait_for() {
-  local what=$1 deadline=$((SECONDS + DEADLINE))
-  shift
-  until "$@" >/dev/null 2>&1; do
-    [ $SECONDS -lt $deadline ] || fail "timed out after ${DEADLINE}s waiting for: $what"
-    sleep 0.2
-  done
-}
 on_web() { ip netns exec "$WEB" "$@"; }
 on_db() { ip netns exec "$DB" "$@"; }
 now() { date +%s.%N; }

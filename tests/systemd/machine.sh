@@ -8,7 +8,7 @@
 #                                 and waits until systemd has booted; removed when the test exits,
 #                                 with the units' state and the journal's tail on a failure
 #   dx CMD... / dq CMD...         runs CMD in the machine, printed / quiet (for polling)
-#   wait_for WHAT CMD...          polls CMD until it succeeds, fails after DEADLINE seconds
+#   run, fail, wait_for WHAT CMD... from tests/lib/steps.sh (wait_for: polls until DEADLINE)
 #   prop SERVICE PROPERTY         a property of hbnb-SERVICE.service
 #   figure NAME VALUE             a figure, printed now and in the summary ($figures)
 # shellcheck shell=bash
@@ -17,11 +17,8 @@ IMAGE_REPO=hbnb-systemd-test
 BASE_IMAGE=debian:bookworm-slim
 machine_started=$SECONDS
 
-run() { echo "+ $*" >&2; "$@"; }
-fail() {
-  echo "FAIL: $*" >&2
-  exit 1
-}
+# shellcheck source=tests/lib/steps.sh
+source tests/lib/steps.sh
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 secs_since() {
   local ms=$(($(now_ms) - $1))
@@ -32,14 +29,6 @@ dx() {
   docker exec "$CONTAINER" "$@"
 }
 dq() { docker exec "$CONTAINER" "$@"; }
-wait_for() {
-  local what=$1 deadline=$((SECONDS + DEADLINE))
-  shift
-  until "$@" >/dev/null 2>&1; do
-    [ $SECONDS -lt $deadline ] || fail "timed out after ${DEADLINE}s waiting for: $what"
-    sleep 0.2
-  done
-}
 prop() { dq systemctl show -p "$2" --value "hbnb-$1.service"; }
 figures=()
 figure() {
