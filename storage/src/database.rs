@@ -184,13 +184,14 @@ impl Database {
     /// SQLite and PostgreSQL it queues for the engine's group commit with `RETURNING *`; on
     /// MySQL the row is read back in the write's transaction.
     pub(crate) async fn write_row<M: Model>(&self, write: Write) -> Result<Option<M>> {
-        metrics::timed(write.operation, async {
+        let operation = write.operation;
+        metrics::timed(operation, async {
             match self {
                 Database::Sqlite(sqlite) => {
-                    sqlite.writer.write(&write, true, optional::<M, _>).await
+                    sqlite.writer.write(write, true, optional::<M, _>).await
                 }
                 Database::Postgres(postgres) => {
-                    postgres.writer.write(&write, true, optional::<M, _>).await
+                    postgres.writer.write(write, true, optional::<M, _>).await
                 }
                 Database::Mysql(pool) => mysql::write_then_read::<M>(pool, &write).await,
             }
@@ -201,12 +202,11 @@ impl Database {
     /// Runs `write` and answers how many rows it changed. A delete on MySQL removes the
     /// dependents first (`mysql::delete`): the course's MySQL schema does not cascade.
     pub(crate) async fn write_count(&self, write: Write) -> Result<u64> {
-        metrics::timed(write.operation, async {
+        let operation = write.operation;
+        metrics::timed(operation, async {
             match self {
-                Database::Sqlite(sqlite) => sqlite.writer.write(&write, false, affected).await,
-                Database::Postgres(postgres) => {
-                    postgres.writer.write(&write, false, affected).await
-                }
+                Database::Sqlite(sqlite) => sqlite.writer.write(write, false, affected).await,
+                Database::Postgres(postgres) => postgres.writer.write(write, false, affected).await,
                 Database::Mysql(pool) => mysql::execute(pool, &write).await,
             }
         })

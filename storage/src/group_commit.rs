@@ -81,11 +81,11 @@ impl<R: 'static, X> Writer<R, X> {
     /// makes of its answer once it is committed.
     pub(crate) async fn write<T: Send + 'static>(
         &self,
-        write: &Write,
+        write: Write,
         returning: bool,
         decode: impl FnOnce(Answer<R>) -> sqlx::Result<T> + Send + 'static,
     ) -> Result<T> {
-        let (sql, values) = (write.sql_with(returning), write.values.clone());
+        let (sql, values) = write.into_statement(returning);
         let prepared = (self.prepare)(&sql, &values);
         let job = |finish| Job {
             sql,

@@ -174,15 +174,16 @@ impl Write {
 
     /// The statement as SQLite and PostgreSQL run it: the row back when `returning`, a
     /// duplicate skipped when asked.
-    pub(crate) fn sql_with(&self, returning: bool) -> String {
-        let mut sql = self.sql.clone();
+    /// The values are moved out with it: a queued write owns them.
+    pub(crate) fn into_statement(self, returning: bool) -> (String, Vec<Value>) {
+        let mut sql = self.sql;
         if self.duplicates_ignored {
             sql.push_str(" ON CONFLICT DO NOTHING");
         }
         if returning {
             sql.push_str(" RETURNING *");
         }
-        sql
+        (sql, self.values)
     }
 }
 
@@ -211,7 +212,7 @@ mod tests {
         );
         assert_eq!(write.sql, "INSERT INTO states (id, name) VALUES ($1, $2)");
         assert_eq!(
-            write.ignoring_duplicates().sql_with(true),
+            write.ignoring_duplicates().into_statement(true).0,
             "INSERT INTO states (id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING *"
         );
         let write = Write::delete_where(
