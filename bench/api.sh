@@ -11,7 +11,10 @@
 #      CONNECTIONS (16), THREADS (2), WORKERS (2), TEST_DATABASE_URL (PostgreSQL admin URL,
 #      default postgres://hbnb:hbnb@127.0.0.1:5432/postgres; run scripts/start-postgres.sh first),
 #      TEST_MARIADB_URL (MariaDB admin URL, default mysql://hbnb:hbnb@127.0.0.1:3306/mysql; run
-#      scripts/start-mariadb.sh first), ENGINES ("sqlite postgres mariadb").
+#      scripts/start-mariadb.sh first), ENGINES ("sqlite postgres mariadb"), DB_SSLMODE (disable:
+#      the server connections in plain text; "prefer" encrypts them when the server offers TLS,
+#      as Debian's PostgreSQL does. Plain by default so that builds with and without TLS support
+#      compare the same work, see bench/before-after.sh; set it to measure what TLS costs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +32,9 @@ MY_USER="${MY_USERINFO%%:*}"; MY_PASS="${MY_USERINFO#*:}"; MY_HOST="${MY_HOSTPOR
 mariadb_admin() { MYSQL_PWD="$MY_PASS" mariadb --no-defaults -h "$MY_HOST" -P "$MY_PORT" -u "$MY_USER" -e "$1"; }
 API_BIN="${API_BIN:-target/release/api-service}"
 SEED="${SEED:-1000}"
+DB_SSLMODE="${DB_SSLMODE:-disable}"
+# MySQL's spelling of the same modes (sqlx's ssl-mode): DISABLED or PREFERRED.
+case "$DB_SSLMODE" in disable) MY_SSLMODE=DISABLED ;; *) MY_SSLMODE=PREFERRED ;; esac
 
 if ! command -v wrk >/dev/null; then
     echo "+ apt-get install -y wrk" >&2
@@ -147,11 +153,11 @@ for engine in $ENGINES; do
         postgres)
             PGDB="hbnb_bench_$$"
             psql "$ADMIN_URL" -qc "CREATE DATABASE $PGDB" >/dev/null
-            url="${ADMIN_URL%/*}/$PGDB" ;;
+            url="${ADMIN_URL%/*}/$PGDB?sslmode=$DB_SSLMODE" ;;
         mariadb)
             MYDB="hbnb_bench_$$"
             mariadb_admin "CREATE DATABASE $MYDB" >/dev/null
-            url="${MARIADB_URL%/*}/$MYDB" ;;
+            url="${MARIADB_URL%/*}/$MYDB?ssl-mode=$MY_SSLMODE" ;;
         *) echo "unknown engine $engine" >&2; exit 1 ;;
     esac
     echo "== $engine" >&2
