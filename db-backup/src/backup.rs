@@ -63,9 +63,27 @@ pub struct BackupSettings {
     /// First wait before retrying a failed upload to BACKUP_REMOTE; doubles up to 30 minutes.
     #[arg(long, env = "BACKUP_UPLOAD_RETRY", default_value = "30s")]
     pub upload_retry: humantime::Duration,
-    /// Longest a dump plus its verification may take before it is abandoned as failed.
+    /// Longest a dump plus its verification (or a point-in-time recovery) may take before it
+    /// is abandoned as failed.
     #[arg(long, env = "BACKUP_TIMEOUT", default_value = "1h")]
     pub timeout: humantime::Duration,
+    /// Point-in-time recovery (PostgreSQL): stream the WAL (pg_receivewal) and take base
+    /// backups (pg_basebackup), here and on BACKUP_REMOTE, so that `restore --until` can go
+    /// back to any time since the oldest base backup kept (docs/backups.md).
+    #[arg(long = "pitr", env = "BACKUP_PITR", default_value = "off",
+          value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub pitr: bool,
+    /// Time between two base backups for point-in-time recovery: a recovery replays the WAL
+    /// since the newest base before its time.
+    #[arg(long, env = "BACKUP_PITR_BASE_INTERVAL", default_value = "24h")]
+    pub pitr_base_interval: humantime::Duration,
+    /// Keep the N newest base backups, and the WAL from the oldest of them on.
+    #[arg(long, env = "BACKUP_PITR_KEEP_BASES", default_value_t = 2)]
+    pub pitr_keep_bases: usize,
+    /// How often the WAL received is copied to BACKUP_REMOTE: what a restore after losing this
+    /// host can lack, at most (the recovery point objective).
+    #[arg(long, env = "BACKUP_WAL_UPLOAD_INTERVAL", default_value = "10s")]
+    pub wal_upload_interval: humantime::Duration,
 }
 
 /// A humantime duration, or nothing for an empty value.
@@ -84,7 +102,7 @@ fn optional_duration(text: &str) -> Result<MaybeDuration, String> {
 
 impl BackupSettings {
     /// DATABASE_URL, or the SQLite file under data/ when it is unset or empty.
-    fn database_url(&self) -> Result<DatabaseUrl> {
+    pub(crate) fn database_url(&self) -> Result<DatabaseUrl> {
         let text = self
             .database_url
             .as_deref()
@@ -151,6 +169,18 @@ impl BackupSettings {
         }
         if self.upload_retry.is_zero() {
             return Err(failed("BACKUP_UPLOAD_RETRY must be longer than 0s"));
+        }
+        if self.pitr {
+            if self.database_url()?.engine() != Engine::Postgres {
+                return Err(failed(
+                    "BACKUP_PITR is for PostgreSQL: DATABASE_URL names another engine",
+                ));
+            }
+            if self.wal_upload_interval.is_zero() || self.pitr_base_interval.is_zero() {
+                return Err(failed(
+                    "BACKUP_WAL_UPLOAD_INTERVAL and BACKUP_PITR_BASE_INTERVAL must be longer than 0s",
+                ));
+            }
         }
         Ok(())
     }

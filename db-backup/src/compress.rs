@@ -31,7 +31,7 @@ pub async fn compress(from: &Path, to: &Path) -> Result<()> {
 }
 
 /// Decompresses `from` into `to` (created): a temporary copy, not fsynced.
-async fn decompress(from: &Path, to: &Path) -> Result<()> {
+pub(crate) async fn decompress(from: &Path, to: &Path) -> Result<()> {
     transcode(from, to, "decompress", false, |input, output| {
         zstd::stream::copy_decode(input, output)
     })

@@ -22,6 +22,7 @@ mod lock;
 mod manifest;
 mod mysql;
 mod pg;
+mod pitr;
 mod remote;
 mod retention;
 mod schedule;
@@ -99,6 +100,11 @@ enum Command {
         /// Download the backup from BACKUP_REMOTE (the disk-lost case: nothing local needed).
         #[arg(long, visible_alias = "remote")]
         from_remote: bool,
+        /// Point-in-time recovery (BACKUP_PITR): the database as it was at this time
+        /// (`2026-12-07T14:04:00Z`, or with another offset), or at the end of the WAL archive
+        /// (`end`); the id then names a base backup (`latest`: the newest one before the time).
+        #[arg(long, value_parser = clap::value_parser!(pitr::Until))]
+        until: Option<pitr::Until>,
     },
 }
 
@@ -234,6 +240,14 @@ async fn run_command(command: Command, settings: &BackupSettings) -> Result<(), 
                         m.file
                     );
                 }
+                let remote = if from_remote {
+                    Some(required_remote(settings)?)
+                } else {
+                    None
+                };
+                if let Some(line) = pitr::describe(&settings.backup_dir, remote.as_ref()).await? {
+                    println!("{line}");
+                }
             }
             Ok(())
         }
@@ -252,6 +266,26 @@ async fn run_command(command: Command, settings: &BackupSettings) -> Result<(), 
             to,
             force,
             from_remote,
+            until: Some(until),
+        } => {
+            let restored =
+                pitr::restore_until(settings, &id, until, to.as_deref(), force, from_remote)
+                    .await?;
+            let last = restored
+                .last_commit
+                .map_or_else(|| "none".to_owned(), |t| t.to_rfc3339());
+            println!(
+                "restored from base {} to {until}: newest transaction replayed committed at {last}; {} rows",
+                restored.base, restored.rows
+            );
+            Ok(())
+        }
+        Command::Restore {
+            id,
+            to,
+            force,
+            from_remote,
+            until: None,
         } => {
             let manifest = if from_remote {
                 let (staging, id) = download(settings, &id).await?;

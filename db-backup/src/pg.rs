@@ -120,7 +120,7 @@ pub async fn connect(url: &DatabaseUrl) -> Result<PgConnection> {
 }
 
 /// `(version text, major)` of the server.
-async fn server_version(conn: &mut PgConnection) -> Result<(String, u32)> {
+pub(crate) async fn server_version(conn: &mut PgConnection) -> Result<(String, u32)> {
     let version: String = sqlx::query_scalar("SHOW server_version")
         .fetch_one(&mut *conn)
         .await
@@ -189,7 +189,7 @@ pub async fn find_tool(
 
 /// A command for a libpq tool: password through the environment, not the command line; killed
 /// if this process dies (PR_SET_PDEATHSIG) or drops the future.
-fn tool_command(tool: &Path, url: &DatabaseUrl) -> (tokio::process::Command, String) {
+pub(crate) fn tool_command(tool: &Path, url: &DatabaseUrl) -> (tokio::process::Command, String) {
     let split = split_password(url);
     let mut command = tool::command(tool);
     command.env("PGCONNECT_TIMEOUT", "15");

@@ -162,8 +162,87 @@ impl Remote {
         &self.url
     }
 
+    /// The object `name` under the prefix; `name` may hold `/` (`pitr/wal/<segment>.zst`).
     fn path(&self, name: &str) -> ObjectPath {
-        self.prefix.child(name)
+        name.split('/')
+            .fold(self.prefix.clone(), |path, part| path.child(part))
+    }
+
+    /// The objects directly under `<prefix>/<folder>/`: name → size.
+    pub(crate) async fn list_folder(&self, folder: &str) -> Result<BTreeMap<String, u64>> {
+        let listing = self
+            .store
+            .list_with_delimiter(Some(&self.path(folder)))
+            .await
+            .with_context(|| format!("cannot list {}", self.object_url(folder)))?;
+        Ok(listing
+            .objects
+            .iter()
+            .filter_map(|o| Some((o.location.filename()?.to_owned(), o.size)))
+            .collect())
+    }
+
+    /// Uploads the local file `from` as object `name`, streamed (multipart above 10 MiB);
+    /// the object exists only once the upload is complete.
+    pub(crate) async fn put_file(&self, name: &str, from: &Path) -> Result<u64> {
+        let target = self.object_url(name);
+        let mut file = tokio::fs::File::open(from)
+            .await
+            .with_context(|| format!("cannot open {}", from.display()))?;
+        let mut writer = BufWriter::new(self.store.clone(), self.path(name));
+        let copied = match tokio::io::copy(&mut file, &mut writer).await {
+            Ok(n) => n,
+            Err(error) => {
+                let _ = writer.abort().await;
+                return Err(failed(format!("cannot upload {target}: {error}")));
+            }
+        };
+        writer
+            .shutdown()
+            .await
+            .map_err(|error| failed(format!("cannot upload {target}: {error}")))?;
+        Ok(copied)
+    }
+
+    /// Uploads `bytes` as object `name` (one PUT).
+    pub(crate) async fn put_bytes(&self, name: &str, bytes: Vec<u8>) -> Result<()> {
+        self.store
+            .put(&self.path(name), PutPayload::from(bytes))
+            .await
+            .with_context(|| format!("cannot upload {}", self.object_url(name)))?;
+        Ok(())
+    }
+
+    /// Downloads object `name` into the local file `to` (created, fsynced).
+    pub(crate) async fn get_file(&self, name: &str, to: &Path) -> Result<()> {
+        let object = self.object_url(name);
+        let mut stream = self
+            .store
+            .get(&self.path(name))
+            .await
+            .with_context(|| format!("cannot read {object}"))?
+            .into_stream();
+        let mut file = tokio::fs::File::create(to)
+            .await
+            .with_context(|| format!("cannot create {}", to.display()))?;
+        use futures_util::StreamExt;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.with_context(|| format!("cannot read {object}"))?;
+            file.write_all(&chunk)
+                .await
+                .with_context(|| format!("cannot write {}", to.display()))?;
+        }
+        file.sync_all()
+            .await
+            .with_context(|| format!("cannot fsync {}", to.display()))
+    }
+
+    /// Removes object `name`.
+    pub(crate) async fn delete(&self, name: &str) -> Result<()> {
+        self.store
+            .delete(&self.path(name))
+            .await
+            .with_context(|| format!("cannot remove {}", self.object_url(name)))
     }
 
     /// `s3://bucket/prefix/<name>`, to name an object in messages.
@@ -213,7 +292,7 @@ impl Remote {
         Ok(manifests)
     }
 
-    async fn get(&self, name: &str) -> Result<bytes::Bytes> {
+    pub(crate) async fn get(&self, name: &str) -> Result<bytes::Bytes> {
         let what = || format!("cannot read {}", self.object_url(name));
         self.store
             .get(&self.path(name))
@@ -229,26 +308,10 @@ impl Remote {
     pub async fn upload(&self, dir: &Path, manifest: &Manifest) -> Result<()> {
         let local = manifest.path(dir);
         let target = self.object_url(&manifest.file);
-        let mut file = tokio::fs::File::open(&local)
-            .await
-            .with_context(|| format!("cannot open {}", local.display()))?;
         // Multipart above 10 MiB, a single PUT below: the dump is streamed, never held whole.
-        let mut writer = BufWriter::new(self.store.clone(), self.path(&manifest.file));
-        let copied = match tokio::io::copy(&mut file, &mut writer).await {
-            Ok(n) => n,
-            Err(error) => {
-                // Abandons the multipart upload, if one was started (object_store deletes it).
-                let _ = writer.abort().await;
-                return Err(failed(format!("cannot upload {target}: {error}")));
-            }
-        };
-        // Sends what is buffered and completes the upload. When this fails the writer is
-        // finished (abort would panic); a multipart upload left incomplete is the bucket's
+        // A multipart upload whose completion failed is the bucket's
         // AbortIncompleteMultipartUpload lifecycle rule's to remove (docs/backups.md).
-        writer
-            .shutdown()
-            .await
-            .map_err(|error| failed(format!("cannot upload {target}: {error}")))?;
+        let copied = self.put_file(&manifest.file, &local).await?;
         if copied != manifest.size {
             return Err(failed(format!(
                 "uploaded {copied} bytes to {target}, the manifest says {}",
@@ -258,11 +321,8 @@ impl Remote {
         let mut bytes =
             serde_json::to_vec_pretty(manifest).context("cannot encode the manifest")?;
         bytes.push(b'\n');
-        let name = manifest::manifest_name(&manifest.id);
-        self.store
-            .put(&self.path(&name), PutPayload::from(bytes))
-            .await
-            .with_context(|| format!("cannot upload {}", self.object_url(&name)))?;
+        self.put_bytes(&manifest::manifest_name(&manifest.id), bytes)
+            .await?;
         tracing::info!(id = %manifest.id, remote = %self.url, size = manifest.size, "backup copied to the remote");
         Ok(())
     }
@@ -273,26 +333,7 @@ impl Remote {
         let object = self.object_url(&manifest.file);
         let partial = dir.join(format!("{}{PARTIAL}", manifest.file));
         let result = async {
-            let mut stream = self
-                .store
-                .get(&self.path(&manifest.file))
-                .await
-                .with_context(|| format!("cannot read {object}"))?
-                .into_stream();
-            let mut file = tokio::fs::File::create(&partial)
-                .await
-                .with_context(|| format!("cannot create {}", partial.display()))?;
-            use futures_util::StreamExt;
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk.with_context(|| format!("cannot read {object}"))?;
-                file.write_all(&chunk)
-                    .await
-                    .with_context(|| format!("cannot write {}", partial.display()))?;
-            }
-            file.sync_all()
-                .await
-                .with_context(|| format!("cannot fsync {}", partial.display()))?;
-            drop(file);
+            self.get_file(&manifest.file, &partial).await?;
             let (sha256, size) = manifest::hash_file(&partial).await?;
             if sha256 != manifest.sha256 || size != manifest.size {
                 return Err(Error::Verification(format!(

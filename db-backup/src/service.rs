@@ -2,7 +2,8 @@
 //! good backup is older than twice the schedule's period) and `/metrics` (Prometheus text, through the
 //! shared registry of `hbnb_common::metrics`). With `BACKUP_REMOTE`, an uploader task copies each
 //! backup to the remote after it is taken, and retries with a doubling wait while the remote
-//! fails (the backups stay in the local directory meanwhile).
+//! fails (the backups stay in the local directory meanwhile). With `BACKUP_PITR`, the archiver of
+//! pitr/ streams the WAL and takes base backups beside the schedule.
 
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
@@ -17,6 +18,7 @@ use crate::backup::{self, BackupSettings};
 use crate::error::Error;
 use crate::lock::DirLock;
 use crate::manifest;
+use crate::pitr;
 use crate::remote::{self, Remote};
 use crate::schedule::Schedule;
 
@@ -51,6 +53,8 @@ pub struct State {
     pub uploaded_wanted: tokio::sync::Notify,
     pub process_started: DateTime<Utc>,
     pub stats: Mutex<Stats>,
+    /// The point-in-time archiver's status (BACKUP_PITR).
+    pub pitr: Option<pitr::SharedStatus>,
 }
 
 impl State {
@@ -197,6 +201,33 @@ impl State {
             "When the newest verified backup in BACKUP_REMOTE finished (Unix time; 0: none, or no \
              remote).",
         );
+        let pitr_families = self.pitr.clone().map(|status| {
+            let lag = gauge(
+                "db_backup_wal_archive_lag_seconds",
+                "How old the newest WAL is that a point-in-time restore could lack: the time since \
+                 pg_receivewal stopped streaming or, with BACKUP_REMOTE, since the remote last held \
+                 all the WAL received (BACKUP_PITR).",
+            );
+            let newest_base = gauge(
+                "db_backup_pitr_last_base_timestamp_seconds",
+                "When the newest base backup for point-in-time recovery started (Unix time; 0: none).",
+            );
+            let base_failures = counter(
+                "db_backup_pitr_base_failures_total",
+                "Base backups for point-in-time recovery that failed.",
+            );
+            let wal_upload_failures = counter(
+                "db_backup_wal_upload_failures_total",
+                "Passes copying the WAL archive and base backups to BACKUP_REMOTE that failed; \
+                 retried every BACKUP_WAL_UPLOAD_INTERVAL.",
+            );
+            let wal_uploaded = counter(
+                "db_backup_wal_files_uploaded_total",
+                "WAL files (segments, partial segments, timeline histories) copied to BACKUP_REMOTE.",
+            );
+            (status, lag, newest_base, base_failures, wal_upload_failures, wal_uploaded)
+        });
+        let started = std::time::Instant::now();
         let state = Arc::downgrade(self);
         hbnb_common::metrics::on_scrape(move || {
             let Some(state) = state.upgrade() else {
@@ -217,6 +248,16 @@ impl State {
             uploads.inc_by(stats.uploads.saturating_sub(uploads.get()));
             upload_failures.inc_by(stats.upload_failures.saturating_sub(upload_failures.get()));
             remote_last_success.set(timestamp(stats.remote_last_success));
+            if let Some((status, lag, newest_base, base_failures, failures, uploaded)) =
+                &pitr_families
+            {
+                let status = status.lock().map(|s| s.clone()).unwrap_or_default();
+                lag.set(status.lag(started).as_secs_f64());
+                newest_base.set(timestamp(status.newest_base));
+                base_failures.inc_by(status.base_failures.saturating_sub(base_failures.get()));
+                failures.inc_by(status.upload_failures.saturating_sub(failures.get()));
+                uploaded.inc_by(status.segments_uploaded.saturating_sub(uploaded.get()));
+            }
         });
     }
 }
@@ -246,6 +287,20 @@ pub async fn serve(server: &ServerSettings, settings: BackupSettings) -> std::pr
             return std::process::ExitCode::FAILURE;
         }
     };
+    let pitr_source = if settings.pitr {
+        match settings.database_url() {
+            Ok(url) => Some(pitr::PgSource {
+                url,
+                bin_dir: settings.pg_bin_dir.clone(),
+            }),
+            Err(error) => {
+                eprintln!("error: {error}");
+                return std::process::ExitCode::FAILURE;
+            }
+        }
+    } else {
+        None
+    };
     let state = Arc::new(State {
         schedule: plan,
         settings,
@@ -253,6 +308,7 @@ pub async fn serve(server: &ServerSettings, settings: BackupSettings) -> std::pr
         uploaded_wanted: tokio::sync::Notify::new(),
         process_started: Utc::now(),
         stats: Mutex::new(Stats::default()),
+        pitr: pitr_source.as_ref().map(|_| pitr::SharedStatus::default()),
     });
     state.refresh_from_disk().await;
     state.refresh_from_remote().await;
@@ -294,6 +350,16 @@ pub async fn serve(server: &ServerSettings, settings: BackupSettings) -> std::pr
         .remote
         .clone()
         .map(|remote| tokio::spawn(upload(state.clone(), remote, stop_rx.clone())));
+    let archiver = match (pitr_source, &state.pitr) {
+        (Some(source), Some(status)) => Some(tokio::spawn(pitr::run(
+            state.settings.clone(),
+            source,
+            state.remote.clone(),
+            status.clone(),
+            stop_rx.clone(),
+        ))),
+        _ => None,
+    };
     let scheduler = tokio::spawn(schedule(state.clone(), stop_rx));
     let code = hbnb_common::run(application).await;
     let _ = stop_tx.send(true);
@@ -302,6 +368,14 @@ pub async fn serve(server: &ServerSettings, settings: BackupSettings) -> std::pr
         .is_err()
     {
         tracing::warn!("the scheduler did not stop in time");
+    }
+    if let Some(archiver) = archiver {
+        if tokio::time::timeout(Duration::from_secs(10), archiver)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the WAL archiver did not stop in time");
+        }
     }
     if let Some(uploader) = uploader {
         if tokio::time::timeout(Duration::from_secs(5), uploader)

@@ -1,0 +1,346 @@
+//! Point-in-time recovery on PostgreSQL (BACKUP_PITR) against a real server, a real S3-compatible
+//! store on loopback (moto) and the real api-service taking writes all along:
+//! - the service takes a base backup and streams the WAL to the store; the store stopped in the
+//!   middle is counted and logged, and the copy catches up once it is back;
+//! - the mistake case: with the local backup directory deleted, `restore latest --until T
+//!   --from-remote` gives back every write acknowledged before T and none sent after it;
+//! - the disk-lost case: db-backup killed (with its pg_receivewal) while writes go on, then
+//!   `restore latest --until end --from-remote` holds every write acknowledged more than 60 s
+//!   before the loss (the recovery point objective); the measured loss is printed;
+//! - a corrupted base backup object is refused, named.
+//!
+//! `tests/backup/offsite-pitr.sh` runs this test alone and shows its report.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use hbnb_tests::backup::{metric, poll, run, BackupDir};
+use hbnb_tests::db::{Api, Engine, TestDb};
+use hbnb_tests::s3::S3Server;
+use hbnb_tests::Service;
+
+const VERIFICATION_FAILED: i32 = 4;
+const BUCKET: &str = "hbnb-pitr";
+const PREFIX: &str = "site/prod";
+
+/// One write of the writer: the state's name, when it was sent, when it was acknowledged.
+#[derive(Clone, Debug)]
+struct Write {
+    name: String,
+    sent: DateTime<Utc>,
+    acked: Option<DateTime<Utc>>,
+}
+
+/// POSTs states one after another (about 20 a second) until stopped, recording each.
+struct Writer {
+    log: Arc<Mutex<Vec<Write>>>,
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Writer {
+    fn start(url: String) -> Writer {
+        let log = Arc::new(Mutex::new(Vec::<Write>::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (task_log, task_stop) = (log.clone(), stop.clone());
+        let task = tokio::spawn(async move {
+            let client = hbnb_tests::client();
+            let mut n = 0u64;
+            while !task_stop.load(Ordering::Relaxed) {
+                n += 1;
+                let name = format!("pitr-{n:06}");
+                let sent = Utc::now();
+                let answer = client
+                    .post(&url)
+                    .json(&serde_json::json!({ "name": name }))
+                    .send()
+                    .await;
+                let acked = matches!(&answer, Ok(r) if r.status() == 201).then(Utc::now);
+                task_log.lock().unwrap().push(Write { name, sent, acked });
+                // Pacing of the load, not a synchronisation.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        });
+        Writer { log, stop, task }
+    }
+
+    fn acked(&self) -> usize {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|w| w.acked.is_some())
+            .count()
+    }
+
+    async fn wait_for_more(&self, more: usize) {
+        let target = self.acked() + more;
+        poll(
+            Duration::from_secs(60),
+            "more acknowledged writes",
+            || async { (self.acked() >= target).then_some(()) },
+        )
+        .await;
+    }
+
+    async fn finish(self) -> Vec<Write> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.task.await.unwrap();
+        let log = self.log.lock().unwrap().clone();
+        log
+    }
+}
+
+async fn scrape(service: &Service) -> String {
+    let response = hbnb_tests::client()
+        .get(service.url("/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.text().await.unwrap()
+}
+
+/// The writer's states present in a restored database.
+fn restored_names(db: &TestDb) -> BTreeSet<String> {
+    db.psql("SELECT name FROM states WHERE name LIKE 'pitr-%'")
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Drops db-backup's replication slot for the test's database when the test ends: a slot left
+/// behind would keep the test server's WAL for ever.
+struct SlotGuard(String);
+
+impl SlotGuard {
+    fn of(db_url: &str) -> SlotGuard {
+        let database = db_url
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .split('?')
+            .next()
+            .unwrap();
+        SlotGuard(format!("db_backup_{database}"))
+    }
+}
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        hbnb_tests::backup::psql(&format!(
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots \
+             WHERE slot_name = '{}' AND NOT active",
+            self.0
+        ));
+    }
+}
+
+fn owned_env(s3: &S3Server, db_url: &str, dir: &BackupDir) -> Vec<(&'static str, String)> {
+    let mut env = s3.env();
+    env.extend([
+        ("DATABASE_URL", db_url.to_owned()),
+        ("BACKUP_DIR", dir.as_str().to_owned()),
+        ("BACKUP_REMOTE", format!("s3://{BUCKET}/{PREFIX}")),
+        ("BACKUP_PITR", "on".to_owned()),
+        ("BACKUP_WAL_UPLOAD_INTERVAL", "2s".to_owned()),
+        ("BACKUP_INTERVAL", "48h".to_owned()),
+        ("RUST_LOG", "info".to_owned()),
+    ]);
+    env
+}
+
+fn refs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    env.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_to_a_time_and_after_losing_the_disk() {
+    let api = Api::start(Engine::Postgres).await;
+    let _slot = SlotGuard::of(&api.db.url);
+    let dir = BackupDir::new();
+    let mut s3 = S3Server::start(dir.path());
+    s3.create_bucket(BUCKET);
+    let owned = owned_env(&s3, &api.db.url, &dir);
+    let env = refs(&owned);
+    let service = Service::start("db-backup", &env).await;
+    let writer = Writer::start(api.api("/states"));
+
+    // A base backup, then the WAL streamed and copied.
+    poll(
+        Duration::from_secs(180),
+        "a base backup copied to the store",
+        || async {
+            let text = scrape(&service).await;
+            (metric(&text, "db_backup_pitr_last_base_timestamp_seconds").unwrap_or(0.0) > 0.0
+                && metric(&text, "db_backup_wal_files_uploaded_total").unwrap_or(0.0) >= 1.0
+                && metric(&text, "db_backup_wal_archive_lag_seconds").unwrap_or(f64::MAX) < 5.0)
+                .then_some(())
+        },
+    )
+    .await;
+    assert!(
+        s3.keys(BUCKET)
+            .iter()
+            .any(|k| k.starts_with(&format!("{PREFIX}/pitr/base/base-")) && k.ends_with(".json")),
+        "{:?}",
+        s3.keys(BUCKET)
+    );
+    writer.wait_for_more(20).await;
+
+    // The store stops while WAL keeps coming: failures counted and logged, the lag grows.
+    s3.stop();
+    poll(Duration::from_secs(120), "failed WAL uploads", || async {
+        let text = scrape(&service).await;
+        (metric(&text, "db_backup_wal_upload_failures_total").unwrap_or(0.0) >= 1.0
+            && metric(&text, "db_backup_wal_archive_lag_seconds").unwrap_or(0.0) > 4.0)
+            .then_some(())
+    })
+    .await;
+    assert!(
+        service
+            .logs()
+            .iter()
+            .any(|l| l.contains("\"ERROR\"") && l.contains("copying the WAL archive")),
+        "{:#?}",
+        service.logs()
+    );
+    // Back (empty: moto keeps nothing): everything is copied again.
+    s3.restart();
+    s3.create_bucket(BUCKET);
+    poll(
+        Duration::from_secs(120),
+        "the archive copied again",
+        || async {
+            let text = scrape(&service).await;
+            (metric(&text, "db_backup_wal_archive_lag_seconds").unwrap_or(f64::MAX) < 5.0)
+                .then_some(())
+        },
+    )
+    .await;
+
+    // The mistake at T, writes going on after it.
+    writer.wait_for_more(40).await;
+    let t = Utc::now();
+    writer.wait_for_more(40).await;
+    // The host is lost at L: db-backup (and its pg_receivewal) killed, its disk gone.
+    let lost_at = Utc::now();
+    service.signal("KILL");
+    writer.wait_for_more(10).await;
+    let writes = writer.finish().await;
+    std::fs::remove_dir_all(dir.path()).unwrap();
+    let empty = BackupDir::new();
+    let mut restore_owned = owned;
+    for (key, value) in restore_owned.iter_mut() {
+        if *key == "BACKUP_DIR" {
+            *value = empty.as_str().to_owned();
+        }
+    }
+    let restore_env = refs(&restore_owned);
+
+    // To T, from the store alone.
+    let at_t = TestDb::new(Engine::Postgres);
+    let until = t.to_rfc3339();
+    let out = run(
+        &[
+            "restore",
+            "latest",
+            "--until",
+            &until,
+            "--from-remote",
+            "--to",
+            &at_t.url,
+        ],
+        &restore_env,
+    )
+    .await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let names = restored_names(&at_t);
+    let missing: Vec<&Write> = writes
+        .iter()
+        .filter(|w| w.acked.is_some_and(|a| a <= t) && !names.contains(&w.name))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "acknowledged before T, not restored: {missing:?}"
+    );
+    let after: Vec<&Write> = writes
+        .iter()
+        .filter(|w| w.sent > t && names.contains(&w.name))
+        .collect();
+    assert!(after.is_empty(), "sent after T, restored: {after:?}");
+    let before_t = writes
+        .iter()
+        .filter(|w| w.acked.is_some_and(|a| a <= t))
+        .count();
+    assert!(before_t >= 60, "{before_t} writes before T");
+
+    // To the end of what the store holds: the disk-lost case.
+    let at_end = TestDb::new(Engine::Postgres);
+    let out = run(
+        &[
+            "restore",
+            "latest",
+            "--until",
+            "end",
+            "--from-remote",
+            "--to",
+            &at_end.url,
+        ],
+        &restore_env,
+    )
+    .await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let names = restored_names(&at_end);
+    let rpo = chrono::Duration::seconds(60);
+    let lost: Vec<&Write> = writes
+        .iter()
+        .filter(|w| w.acked.is_some_and(|a| a <= lost_at - rpo) && !names.contains(&w.name))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "acknowledged 60 s before the loss, not restored: {lost:?}"
+    );
+    // The measured loss: from the oldest acknowledged write that is missing to the loss.
+    let oldest_missing = writes
+        .iter()
+        .filter(|w| w.acked.is_some_and(|a| a <= lost_at) && !names.contains(&w.name))
+        .filter_map(|w| w.acked)
+        .min();
+    let measured = oldest_missing.map_or(0.0, |a| (lost_at - a).num_milliseconds() as f64 / 1000.0);
+    println!(
+        "PostgreSQL PITR: {} writes; restored to T: all {before_t} acknowledged before T, none \
+         sent after; disk lost: writes acknowledged up to {measured:.1} s before the loss are \
+         missing (RPO target 60 s)",
+        writes.len(),
+    );
+
+    // A corrupted base backup object is refused, named.
+    let key = s3
+        .keys(BUCKET)
+        .into_iter()
+        .find(|k| k.starts_with(&format!("{PREFIX}/pitr/base/")) && k.ends_with(".tar.zst"))
+        .expect("a base backup object");
+    let garbage = empty.path().join("garbage");
+    std::fs::write(&garbage, b"not a base backup").unwrap();
+    s3.put(BUCKET, &key, &garbage);
+    let fresh = TestDb::new(Engine::Postgres);
+    let out = run(
+        &[
+            "restore",
+            "latest",
+            "--until",
+            "end",
+            "--from-remote",
+            "--to",
+            &fresh.url,
+        ],
+        &restore_env,
+    )
+    .await;
+    assert_eq!(out.code, Some(VERIFICATION_FAILED), "{out:?}");
+    assert!(out.stderr.contains("base backup"), "{}", out.stderr);
+}
