@@ -36,6 +36,12 @@ if [ "${MARIADB_STOP:-0}" = "1" ]; then
     exit 0
 fi
 
+# A server started before the binary log was part of the test setup: stopped, started again below.
+if alive && [ "$(mariadb --no-defaults --socket="$SOCKET" -uroot -N -e 'SELECT @@log_bin')" != 1 ]; then
+    echo "MariaDB in $DIR runs without a binary log: restarting it with one" >&2
+    run mariadb-admin --no-defaults --socket="$SOCKET" -uroot shutdown
+fi
+
 if alive; then
     echo "MariaDB in $DIR is already running" >&2
 else
@@ -44,8 +50,9 @@ else
         run mariadb-install-db --no-defaults --datadir="$DIR/data" --auth-root-authentication-method=socket \
             --skip-test-db --user="$(id -un)" >"$DIR/install.log" 2>&1
     fi
-    # A test server: no binary log, no doublewrite, no fsync per commit (MARIADB_DURABLE=1 keeps
-    # the defaults), utf8mb4 by default; the daemon detaches (setsid) and logs to $DIR/error.log.
+    # A test server: no doublewrite, no fsync per commit (MARIADB_DURABLE=1 keeps the defaults),
+    # utf8mb4 by default; a binary log in row format, kept a day, as point-in-time recovery needs
+    # (tests/tests/backup_pitr.rs); the daemon detaches (setsid) and logs to $DIR/error.log.
     tuning=(--innodb-flush-log-at-trx-commit=2 --innodb-doublewrite=0 --innodb-flush-method=nosync)
     if [ "${MARIADB_DURABLE:-0}" = "1" ]; then tuning=(); fi
     echo "+ mariadbd --datadir=$DIR/data --socket=$SOCKET --port=$PORT ... &" >&2
@@ -53,6 +60,7 @@ else
         --bind-address=127.0.0.1 --port="$PORT" --user="$(id -un)" --skip-name-resolve \
         --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci \
         --max-connections=1000 --log-error="$DIR/error.log" "${tuning[@]}" \
+        --server-id=1 --log-bin=hbnb-bin --binlog-format=ROW --binlog-expire-logs-seconds=86400 \
         </dev/null >/dev/null 2>&1 &
     server_pid=$!
 fi

@@ -13,7 +13,12 @@ pub(crate) struct Snapshot {
     pub(crate) dump_tool: String,
     pub(crate) migration_version: i64,
     pub(crate) tables: BTreeMap<String, i64>,
+    /// Where the server's binary log stood at the snapshot (MariaDB with `log_bin`): where a
+    /// point-in-time recovery starts replaying.
+    pub(crate) binlog: Option<BinlogPosition>,
 }
+
+pub(crate) use crate::manifest::BinlogPosition;
 
 /// What a restored database holds: its migration version and rows per table.
 pub(crate) type Contents = (i64, BTreeMap<String, i64>);

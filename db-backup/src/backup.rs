@@ -171,9 +171,9 @@ impl BackupSettings {
             return Err(failed("BACKUP_UPLOAD_RETRY must be longer than 0s"));
         }
         if self.pitr {
-            if self.database_url()?.engine() != Engine::Postgres {
+            if self.database_url()?.engine() == Engine::Sqlite {
                 return Err(failed(
-                    "BACKUP_PITR is for PostgreSQL: DATABASE_URL names another engine",
+                    "BACKUP_PITR is for PostgreSQL and MariaDB: DATABASE_URL is a SQLite file",
                 ));
             }
             if self.wal_upload_interval.is_zero() || self.pitr_base_interval.is_zero() {
@@ -246,6 +246,7 @@ pub async fn run_once(settings: &BackupSettings) -> Result<Manifest> {
             sha256,
             size,
             compression: compressed.then(|| compress::ZSTD.to_owned()),
+            binlog: snapshot.binlog,
             started_at,
             duration_ms: millis(clock.elapsed()),
             dump_duration_ms: millis(dump_duration),

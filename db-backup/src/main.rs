@@ -271,11 +271,14 @@ async fn run_command(command: Command, settings: &BackupSettings) -> Result<(), 
             let restored =
                 pitr::restore_until(settings, &id, until, to.as_deref(), force, from_remote)
                     .await?;
-            let last = restored
-                .last_commit
-                .map_or_else(|| "none".to_owned(), |t| t.to_rfc3339());
+            let last = restored.last_commit.map_or_else(String::new, |t| {
+                format!(
+                    "; newest transaction replayed committed at {}",
+                    t.to_rfc3339()
+                )
+            });
             println!(
-                "restored from base {} to {until}: newest transaction replayed committed at {last}; {} rows",
+                "restored from base {} to {until}{last}; {} rows",
                 restored.base, restored.rows
             );
             Ok(())

@@ -64,11 +64,22 @@ pub struct Manifest {
     /// `zstd` when the stored file is compressed (`<dump>.zst`); absent in older manifests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compression: Option<String>,
+    /// MariaDB with its binary log on: where the log stood at the dump's snapshot, the start of
+    /// a point-in-time recovery's replay (pitr/binlog.rs). Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binlog: Option<BinlogPosition>,
     pub started_at: DateTime<Utc>,
     /// Dump, checksum and verification, in milliseconds.
     pub duration_ms: u64,
     pub dump_duration_ms: u64,
     pub verification: Verification,
+}
+
+/// A position in a MariaDB server's binary log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BinlogPosition {
+    pub file: String,
+    pub position: u64,
 }
 
 impl Manifest {

@@ -18,7 +18,7 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlConnection};
 use sqlx::{ConnectOptions, Connection};
 use tokio::io::AsyncBufReadExt;
 
-use crate::backend::{Backend, Contents, Snapshot};
+use crate::backend::{Backend, BinlogPosition, Contents, Snapshot};
 use crate::database_url::DatabaseUrl;
 use crate::error::{failed, Context, Error, Result};
 use crate::pg::split_password;
@@ -143,10 +143,10 @@ pub async fn connect(url: &DatabaseUrl) -> Result<MySqlConnection> {
 }
 
 /// The server: its version text, whether it is MariaDB, its major version.
-struct Server {
-    version: String,
-    mariadb: bool,
-    major: u32,
+pub(crate) struct Server {
+    pub(crate) version: String,
+    pub(crate) mariadb: bool,
+    pub(crate) major: u32,
 }
 
 impl Server {
@@ -158,7 +158,7 @@ impl Server {
         }
     }
 
-    fn client_tool(&self) -> &'static str {
+    pub(crate) fn client_tool(&self) -> &'static str {
         if self.mariadb {
             "mariadb"
         } else {
@@ -167,7 +167,7 @@ impl Server {
     }
 }
 
-async fn server(conn: &mut MySqlConnection) -> Result<Server> {
+pub(crate) async fn server(conn: &mut MySqlConnection) -> Result<Server> {
     let version: String = sqlx::query_scalar("SELECT CAST(VERSION() AS CHAR)")
         .fetch_one(&mut *conn)
         .await
@@ -199,7 +199,11 @@ pub fn tool_major(line: &str) -> Option<u32> {
     leading_number(after.trim_start())
 }
 
-async fn find_tool(tool: &str, bin_dir: Option<&Path>, major: u32) -> Result<(PathBuf, String)> {
+pub(crate) async fn find_tool(
+    tool: &str,
+    bin_dir: Option<&Path>,
+    major: u32,
+) -> Result<(PathBuf, String)> {
     let candidate = match bin_dir {
         Some(dir) => dir.join(tool),
         None => PathBuf::from(tool),
@@ -223,7 +227,7 @@ async fn find_tool(tool: &str, bin_dir: Option<&Path>, major: u32) -> Result<(Pa
 /// A command for a client tool on `target`: the password through `MYSQL_PWD`; no option file is
 /// read (`--no-defaults`); the URL's TLS settings as the tool's options (MariaDB's tools are
 /// told by their name); killed if this process dies or drops the future.
-fn tool_command(tool: &Path, target: &Target) -> tokio::process::Command {
+pub(crate) fn tool_command(tool: &Path, target: &Target) -> tokio::process::Command {
     let mut command = tool::command(tool);
     let mariadb = tool
         .file_name()
@@ -277,6 +281,49 @@ pub async fn read_dump(file: &Path) -> Result<(i64, BTreeMap<String, i64>)> {
     Ok((version, tables))
 }
 
+/// Whether the server writes a binary log (`log_bin`); false when it cannot be read.
+pub(crate) async fn binlog_on(conn: &mut MySqlConnection) -> bool {
+    sqlx::query_scalar::<_, i64>("SELECT CAST(@@log_bin AS SIGNED)")
+        .fetch_one(conn)
+        .await
+        .is_ok_and(|on| on == 1)
+}
+
+/// The binary log position `--master-data=2` wrote near the top of a dump:
+/// `-- CHANGE MASTER TO MASTER_LOG_FILE='hbnb-bin.000003', MASTER_LOG_POS=1234;`.
+async fn binlog_position(file: &Path) -> Result<Option<BinlogPosition>> {
+    let opened = tokio::fs::File::open(file)
+        .await
+        .with_context(|| format!("cannot open {}", file.display()))?;
+    let mut lines = tokio::io::BufReader::new(opened).lines();
+    let mut read = 0;
+    while let Some(line) = lines
+        .next_line()
+        .await
+        .with_context(|| format!("cannot read {}", file.display()))?
+    {
+        if let Some(found) = parse_change_master(&line) {
+            return Ok(Some(found));
+        }
+        read += 1;
+        if read > 200 || line.starts_with("INSERT INTO") {
+            break;
+        }
+    }
+    Ok(None)
+}
+
+fn parse_change_master(line: &str) -> Option<BinlogPosition> {
+    let rest = line.split_once("CHANGE MASTER TO MASTER_LOG_FILE='")?.1;
+    let (file, rest) = rest.split_once('\'')?;
+    let position = rest.split_once("MASTER_LOG_POS=")?.1;
+    let digits: String = position.chars().take_while(char::is_ascii_digit).collect();
+    Some(BinlogPosition {
+        file: file.to_owned(),
+        position: digits.parse().ok()?,
+    })
+}
+
 /// Feeds `file` to the client tool on `target`'s database.
 async fn load(tool: &Path, target: &Target, file: &Path, what: &str) -> Result<()> {
     let input =
@@ -301,11 +348,17 @@ impl Backend for MysqlBackend {
         let target = target(&self.url)?;
         let mut conn = connect(&self.url).await?;
         let server = server(&mut conn).await;
+        let logging = binlog_on(&mut conn).await;
         let _ = conn.close().await;
         let server = server?;
         let (tool, tool_version) =
             find_tool(server.dump_tool(), self.bin_dir.as_deref(), server.major).await?;
         let mut command = tool_command(&tool, &target);
+        // MariaDB reads the binary log's position in the dump's own snapshot (no global read
+        // lock, unlike MySQL): written as a comment, the start of a point-in-time replay.
+        if server.mariadb && logging {
+            command.arg("--master-data=2");
+        }
         command
             .arg("--single-transaction")
             .arg("--skip-extended-insert")
@@ -317,11 +370,19 @@ impl Backend for MysqlBackend {
             .arg(&target.database);
         tool::run(&mut command, server.dump_tool()).await?;
         let (migration_version, tables) = read_dump(partial).await?;
+        let binlog = if server.mariadb && logging {
+            Some(binlog_position(partial).await?.ok_or_else(|| {
+                failed("the dump does not say where the binary log stood (CHANGE MASTER TO)")
+            })?)
+        } else {
+            None
+        };
         Ok(Snapshot {
             server_version: server.version,
             dump_tool: tool_version,
             migration_version,
             tables,
+            binlog,
         })
     }
 
@@ -429,6 +490,20 @@ mod tests {
             required.tls.arguments(true),
             ["--ssl", "--skip-ssl-verify-server-cert"]
         );
+    }
+
+    #[test]
+    fn reads_the_binlog_position_of_a_dump() {
+        assert_eq!(
+            parse_change_master(
+                "-- CHANGE MASTER TO MASTER_LOG_FILE='hbnb-bin.000003', MASTER_LOG_POS=1234;"
+            ),
+            Some(BinlogPosition {
+                file: "hbnb-bin.000003".into(),
+                position: 1234
+            })
+        );
+        assert_eq!(parse_change_master("-- MariaDB dump 10.19"), None);
     }
 
     #[test]

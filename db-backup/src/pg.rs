@@ -238,6 +238,7 @@ impl Backend for PgBackend {
             dump_tool: tool_version,
             migration_version,
             tables,
+            binlog: None,
         })
     }
 

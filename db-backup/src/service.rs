@@ -288,11 +288,8 @@ pub async fn serve(server: &ServerSettings, settings: BackupSettings) -> std::pr
         }
     };
     let pitr_source = if settings.pitr {
-        match settings.database_url() {
-            Ok(url) => Some(pitr::PgSource {
-                url,
-                bin_dir: settings.pg_bin_dir.clone(),
-            }),
+        match pitr::Source::of(&settings) {
+            Ok(source) => Some(source),
             Err(error) => {
                 eprintln!("error: {error}");
                 return std::process::ExitCode::FAILURE;

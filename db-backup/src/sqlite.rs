@@ -131,6 +131,7 @@ impl Backend for SqliteBackend {
             dump_tool: "VACUUM INTO".to_owned(),
             migration_version,
             tables,
+            binlog: None,
         })
     }
 

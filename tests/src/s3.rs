@@ -7,7 +7,11 @@
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub const ACCESS_KEY: &str = "hbnb-test-key";
 pub const SECRET_KEY: &str = "hbnb-test-secret";
@@ -204,5 +208,80 @@ impl S3Server {
 impl Drop for S3Server {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// A TCP proxy to the store that cuts every connection once `budget` bytes have gone towards the
+/// store (or at `cut`), and refuses new ones until `restore`: the store "stops" in the middle of
+/// an upload, and comes back with what it held (moto restarted would come back empty).
+pub struct CuttingProxy {
+    pub port: u16,
+    budget: Arc<AtomicI64>,
+    cut: Arc<AtomicBool>,
+}
+
+impl CuttingProxy {
+    pub async fn start(upstream: u16, budget: i64) -> CuttingProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let budget = Arc::new(AtomicI64::new(budget));
+        let cut = Arc::new(AtomicBool::new(false));
+        let (budget_, cut_) = (budget.clone(), cut.clone());
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if cut_.load(Ordering::SeqCst) {
+                    continue; // dropped: refused
+                }
+                let (budget, cut) = (budget_.clone(), cut_.clone());
+                tokio::spawn(async move {
+                    let Ok(mut server) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+                    else {
+                        return;
+                    };
+                    let (mut client_read, mut client_write) = client.split();
+                    let (mut server_read, mut server_write) = server.split();
+                    let up = async {
+                        let mut buffer = vec![0u8; 4096];
+                        loop {
+                            let n = client_read.read(&mut buffer).await.unwrap_or(0);
+                            if n == 0 || cut.load(Ordering::SeqCst) {
+                                return;
+                            }
+                            if budget.fetch_sub(n as i64, Ordering::SeqCst) < n as i64 {
+                                cut.store(true, Ordering::SeqCst);
+                                return;
+                            }
+                            if server_write.write_all(&buffer[..n]).await.is_err() {
+                                return;
+                            }
+                        }
+                    };
+                    let down = async {
+                        let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
+                    };
+                    tokio::select! {
+                        _ = up => {}
+                        _ = down => {}
+                    }
+                });
+            }
+        });
+        CuttingProxy { port, budget, cut }
+    }
+
+    /// Cuts every connection now and refuses new ones (the store is unreachable).
+    pub fn cut(&self) {
+        self.cut.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether a connection was cut (the budget ran out, or `cut`).
+    pub fn was_cut(&self) -> bool {
+        self.cut.load(Ordering::SeqCst)
+    }
+
+    pub fn restore(&self) {
+        self.budget.store(i64::MAX, Ordering::SeqCst);
+        self.cut.store(false, Ordering::SeqCst);
     }
 }

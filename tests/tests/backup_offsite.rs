@@ -10,19 +10,16 @@
 #[path = "backup_support.rs"]
 mod support;
 
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use hbnb_tests::all_engines;
 use hbnb_tests::backup::{list, metric, poll, run, seed, BackupDir};
 use hbnb_tests::db::{Api, TestDb};
-use hbnb_tests::s3::S3Server;
+use hbnb_tests::s3::{CuttingProxy, S3Server};
 use hbnb_tests::Service;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use support::Rows;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const VERIFICATION_FAILED: i32 = 4;
 const UPLOAD_FAILED: i32 = 7;
@@ -265,70 +262,6 @@ async fn retention_in_the_bucket() {
     assert_eq!(s3.keys(BUCKET).len(), 4, "{:?}", s3.keys(BUCKET));
 }
 
-/// A TCP proxy to the store that cuts every connection once `budget` bytes have gone towards the
-/// store, and refuses new ones until `restore`: the store "stops" in the middle of an upload.
-struct CuttingProxy {
-    port: u16,
-    budget: Arc<AtomicI64>,
-    cut: Arc<AtomicBool>,
-}
-
-impl CuttingProxy {
-    async fn start(upstream: u16, budget: i64) -> CuttingProxy {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let budget = Arc::new(AtomicI64::new(budget));
-        let cut = Arc::new(AtomicBool::new(false));
-        let (budget_, cut_) = (budget.clone(), cut.clone());
-        tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
-                if cut_.load(Ordering::SeqCst) {
-                    continue; // dropped: refused
-                }
-                let (budget, cut) = (budget_.clone(), cut_.clone());
-                tokio::spawn(async move {
-                    let Ok(mut server) =
-                        tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
-                    else {
-                        return;
-                    };
-                    let (mut client_read, mut client_write) = client.split();
-                    let (mut server_read, mut server_write) = server.split();
-                    let up = async {
-                        let mut buffer = vec![0u8; 4096];
-                        loop {
-                            let n = client_read.read(&mut buffer).await.unwrap_or(0);
-                            if n == 0 || cut.load(Ordering::SeqCst) {
-                                return;
-                            }
-                            if budget.fetch_sub(n as i64, Ordering::SeqCst) < n as i64 {
-                                cut.store(true, Ordering::SeqCst);
-                                return;
-                            }
-                            if server_write.write_all(&buffer[..n]).await.is_err() {
-                                return;
-                            }
-                        }
-                    };
-                    let down = async {
-                        let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
-                    };
-                    tokio::select! {
-                        _ = up => {}
-                        _ = down => {}
-                    }
-                });
-            }
-        });
-        CuttingProxy { port, budget, cut }
-    }
-
-    fn restore(&self) {
-        self.budget.store(i64::MAX, Ordering::SeqCst);
-        self.cut.store(false, Ordering::SeqCst);
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_stopped_during_an_upload() {
     // Enough rows that the compressed dump is well over the proxy's budget.
@@ -356,7 +289,7 @@ async fn store_stopped_during_an_upload() {
 
     let out = run(&["now"], &through).await;
     assert_eq!(out.code, Some(UPLOAD_FAILED), "{out:?}");
-    assert!(proxy.cut.load(Ordering::SeqCst), "the upload was never cut");
+    assert!(proxy.was_cut(), "the upload was never cut");
     let id = out.stdout.trim().to_owned();
     assert_eq!(ids(&list(&through).await), [id.as_str()]);
     let size = list(&through).await[0]["size"].as_u64().unwrap();

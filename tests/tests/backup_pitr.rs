@@ -1,13 +1,17 @@
-//! Point-in-time recovery on PostgreSQL (BACKUP_PITR) against a real server, a real S3-compatible
-//! store on loopback (moto) and the real api-service taking writes all along:
-//! - the service takes a base backup and streams the WAL to the store; the store stopped in the
+//! Point-in-time recovery (BACKUP_PITR) on PostgreSQL (base backups and the WAL) and MariaDB (the
+//! dumps and the binary log), against real servers, a real S3-compatible store on loopback (moto)
+//! and the real api-service taking writes all along:
+//! - the service takes a base and streams the log to the store; the store stopped in the
 //!   middle is counted and logged, and the copy catches up once it is back;
 //! - the mistake case: with the local backup directory deleted, `restore latest --until T
 //!   --from-remote` gives back every write acknowledged before T and none sent after it;
 //! - the disk-lost case: db-backup killed (with its pg_receivewal) while writes go on, then
 //!   `restore latest --until end --from-remote` holds every write acknowledged more than 60 s
 //!   before the loss (the recovery point objective); the measured loss is printed;
-//! - a corrupted base backup object is refused, named.
+//! - a corrupted base object is refused, named.
+//!
+//! MariaDB's binary log has whole seconds: there, a restore to T holds the writes acknowledged
+//! before T's second began.
 //!
 //! `tests/backup/offsite-pitr.sh` runs this test alone and shows its report.
 
@@ -16,10 +20,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Timelike, Utc};
 use hbnb_tests::backup::{metric, poll, run, BackupDir};
 use hbnb_tests::db::{Api, Engine, TestDb};
-use hbnb_tests::s3::S3Server;
+use hbnb_tests::s3::{CuttingProxy, S3Server};
 use hbnb_tests::Service;
 
 const VERIFICATION_FAILED: i32 = 4;
@@ -105,10 +109,14 @@ async fn scrape(service: &Service) -> String {
 }
 
 /// The writer's states present in a restored database.
-fn restored_names(db: &TestDb) -> BTreeSet<String> {
-    db.psql("SELECT name FROM states WHERE name LIKE 'pitr-%'")
-        .lines()
-        .map(str::to_owned)
+async fn restored_names(url: &str) -> BTreeSet<String> {
+    let db = hbnb_storage::Database::connect(url).await.unwrap();
+    let states: Vec<hbnb_storage::State> = db.list().await.unwrap();
+    db.close().await;
+    states
+        .into_iter()
+        .map(|s| s.name)
+        .filter(|n| n.starts_with("pitr-"))
         .collect()
 }
 
@@ -159,12 +167,36 @@ fn refs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_to_a_time_and_after_losing_the_disk() {
-    let api = Api::start(Engine::Postgres).await;
-    let _slot = SlotGuard::of(&api.db.url);
+    point_in_time(Engine::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_to_a_time_and_after_losing_the_disk() {
+    let logging = hbnb_tests::db::MariadbServer::from_admin_url().run(None, "SELECT @@log_bin");
+    assert_eq!(
+        logging.as_deref().map(str::trim),
+        Ok("1"),
+        "the MariaDB server must write a binary log: scripts/start-mariadb.sh starts it so \
+         (MARIADB_STOP=1 scripts/start-mariadb.sh first if it runs without)"
+    );
+    point_in_time(Engine::Mysql).await;
+}
+
+async fn point_in_time(engine: Engine) {
+    let postgres = engine == Engine::Postgres;
+    let api = Api::start(engine).await;
+    let _slot = postgres.then(|| SlotGuard::of(&api.db.url));
     let dir = BackupDir::new();
-    let mut s3 = S3Server::start(dir.path());
+    let s3 = S3Server::start(dir.path());
     s3.create_bucket(BUCKET);
-    let owned = owned_env(&s3, &api.db.url, &dir);
+    // The store is reached through a proxy that can cut it off, and comes back with what it held.
+    let proxy = CuttingProxy::start(s3.port, i64::MAX).await;
+    let mut owned = owned_env(&s3, &api.db.url, &dir);
+    for (key, value) in owned.iter_mut() {
+        if *key == "AWS_ENDPOINT_URL" {
+            *value = format!("http://127.0.0.1:{}", proxy.port);
+        }
+    }
     let env = refs(&owned);
     let service = Service::start("db-backup", &env).await;
     let writer = Writer::start(api.api("/states"));
@@ -182,17 +214,25 @@ async fn postgres_to_a_time_and_after_losing_the_disk() {
         },
     )
     .await;
+    let log_folder = if postgres { "wal" } else { "binlog" };
+    let keys = s3.keys(BUCKET);
     assert!(
-        s3.keys(BUCKET)
-            .iter()
-            .any(|k| k.starts_with(&format!("{PREFIX}/pitr/base/base-")) && k.ends_with(".json")),
-        "{:?}",
-        s3.keys(BUCKET)
+        keys.iter()
+            .any(|k| k.starts_with(&format!("{PREFIX}/pitr/{log_folder}/"))),
+        "{keys:?}"
     );
+    if postgres {
+        assert!(
+            keys.iter().any(
+                |k| k.starts_with(&format!("{PREFIX}/pitr/base/base-")) && k.ends_with(".json")
+            ),
+            "{keys:?}"
+        );
+    }
     writer.wait_for_more(20).await;
 
-    // The store stops while WAL keeps coming: failures counted and logged, the lag grows.
-    s3.stop();
+    // The store stops while the log keeps coming: failures counted and logged, the lag grows.
+    proxy.cut();
     poll(Duration::from_secs(120), "failed WAL uploads", || async {
         let text = scrape(&service).await;
         (metric(&text, "db_backup_wal_upload_failures_total").unwrap_or(0.0) >= 1.0
@@ -200,17 +240,16 @@ async fn postgres_to_a_time_and_after_losing_the_disk() {
             .then_some(())
     })
     .await;
-    assert!(
-        service
-            .logs()
-            .iter()
-            .any(|l| l.contains("\"ERROR\"") && l.contains("copying the WAL archive")),
-        "{:#?}",
-        service.logs()
-    );
-    // Back (empty: moto keeps nothing): everything is copied again.
-    s3.restart();
-    s3.create_bucket(BUCKET);
+    service
+        .wait_for_log(Duration::from_secs(30), |line| {
+            line["level"] == "ERROR"
+                && line["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("copying the log archive"))
+        })
+        .await;
+    // Back: what was missed is copied.
+    proxy.restore();
     poll(
         Duration::from_secs(120),
         "the archive copied again",
@@ -242,7 +281,7 @@ async fn postgres_to_a_time_and_after_losing_the_disk() {
     let restore_env = refs(&restore_owned);
 
     // To T, from the store alone.
-    let at_t = TestDb::new(Engine::Postgres);
+    let at_t = TestDb::new(engine);
     let until = t.to_rfc3339();
     let out = run(
         &[
@@ -258,10 +297,16 @@ async fn postgres_to_a_time_and_after_losing_the_disk() {
     )
     .await;
     assert_eq!(out.code, Some(0), "{out:?}");
-    let names = restored_names(&at_t);
+    let names = restored_names(&at_t.url).await;
+    // What must be there: PostgreSQL's commit times are exact; MariaDB's log has whole seconds.
+    let cutoff = if postgres {
+        t
+    } else {
+        t.with_nanosecond(0).unwrap() - chrono::Duration::nanoseconds(1)
+    };
     let missing: Vec<&Write> = writes
         .iter()
-        .filter(|w| w.acked.is_some_and(|a| a <= t) && !names.contains(&w.name))
+        .filter(|w| w.acked.is_some_and(|a| a <= cutoff) && !names.contains(&w.name))
         .collect();
     assert!(
         missing.is_empty(),
@@ -279,7 +324,7 @@ async fn postgres_to_a_time_and_after_losing_the_disk() {
     assert!(before_t >= 60, "{before_t} writes before T");
 
     // To the end of what the store holds: the disk-lost case.
-    let at_end = TestDb::new(Engine::Postgres);
+    let at_end = TestDb::new(engine);
     let out = run(
         &[
             "restore",
@@ -294,7 +339,7 @@ async fn postgres_to_a_time_and_after_losing_the_disk() {
     )
     .await;
     assert_eq!(out.code, Some(0), "{out:?}");
-    let names = restored_names(&at_end);
+    let names = restored_names(&at_end.url).await;
     let rpo = chrono::Duration::seconds(60);
     let lost: Vec<&Write> = writes
         .iter()
@@ -312,22 +357,28 @@ async fn postgres_to_a_time_and_after_losing_the_disk() {
         .min();
     let measured = oldest_missing.map_or(0.0, |a| (lost_at - a).num_milliseconds() as f64 / 1000.0);
     println!(
-        "PostgreSQL PITR: {} writes; restored to T: all {before_t} acknowledged before T, none \
+        "{engine:?} PITR: {} writes; restored to T: all {before_t} acknowledged before T, none \
          sent after; disk lost: writes acknowledged up to {measured:.1} s before the loss are \
          missing (RPO target 60 s)",
         writes.len(),
     );
 
-    // A corrupted base backup object is refused, named.
+    // A corrupted base object is refused, named.
     let key = s3
         .keys(BUCKET)
         .into_iter()
-        .find(|k| k.starts_with(&format!("{PREFIX}/pitr/base/")) && k.ends_with(".tar.zst"))
-        .expect("a base backup object");
+        .find(|k| {
+            if postgres {
+                k.starts_with(&format!("{PREFIX}/pitr/base/")) && k.ends_with(".tar.zst")
+            } else {
+                k.starts_with(&format!("{PREFIX}/hbnb-")) && k.ends_with(".sql.zst")
+            }
+        })
+        .expect("a base object");
     let garbage = empty.path().join("garbage");
     std::fs::write(&garbage, b"not a base backup").unwrap();
     s3.put(BUCKET, &key, &garbage);
-    let fresh = TestDb::new(Engine::Postgres);
+    let fresh = TestDb::new(engine);
     let out = run(
         &[
             "restore",
@@ -342,5 +393,6 @@ async fn postgres_to_a_time_and_after_losing_the_disk() {
     )
     .await;
     assert_eq!(out.code, Some(VERIFICATION_FAILED), "{out:?}");
-    assert!(out.stderr.contains("base backup"), "{}", out.stderr);
+    let object = key.rsplit('/').next().unwrap();
+    assert!(out.stderr.contains(object), "{}", out.stderr);
 }

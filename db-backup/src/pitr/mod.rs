@@ -17,9 +17,11 @@
 //! Retention keeps the `BACKUP_PITR_KEEP_BASES` newest base backups and the WAL from the oldest
 //! of them on, here and on the remote.
 
+mod binlog;
 mod recover;
 mod ship;
 mod stream;
+mod supervise;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -28,12 +30,15 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use futures_util::future::BoxFuture;
+
 use crate::backup::BackupSettings;
-use crate::error::{Context, Result};
-use crate::manifest::{self, PARTIAL};
+use crate::error::{failed, Context, Result};
+use crate::manifest::{self, Engine, PARTIAL};
 use crate::remote::Remote;
 
-pub(crate) use recover::{restore_until, Until};
+pub(crate) use binlog::MariaSource;
+pub(crate) use recover::Until;
 pub(crate) use stream::PgSource;
 
 /// The replication slot the WAL is streamed from (created at start when missing), one per
@@ -61,6 +66,7 @@ pub(crate) struct Archive {
 
 pub(crate) const BASE: &str = "pitr/base";
 pub(crate) const WAL: &str = "pitr/wal";
+pub(crate) const BINLOG: &str = "pitr/binlog";
 
 impl Archive {
     pub(crate) fn new(backup_dir: &Path) -> Archive {
@@ -77,8 +83,18 @@ impl Archive {
         self.root.join("wal")
     }
 
+    /// MariaDB's binary log files, as the server names them.
+    pub(crate) fn binlog_dir(&self) -> PathBuf {
+        self.root.join("binlog")
+    }
+
+    /// Compressed copies on their way to the remote.
+    pub(crate) fn outgoing_dir(&self) -> PathBuf {
+        self.root.join("outgoing")
+    }
+
     pub(crate) async fn create(&self) -> Result<()> {
-        for dir in [self.base_dir(), self.wal_dir()] {
+        for dir in [self.base_dir(), self.wal_dir(), self.binlog_dir()] {
             tokio::fs::create_dir_all(&dir)
                 .await
                 .with_context(|| format!("cannot create {}", dir.display()))?;
@@ -265,27 +281,40 @@ pub(crate) fn update(status: &SharedStatus, change: impl FnOnce(&mut Status)) {
     change(&mut status);
 }
 
-/// One line for `db-backup list`: the base backups and how far the WAL goes, here or on the
+/// One line for `db-backup list`: the base backups and how far the log goes, here or on the
 /// remote; None when there is no point-in-time archive.
 pub(crate) async fn describe(backup_dir: &Path, remote: Option<&Remote>) -> Result<Option<String>> {
-    let (bases, wal) = match remote {
-        Some(remote) => (
-            recover::remote_bases(remote).await?,
-            remote
-                .list_folder(WAL)
-                .await?
-                .into_keys()
-                .map(|name| name.trim_end_matches(".zst").to_owned())
-                .collect::<Vec<_>>(),
-        ),
-        None => {
-            let archive = Archive::new(backup_dir);
+    let archive = Archive::new(backup_dir);
+    let (bases, wal, binlog) = match remote {
+        Some(remote) => {
+            let names = |folder: &'static str| async move {
+                Ok::<_, crate::error::Error>(
+                    remote
+                        .list_folder(folder)
+                        .await?
+                        .into_keys()
+                        .map(|name| name.trim_end_matches(".zst").to_owned())
+                        .collect::<Vec<_>>(),
+                )
+            };
             (
-                archive.bases().await?,
-                file_names(&archive.wal_dir()).await?,
+                recover::remote_bases(remote).await?,
+                names(WAL).await?,
+                names(BINLOG).await?,
             )
         }
+        None => (
+            archive.bases().await?,
+            file_names(&archive.wal_dir()).await?,
+            file_names(&archive.binlog_dir()).await?,
+        ),
     };
+    if let Some(newest) = binlog.last() {
+        return Ok(Some(format!(
+            "point-in-time recovery: binary log up to {newest}, from the dumps that record a \
+             position (restore latest --until <time|end>)"
+        )));
+    }
     let Some(oldest) = bases.first() else {
         return Ok(None);
     };
@@ -305,14 +334,80 @@ pub(crate) async fn describe(backup_dir: &Path, remote: Option<&Remote>) -> Resu
     )))
 }
 
-/// The archiver of the service: streams the WAL, takes base backups when due, copies both to
-/// the remote and applies retention, until `stop`.
+/// The database whose log is archived: PostgreSQL's WAL or MariaDB's binary log.
+#[derive(Clone)]
+pub(crate) enum Source {
+    Postgres(PgSource),
+    Mariadb(MariaSource),
+}
+
+impl Source {
+    /// The source of `DATABASE_URL` (validated: PostgreSQL or MySQL/MariaDB).
+    pub(crate) fn of(settings: &BackupSettings) -> Result<Source> {
+        let url = settings.database_url()?;
+        match url.engine() {
+            Engine::Postgres => Ok(Source::Postgres(PgSource {
+                url,
+                bin_dir: settings.pg_bin_dir.clone(),
+            })),
+            Engine::Mysql => Ok(Source::Mariadb(MariaSource {
+                url,
+                bin_dir: settings.mysql_bin_dir.clone(),
+            })),
+            Engine::Sqlite => Err(failed(
+                "BACKUP_PITR is for PostgreSQL and MariaDB: DATABASE_URL is a SQLite file",
+            )),
+        }
+    }
+
+    fn tool(&self) -> &'static str {
+        match self {
+            Source::Postgres(_) => "pg_receivewal",
+            Source::Mariadb(_) => "mariadb-binlog",
+        }
+    }
+
+    /// The streaming command, made afresh for each start.
+    fn receiver(&self, archive: &Archive) -> BoxFuture<'static, Result<tokio::process::Command>> {
+        let (source, archive) = (self.clone(), archive.clone());
+        Box::pin(async move {
+            match source {
+                Source::Postgres(pg) => pg.receiver(&archive).await,
+                Source::Mariadb(maria) => maria.receiver(&archive).await,
+            }
+        })
+    }
+}
+
+/// `db-backup restore <id|latest> --until <time|end>`: PostgreSQL from a base backup and the
+/// WAL (recover.rs), MariaDB from a dump and the binary log (binlog.rs), as DATABASE_URL is.
+pub(crate) async fn restore_until(
+    settings: &BackupSettings,
+    id: &str,
+    until: Until,
+    to: Option<&str>,
+    force: bool,
+    from_remote: bool,
+) -> Result<recover::Restored> {
+    match Source::of(settings)? {
+        Source::Postgres(_) => {
+            recover::restore_until(settings, id, until, to, force, from_remote).await
+        }
+        Source::Mariadb(_) => {
+            binlog::restore_until(settings, id, until, to, force, from_remote).await
+        }
+    }
+}
+
+/// The archiver of the service: streams the log, takes base backups when due (PostgreSQL; on
+/// MariaDB the regular dumps are the bases), copies both to the remote and applies retention,
+/// until `stop`.
 pub(crate) async fn run(
     settings: BackupSettings,
-    source: PgSource,
+    source: Source,
     remote: Option<Arc<Remote>>,
     status: SharedStatus,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let archive = Archive::new(&settings.backup_dir);
     if let Err(error) = archive.create().await {
@@ -320,32 +415,53 @@ pub(crate) async fn run(
         return;
     }
     update(&status, |s| s.remote = remote.is_some());
-    let receiver = tokio::spawn(stream::receive(
-        source.clone(),
-        archive.clone(),
+    let prepare = {
+        let (source, archive) = (source.clone(), archive.clone());
+        move || source.receiver(&archive)
+    };
+    let receiver = tokio::spawn(supervise::supervise(
+        source.tool(),
+        prepare,
         status.clone(),
         stop.clone(),
     ));
     let mut shipper = ship::Shipper::default();
+    let mut binlog_shipper = binlog::BinlogShipper::default();
+    let mut stop = stop;
     loop {
-        if let Err(error) = take_base_if_due(&settings, &source, &archive, &status).await {
+        let based = match &source {
+            Source::Postgres(pg) => take_base_if_due(&settings, pg, &archive, &status).await,
+            Source::Mariadb(_) => newest_dump_base(&settings, &status).await,
+        };
+        if let Err(error) = based {
             update(&status, |s| s.base_failures += 1);
             tracing::error!(%error, "the base backup for point-in-time recovery failed");
         }
         if let Some(remote) = &remote {
-            match shipper.ship(remote, &archive).await {
+            let shipped = match &source {
+                Source::Postgres(_) => shipper.ship(remote, &archive).await,
+                Source::Mariadb(_) => binlog_shipper.ship(remote, &archive).await,
+            };
+            match shipped {
                 Ok(uploaded) => update(&status, |s| {
                     s.last_shipped = Some(Instant::now());
                     s.segments_uploaded += uploaded;
                 }),
                 Err(error) => {
                     update(&status, |s| s.upload_failures += 1);
-                    tracing::error!(remote = %remote.url(), %error, "copying the WAL archive to the remote failed; retrying");
+                    tracing::error!(remote = %remote.url(), %error, "copying the log archive to the remote failed; retrying");
                 }
             }
         }
-        let keep = settings.pitr_keep_bases.max(1);
-        if let Err(error) = ship::prune(&archive, remote.as_deref(), keep).await {
+        let pruned = match &source {
+            Source::Postgres(_) => {
+                ship::prune(&archive, remote.as_deref(), settings.pitr_keep_bases.max(1)).await
+            }
+            Source::Mariadb(_) => {
+                binlog::prune(&archive, &settings.backup_dir, remote.as_deref()).await
+            }
+        };
+        if let Err(error) = pruned {
             tracing::warn!(%error, "point-in-time retention failed; retrying");
         }
         let wait = *settings.wal_upload_interval;
@@ -355,6 +471,18 @@ pub(crate) async fn run(
         }
     }
     let _ = tokio::time::timeout(Duration::from_secs(5), receiver).await;
+}
+
+/// MariaDB: the newest dump that records a binary log position is the newest base.
+async fn newest_dump_base(settings: &BackupSettings, status: &SharedStatus) -> Result<()> {
+    let newest = manifest::load_all(&settings.backup_dir)
+        .await?
+        .into_iter()
+        .rev()
+        .find(|m| m.verified() && m.binlog.is_some())
+        .map(|m| m.started_at);
+    update(status, |s| s.newest_base = newest);
+    Ok(())
 }
 
 /// Takes a base backup when none is younger than `BACKUP_PITR_BASE_INTERVAL`.

@@ -88,7 +88,7 @@ pub(crate) async fn restore_until(
     };
     if target.engine() != Engine::Postgres {
         return Err(failed(
-            "restore --until needs a PostgreSQL target: point-in-time recovery is PostgreSQL's here",
+            "a PostgreSQL backup is restored into a PostgreSQL database",
         ));
     }
     let remote = if from_remote {

@@ -25,7 +25,7 @@ impl Shipper {
     /// Copies to `remote` what it lacks of the archive; returns how many WAL files were sent.
     pub(crate) async fn ship(&mut self, remote: &Remote, archive: &Archive) -> Result<u64> {
         let on_remote = remote.list_folder(WAL).await?;
-        let outgoing = archive.root.join("outgoing");
+        let outgoing = archive.outgoing_dir();
         tokio::fs::create_dir_all(&outgoing)
             .await
             .with_context(|| format!("cannot create {}", outgoing.display()))?;
@@ -33,6 +33,7 @@ impl Shipper {
         let mut sent = 0;
         for name in file_names(&wal_dir).await? {
             let object = format!("{name}.zst");
+            let key = format!("{WAL}/{object}");
             let local = wal_dir.join(&name);
             match wal_kind(&name) {
                 Some(WalFile::Segment | WalFile::History) => {
@@ -53,7 +54,7 @@ impl Shipper {
                     {
                         continue;
                     }
-                    if send(remote, &local, &outgoing, &object).await? {
+                    if send(remote, &local, &outgoing, &key).await? {
                         self.partial_sent = Some(seen);
                         sent += 1;
                     }
@@ -61,7 +62,7 @@ impl Shipper {
                 }
                 None => continue,
             }
-            if send(remote, &local, &outgoing, &object).await? {
+            if send(remote, &local, &outgoing, &key).await? {
                 sent += 1;
             }
         }
@@ -102,18 +103,23 @@ impl Shipper {
     }
 }
 
-/// Compresses the WAL file `local` and uploads it as `pitr/wal/<object>`; false when the file
-/// went away meanwhile (a partial segment that was finished: its finished copy is sent next).
-async fn send(remote: &Remote, local: &Path, outgoing: &Path, object: &str) -> Result<bool> {
-    let compressed = outgoing.join(object);
+/// Compresses the log file `local` (through `outgoing`) and uploads it as the object `key`;
+/// false when the file went away meanwhile (a partial WAL segment that was finished: its
+/// finished copy is sent next).
+pub(super) async fn send(
+    remote: &Remote,
+    local: &Path,
+    outgoing: &Path,
+    key: &str,
+) -> Result<bool> {
+    let name = key.rsplit('/').next().unwrap_or(key);
+    let compressed = outgoing.join(name);
     match compress::compress(local, &compressed).await {
         Ok(()) => {}
         Err(_) if !local.exists() => return Ok(false),
         Err(error) => return Err(error),
     }
-    let result = remote
-        .put_file(&format!("{WAL}/{object}"), &compressed)
-        .await;
+    let result = remote.put_file(key, &compressed).await;
     manifest::remove_if_exists(&compressed).await;
     result.map(|_| true)
 }

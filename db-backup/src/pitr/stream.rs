@@ -5,14 +5,10 @@
 
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use tokio::io::AsyncBufReadExt;
 
-use super::{
-    base_file_name, segment_of, slot_name, update, write_base_manifest, Archive, Base, SharedStatus,
-};
+use super::{base_file_name, segment_of, slot_name, write_base_manifest, Archive, Base};
 use crate::compress;
 use crate::database_url::DatabaseUrl;
 use crate::error::{failed, Context, Result};
@@ -26,9 +22,6 @@ pub(crate) struct PgSource {
     pub(crate) url: DatabaseUrl,
     pub(crate) bin_dir: Option<PathBuf>,
 }
-
-/// The longest wait between two starts of `pg_receivewal` after it stopped (it doubles from 1 s).
-const MAX_RESTART_WAIT: Duration = Duration::from_secs(30);
 
 impl PgSource {
     /// The database of DATABASE_URL.
@@ -182,107 +175,34 @@ impl BackupPoints {
     }
 }
 
-/// Streams the WAL into the archive with `pg_receivewal` on the database's replication slot
-/// (`slot_name`, created when missing), started again after it stops (1 s, doubling to 30 s), until `stop`.
-/// Its messages are logged; the time it is down is the archiving lag (`Status::lag`).
-pub(crate) async fn receive(
-    source: PgSource,
-    archive: Archive,
-    status: SharedStatus,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    let mut wait = Duration::from_secs(1);
-    update(&status, |s| s.receiver_down_since = Some(Instant::now()));
-    loop {
-        let started = Instant::now();
-        match receive_once(&source, &archive, &status, &mut stop).await {
-            Ok(()) => return,
-            Err(error) => {
-                update(&status, |s| {
-                    s.receiver_down_since.get_or_insert_with(Instant::now);
-                });
-                tracing::error!(%error, retry_in = ?wait, "streaming the WAL stopped");
-            }
-        }
-        if started.elapsed() > MAX_RESTART_WAIT * 2 {
-            wait = Duration::from_secs(1);
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = stop.changed() => return,
-        }
-        wait = (wait * 2).min(MAX_RESTART_WAIT);
+impl PgSource {
+    /// `pg_receivewal` streaming into the archive on the database's replication slot
+    /// (`slot_name`), created first when missing.
+    pub(crate) async fn receiver(&self, archive: &Archive) -> Result<tokio::process::Command> {
+        let (tool_path, _, _, _) = self.tool("pg_receivewal").await?;
+        let wal_dir = archive.wal_dir();
+        let slot = slot_name(&self.database()?);
+        let (mut create, libpq_url) = tool_command(&tool_path, &self.url);
+        create
+            .arg("--directory")
+            .arg(&wal_dir)
+            .arg(format!("--slot={slot}"))
+            .args(["--create-slot", "--if-not-exists", "--no-password"])
+            .arg("--dbname")
+            .arg(&libpq_url);
+        tool::run(&mut create, "pg_receivewal --create-slot").await?;
+
+        let (mut command, _) = tool_command(&tool_path, &self.url);
+        command
+            .arg("--directory")
+            .arg(&wal_dir)
+            .arg(format!("--slot={slot}"))
+            // Ends on a lost connection instead of retrying by itself, so the lag is seen.
+            .args(["--no-loop", "--no-password", "--status-interval=5"])
+            .arg("--dbname")
+            .arg(&libpq_url);
+        Ok(command)
     }
-}
-
-/// One run of `pg_receivewal`: Ok when `stop` ended it, Err when it stopped by itself.
-async fn receive_once(
-    source: &PgSource,
-    archive: &Archive,
-    status: &SharedStatus,
-    stop: &mut tokio::sync::watch::Receiver<bool>,
-) -> Result<()> {
-    let (tool_path, _, _, _) = source.tool("pg_receivewal").await?;
-    let wal_dir = archive.wal_dir();
-    let slot = slot_name(&source.database()?);
-    let (mut create, libpq_url) = tool_command(&tool_path, &source.url);
-    create
-        .arg("--directory")
-        .arg(&wal_dir)
-        .arg(format!("--slot={slot}"))
-        .args(["--create-slot", "--if-not-exists", "--no-password"])
-        .arg("--dbname")
-        .arg(&libpq_url);
-    tool::run(&mut create, "pg_receivewal --create-slot").await?;
-
-    let (mut command, _) = tool_command(&tool_path, &source.url);
-    command
-        .arg("--directory")
-        .arg(&wal_dir)
-        .arg(format!("--slot={slot}"))
-        // Ends on a lost connection instead of retrying by itself, so the lag is seen here.
-        .args(["--no-loop", "--no-password", "--status-interval=5"])
-        .arg("--dbname")
-        .arg(&libpq_url)
-        .stdout(std::process::Stdio::null());
-    let mut child = command.spawn().context("cannot run pg_receivewal")?;
-    let stderr = child.stderr.take();
-    let logger = tokio::spawn(async move {
-        let Some(stderr) = stderr else { return };
-        let mut lines = tokio::io::BufReader::new(stderr).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            tracing::warn!(tool = "pg_receivewal", "{line}");
-        }
-    });
-    // pg_receivewal says nothing once it streams: it counts as up once it has run a moment.
-    let up = tokio::time::sleep(Duration::from_secs(2));
-    tokio::pin!(up);
-    let mut marked_up = false;
-    let exited = loop {
-        tokio::select! {
-            status = child.wait() => break status,
-            _ = &mut up, if !marked_up => {
-                marked_up = true;
-                update(status, |s| s.receiver_down_since = None);
-                tracing::info!(%slot, dir = %wal_dir.display(), "streaming the WAL");
-            }
-            _ = stop.changed() => {
-                // SIGINT: pg_receivewal flushes what it received and exits.
-                if let Some(pid) = child.id() {
-                    // SAFETY: kill(2) on our own child's pid.
-                    unsafe { libc::kill(pid as i32, libc::SIGINT) };
-                }
-                let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
-                return Ok(());
-            }
-        }
-    };
-    let _ = tokio::time::timeout(Duration::from_secs(1), logger).await;
-    let status_text = match exited {
-        Ok(status) => status.to_string(),
-        Err(error) => error.to_string(),
-    };
-    Err(failed(format!("pg_receivewal exited ({status_text})")))
 }
 
 #[cfg(test)]
