@@ -8,7 +8,8 @@
 //! - the disk-lost case: db-backup killed (with its pg_receivewal) while writes go on, then
 //!   `restore latest --until end --from-remote` holds every write acknowledged more than 60 s
 //!   before the loss (the recovery point objective); the measured loss is printed;
-//! - a corrupted base object is refused, named.
+//! - a corrupted base object is refused, named;
+//! - SQLite, which has no log to stream: the loss after a lost disk, with a dump every 10 s.
 //!
 //! MariaDB's binary log has whole seconds: there, a restore to T holds the writes acknowledged
 //! before T's second began.
@@ -395,4 +396,66 @@ async fn point_in_time(engine: Engine) {
     assert_eq!(out.code, Some(VERIFICATION_FAILED), "{out:?}");
     let object = key.rsplit('/').next().unwrap();
     assert!(out.stderr.contains(object), "{}", out.stderr);
+}
+
+/// SQLite has no log db-backup can stream: its recovery point is the dump schedule. Measured here
+/// with a dump every 10 s copied to the store, db-backup killed while writes go on, the disk
+/// lost: what the newest copy in the store lacks is at most one schedule step and the copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_recovery_point_is_the_schedule() {
+    let api = Api::start(Engine::Sqlite).await;
+    let dir = BackupDir::new();
+    let s3 = S3Server::start(dir.path());
+    s3.create_bucket(BUCKET);
+    let mut owned = s3.env();
+    owned.extend([
+        ("DATABASE_URL", api.db.url.clone()),
+        ("BACKUP_DIR", dir.as_str().to_owned()),
+        ("BACKUP_REMOTE", format!("s3://{BUCKET}/{PREFIX}")),
+        ("BACKUP_SCHEDULE", "*/10 * * * * *".to_owned()),
+        ("BACKUP_KEEP_LAST", "3".to_owned()),
+    ]);
+    let env = refs(&owned);
+    let writer = Writer::start(api.api("/states"));
+    let service = Service::start("db-backup", &env).await;
+    poll(
+        Duration::from_secs(120),
+        "three copies in the store",
+        || async {
+            let text = scrape(&service).await;
+            (metric(&text, "db_backup_uploads_total").unwrap_or(0.0) >= 3.0).then_some(())
+        },
+    )
+    .await;
+    // The loss comes a while after that copy, not just after it.
+    writer.wait_for_more(100).await;
+    let lost_at = Utc::now();
+    service.signal("KILL");
+    writer.wait_for_more(10).await;
+    let writes = writer.finish().await;
+    std::fs::remove_dir_all(dir.path()).unwrap();
+
+    let fresh = TestDb::new(Engine::Sqlite);
+    let out = run(
+        &["restore", "latest", "--from-remote", "--to", &fresh.url],
+        &env,
+    )
+    .await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let names = restored_names(&fresh.url).await;
+    let oldest_missing = writes
+        .iter()
+        .filter(|w| w.acked.is_some_and(|a| a <= lost_at) && !names.contains(&w.name))
+        .filter_map(|w| w.acked)
+        .min();
+    let measured = oldest_missing.map_or(0.0, |a| (lost_at - a).num_milliseconds() as f64 / 1000.0);
+    println!(
+        "Sqlite: {} writes; disk lost: writes acknowledged up to {measured:.1} s before the loss \
+         are missing (a dump every 10 s)",
+        writes.len()
+    );
+    assert!(measured <= 25.0, "{measured} s lost with a dump every 10 s");
+    // No gap: what is there is every write up to the newest dump.
+    let present: Vec<&Write> = writes.iter().filter(|w| names.contains(&w.name)).collect();
+    assert!(!present.is_empty());
 }
