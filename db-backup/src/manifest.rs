@@ -65,7 +65,7 @@ pub struct Manifest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compression: Option<String>,
     /// MariaDB with its binary log on: where the log stood at the dump's snapshot, the start of
-    /// a point-in-time recovery's replay (pitr/binlog.rs). Absent otherwise.
+    /// a point-in-time recovery's replay (pitr/mariadb.rs). Absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub binlog: Option<BinlogPosition>,
     pub started_at: DateTime<Utc>,

@@ -1,4 +1,4 @@
-//! Point-in-time recovery on PostgreSQL (`BACKUP_PITR=on`): the way pgBackRest and WAL-G do it,
+//! Point-in-time recovery (`BACKUP_PITR=on`), on PostgreSQL the way pgBackRest and WAL-G do it,
 //! with the server's own tools.
 //!
 //! - **Base backups**: `pg_basebackup` (tar, with the WAL it needs) every
@@ -12,18 +12,25 @@
 //! - **Restore to a time**: `db-backup restore latest --until T` recovers a throwaway
 //!   PostgreSQL server from a base backup and the WAL up to T (the server's own recovery,
 //!   `recovery_target_time`), then copies the database out of it (`pg_dump`) into the target
-//!   (`pg_restore`), as a restore of a dump does (recover.rs).
+//!   (`pg_restore`), as a restore of a dump does (postgres_restore.rs).
 //!
 //! Retention keeps the `BACKUP_PITR_KEEP_BASES` newest base backups and the WAL from the oldest
 //! of them on, here and on the remote.
+//!
+//! On MariaDB the same service streams the binary log instead, and the regular dumps are the
+//! bases (mariadb.rs). The rooms: postgres.rs (base backups, the `pg_receivewal` command),
+//! postgres_restore.rs, mariadb.rs (stream, copies, restore), ship.rs (the WAL's copies and
+//! retention), supervise.rs (the streaming tool kept running); this file holds the archive's
+//! layout, the status and the service's loop.
 
-mod binlog;
-mod recover;
+mod mariadb;
+mod postgres;
+mod postgres_restore;
 mod ship;
-mod stream;
 mod supervise;
 
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -37,9 +44,51 @@ use crate::error::{failed, Context, Result};
 use crate::manifest::{self, Engine, PARTIAL};
 use crate::remote::Remote;
 
-pub(crate) use binlog::MariaSource;
-pub(crate) use recover::Until;
-pub(crate) use stream::PgSource;
+pub(crate) use mariadb::MariaSource;
+pub(crate) use postgres::PgSource;
+
+/// How far to replay: up to a time (every transaction committed at or before it), or to the
+/// end of the archive (the disk-lost case).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Until {
+    Time(DateTime<Utc>),
+    End,
+}
+
+impl FromStr for Until {
+    type Err = String;
+
+    fn from_str(text: &str) -> std::result::Result<Until, String> {
+        if text == "end" {
+            return Ok(Until::End);
+        }
+        DateTime::parse_from_rfc3339(text)
+            .map(|t| Until::Time(t.with_timezone(&Utc)))
+            .map_err(|_| {
+                format!(
+                    "{text:?} is not a time with its offset (2026-12-07T14:04:00Z, \
+                     2026-12-07T15:04:00+01:00) nor `end`"
+                )
+            })
+    }
+}
+
+impl std::fmt::Display for Until {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Until::Time(time) => write!(f, "{}", time.to_rfc3339()),
+            Until::End => write!(f, "the end of the archive"),
+        }
+    }
+}
+
+/// What a point-in-time restore did.
+pub(crate) struct Restored {
+    pub base: String,
+    /// When the newest transaction it replayed committed.
+    pub last_commit: Option<DateTime<Utc>>,
+    pub rows: i64,
+}
 
 /// The replication slot the WAL is streamed from (created at start when missing), one per
 /// database backed up, so that two db-backups of two databases on one server do not take each
@@ -298,7 +347,7 @@ pub(crate) async fn describe(backup_dir: &Path, remote: Option<&Remote>) -> Resu
                 )
             };
             (
-                recover::remote_bases(remote).await?,
+                postgres_restore::remote_bases(remote).await?,
                 names(WAL).await?,
                 names(BINLOG).await?,
             )
@@ -380,7 +429,7 @@ impl Source {
 }
 
 /// `db-backup restore <id|latest> --until <time|end>`: PostgreSQL from a base backup and the
-/// WAL (recover.rs), MariaDB from a dump and the binary log (binlog.rs), as DATABASE_URL is.
+/// WAL (postgres_restore.rs), MariaDB from a dump and the binary log (mariadb.rs), as DATABASE_URL is.
 pub(crate) async fn restore_until(
     settings: &BackupSettings,
     id: &str,
@@ -388,13 +437,13 @@ pub(crate) async fn restore_until(
     to: Option<&str>,
     force: bool,
     from_remote: bool,
-) -> Result<recover::Restored> {
+) -> Result<Restored> {
     match Source::of(settings)? {
         Source::Postgres(_) => {
-            recover::restore_until(settings, id, until, to, force, from_remote).await
+            postgres_restore::restore_until(settings, id, until, to, force, from_remote).await
         }
         Source::Mariadb(_) => {
-            binlog::restore_until(settings, id, until, to, force, from_remote).await
+            mariadb::restore_until(settings, id, until, to, force, from_remote).await
         }
     }
 }
@@ -426,7 +475,7 @@ pub(crate) async fn run(
         stop.clone(),
     ));
     let mut shipper = ship::Shipper::default();
-    let mut binlog_shipper = binlog::BinlogShipper::default();
+    let mut binlog_shipper = mariadb::BinlogShipper::default();
     let mut stop = stop;
     loop {
         let based = match &source {
@@ -458,7 +507,7 @@ pub(crate) async fn run(
                 ship::prune(&archive, remote.as_deref(), settings.pitr_keep_bases.max(1)).await
             }
             Source::Mariadb(_) => {
-                binlog::prune(&archive, &settings.backup_dir, remote.as_deref()).await
+                mariadb::prune(&archive, &settings.backup_dir, remote.as_deref()).await
             }
         };
         if let Err(error) = pruned {

@@ -10,14 +10,15 @@
 //! `postgresql-15`); as root, the throwaway server runs as `PG_RECOVERY_USER` (postgres).
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection};
 
-use super::{file_names, segment_position, wal_kind, Archive, Base, WalFile, BASE, WAL};
+use super::{
+    file_names, segment_position, wal_kind, Archive, Base, Restored, Until, WalFile, BASE, WAL,
+};
 use crate::backend::Backend;
 use crate::backup::BackupSettings;
 use crate::compress;
@@ -27,49 +28,6 @@ use crate::manifest::{self, Engine};
 use crate::pg::{find_tool, PgBackend};
 use crate::remote::Remote;
 use crate::tool;
-
-/// How far to replay: up to a time (every transaction committed at or before it), or to the
-/// end of the archive (the disk-lost case).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum Until {
-    Time(DateTime<Utc>),
-    End,
-}
-
-impl FromStr for Until {
-    type Err = String;
-
-    fn from_str(text: &str) -> std::result::Result<Until, String> {
-        if text == "end" {
-            return Ok(Until::End);
-        }
-        DateTime::parse_from_rfc3339(text)
-            .map(|t| Until::Time(t.with_timezone(&Utc)))
-            .map_err(|_| {
-                format!(
-                    "{text:?} is not a time with its offset (2026-12-07T14:04:00Z, \
-                     2026-12-07T15:04:00+01:00) nor `end`"
-                )
-            })
-    }
-}
-
-impl std::fmt::Display for Until {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Until::Time(time) => write!(f, "{}", time.to_rfc3339()),
-            Until::End => write!(f, "the end of the archive"),
-        }
-    }
-}
-
-/// What a point-in-time restore did.
-pub(crate) struct Restored {
-    pub base: String,
-    /// When the newest transaction it replayed committed.
-    pub last_commit: Option<DateTime<Utc>>,
-    pub rows: i64,
-}
 
 /// Restores the database of DATABASE_URL (or `to`) as it was at `until`, from the base backup
 /// `id` (`latest`: the newest one consistent before `until`) and the WAL archive, here or on

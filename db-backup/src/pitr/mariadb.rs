@@ -19,9 +19,9 @@ use std::time::SystemTime;
 
 use sqlx::Connection;
 
-use super::recover::{Restored, Until};
 use super::ship::send;
 use super::{file_names, Archive, BINLOG};
+use super::{Restored, Until};
 use crate::backend::Backend;
 use crate::backup::{self, BackupSettings};
 use crate::compress;
