@@ -3,7 +3,7 @@
 # Why one image and the stage layout: docs/design/containers.md, "Docker".
 #
 # Targets (the classic builder builds every stage up to the target, so the order matters):
-#   runtime-base  debian:bookworm-slim + the non-root user + pg_dump/pg_restore/psql 15 (db-backup)
+#   runtime-base  debian:bookworm-slim + the non-root user + PostgreSQL 15's client tools (db-backup)
 #   prebuilt      runtime-base + binaries built on the host (target/docker-bin/, staged by
 #                 scripts/docker-build.sh); for CI and machines without a registry
 #   build         the Rust toolchain: dependencies compiled from a manifests-only skeleton (cached
@@ -15,8 +15,9 @@ ARG RUST_IMAGE=rust:1.95-slim-bookworm
 ARG RUNTIME_IMAGE=debian:bookworm-slim
 
 FROM ${RUNTIME_IMAGE} AS runtime-base
-# db-backup runs pg_dump and pg_restore of the server's major version (PostgreSQL 15); psql is
-# there for operators. Only those three binaries are taken from postgresql-client-15, with the
+# db-backup runs pg_dump and pg_restore of the server's major version (PostgreSQL 15), and with
+# BACKUP_PITR pg_basebackup and pg_receivewal; psql is there for operators. Only those five
+# binaries are taken from postgresql-client-15, with the
 # libraries they link (libpq5, libreadline8, ...): the package itself would also bring Perl and
 # its pg_wrapper scripts (+45 MB). Nothing else: the HBNB binaries link only libc and libgcc_s.
 ARG PG_MAJOR=15
@@ -27,7 +28,7 @@ RUN set -eux; \
     cd /tmp; apt-get download "postgresql-client-${PG_MAJOR}"; \
     dpkg-deb -x postgresql-client-*.deb /tmp/pgc; \
     mkdir -p "/usr/lib/postgresql/${PG_MAJOR}/bin"; \
-    for t in pg_dump pg_restore psql; do \
+    for t in pg_dump pg_restore psql pg_basebackup pg_receivewal; do \
         cp "/tmp/pgc/usr/lib/postgresql/${PG_MAJOR}/bin/$t" "/usr/lib/postgresql/${PG_MAJOR}/bin/"; \
         ln -s "/usr/lib/postgresql/${PG_MAJOR}/bin/$t" /usr/local/bin/; \
         if ldd "/usr/lib/postgresql/${PG_MAJOR}/bin/$t" | grep 'not found'; then exit 1; fi; \
