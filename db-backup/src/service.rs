@@ -201,32 +201,33 @@ impl State {
             "When the newest verified backup in BACKUP_REMOTE finished (Unix time; 0: none, or no \
              remote).",
         );
-        let pitr_families = self.pitr.clone().map(|status| {
-            let lag = gauge(
-                "db_backup_wal_archive_lag_seconds",
-                "How old the newest WAL is that a point-in-time restore could lack: the time since \
-                 pg_receivewal stopped streaming or, with BACKUP_REMOTE, since the remote last held \
-                 all the WAL received (BACKUP_PITR).",
-            );
-            let newest_base = gauge(
-                "db_backup_pitr_last_base_timestamp_seconds",
-                "When the newest base backup for point-in-time recovery started (Unix time; 0: none).",
-            );
-            let base_failures = counter(
-                "db_backup_pitr_base_failures_total",
-                "Base backups for point-in-time recovery that failed.",
-            );
-            let wal_upload_failures = counter(
-                "db_backup_wal_upload_failures_total",
-                "Passes copying the WAL archive and base backups to BACKUP_REMOTE that failed; \
-                 retried every BACKUP_WAL_UPLOAD_INTERVAL.",
-            );
-            let wal_uploaded = counter(
-                "db_backup_wal_files_uploaded_total",
-                "WAL files (segments, partial segments, timeline histories) copied to BACKUP_REMOTE.",
-            );
-            (status, lag, newest_base, base_failures, wal_upload_failures, wal_uploaded)
-        });
+        // Registered whatever BACKUP_PITR says, so that the alert rules always name series
+        // that exist (0 when it is off: nothing archived, nothing lagging).
+        let lag = gauge(
+            "db_backup_wal_archive_lag_seconds",
+            "How old the newest log (WAL, binary log) is that a point-in-time restore could lack: \
+             the time since the stream stopped or, with BACKUP_REMOTE, since the remote last held \
+             all of it (BACKUP_PITR; 0 when off).",
+        );
+        let newest_base = gauge(
+            "db_backup_pitr_last_base_timestamp_seconds",
+            "When the newest base for point-in-time recovery started (Unix time; 0: none, or \
+             BACKUP_PITR off).",
+        );
+        let base_failures = counter(
+            "db_backup_pitr_base_failures_total",
+            "Base backups for point-in-time recovery that failed.",
+        );
+        let wal_upload_failures = counter(
+            "db_backup_wal_upload_failures_total",
+            "Passes copying the log archive and base backups to BACKUP_REMOTE that failed; \
+             retried every BACKUP_WAL_UPLOAD_INTERVAL.",
+        );
+        let wal_uploaded = counter(
+            "db_backup_wal_files_uploaded_total",
+            "Log files (WAL segments, partial segments, histories, binary logs) copied to \
+             BACKUP_REMOTE.",
+        );
         let started = std::time::Instant::now();
         let state = Arc::downgrade(self);
         hbnb_common::metrics::on_scrape(move || {
@@ -248,15 +249,14 @@ impl State {
             uploads.inc_by(stats.uploads.saturating_sub(uploads.get()));
             upload_failures.inc_by(stats.upload_failures.saturating_sub(upload_failures.get()));
             remote_last_success.set(timestamp(stats.remote_last_success));
-            if let Some((status, lag, newest_base, base_failures, failures, uploaded)) =
-                &pitr_families
-            {
+            if let Some(status) = &state.pitr {
                 let status = status.lock().map(|s| s.clone()).unwrap_or_default();
                 lag.set(status.lag(started).as_secs_f64());
                 newest_base.set(timestamp(status.newest_base));
                 base_failures.inc_by(status.base_failures.saturating_sub(base_failures.get()));
-                failures.inc_by(status.upload_failures.saturating_sub(failures.get()));
-                uploaded.inc_by(status.segments_uploaded.saturating_sub(uploaded.get()));
+                let failures = status.upload_failures;
+                wal_upload_failures.inc_by(failures.saturating_sub(wal_upload_failures.get()));
+                wal_uploaded.inc_by(status.segments_uploaded.saturating_sub(wal_uploaded.get()));
             }
         });
     }

@@ -266,6 +266,18 @@ async fn point_in_time(engine: Engine) {
     writer.wait_for_more(40).await;
     let t = Utc::now();
     writer.wait_for_more(40).await;
+    // A restore to T needs the log past T in the store: a copy pass that ended 2 s after it.
+    poll(
+        Duration::from_secs(120),
+        "the log past T copied",
+        || async {
+            let text = scrape(&service).await;
+            let lag = metric(&text, "db_backup_wal_archive_lag_seconds").unwrap_or(f64::MAX);
+            let shipped_at = Utc::now() - chrono::Duration::milliseconds((lag * 1000.0) as i64);
+            (shipped_at > t + chrono::Duration::seconds(2)).then_some(())
+        },
+    )
+    .await;
     // The host is lost at L: db-backup (and its pg_receivewal) killed, its disk gone.
     let lost_at = Utc::now();
     service.signal("KILL");
