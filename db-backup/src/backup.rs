@@ -379,7 +379,7 @@ pub enum Verified {
     /// Checksum, restore into a scratch database, row counts (recorded in the manifest).
     Restored(Manifest),
     /// The stored file's checksum and size only: the backup is encrypted and no identity was
-    /// given (the manifest's earlier verification is left as it was).
+    /// given (the manifest's earlier verification, which succeeded, is left as it was).
     ChecksumOnly(Manifest),
 }
 
@@ -418,6 +418,15 @@ pub async fn verify_in(
             "checksum and size match; the contents were not checked: the backup is encrypted \
              (pass --identity to check them)"
         );
+        if !manifest.verified() {
+            // What was recorded when it was taken still stands: a failed backup stays failed.
+            return Err(Error::Verification(format!(
+                "backup {}: checksum and size ok, contents not checked (encrypted; pass \
+                 --identity), and its last verification failed: {}",
+                manifest.id,
+                manifest.verification.error.clone().unwrap_or_default()
+            )));
+        }
         return Ok(Verified::ChecksumOnly(manifest));
     } else {
         let plain = Plain::of(dir, &manifest, identities, "verify").await?;

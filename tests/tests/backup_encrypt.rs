@@ -8,7 +8,7 @@
 //! BACKUP_IDENTITY_FILE) `verify` restores into a scratch database and `restore` gives back every
 //! row. The private keys never appear in what the commands print. A malformed BACKUP_ENCRYPT_TO
 //! stops `now` and `serve` at start with one line naming it (exit 2); a recipients file with
-//! comments works. On SQLite against moto's S3: the encrypted backup is what the bucket holds,
+//! comments works; without a key, a backup recorded as failed still fails `verify` (exit 4). On SQLite against moto's S3: the encrypted backup is what the bucket holds,
 //! and with the local directory gone `verify` and `restore` work `--from-remote`.
 
 #[path = "backup_support.rs"]
@@ -336,6 +336,18 @@ async fn bad_recipients_are_refused_at_start() {
     assert_eq!(out.code, Some(USAGE), "{out:?}");
     assert!(out.stderr.contains("line 2"), "{out:?}");
     assert!(!out.stderr.contains("NOTAKEYATALL"), "{out:?}");
+
+    // Without a key, a backup whose recorded verification failed still fails verify (exit 4).
+    let id = manifest["id"].as_str().unwrap().to_owned();
+    let path = dir.path().join(format!("hbnb-{id}.json"));
+    let mut failed = manifest.clone();
+    failed["verification"]["ok"] = json!(false);
+    failed["verification"]["error"] = json!("states: 2 rows restored, 3 expected");
+    std::fs::write(&path, serde_json::to_vec_pretty(&failed).unwrap()).unwrap();
+    let out = run(&["verify", &id], &env).await;
+    assert_eq!(out.code, Some(4), "{out:?}");
+    assert!(out.stderr.contains("contents not checked"), "{out:?}");
+    assert!(out.stderr.contains("2 rows restored"), "{out:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
