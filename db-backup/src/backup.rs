@@ -10,6 +10,7 @@ use crate::backend::Backend;
 use crate::compress::{self, Plain};
 use crate::database_url::DatabaseUrl;
 use crate::dispatch::{AnyBackend, ToolDirs};
+use crate::encrypt::{self, Identities, Recipients};
 use crate::error::{failed, Context, Error, Result};
 use crate::lock::DirLock;
 use crate::manifest::{self, Engine, Manifest, Verification, PARTIAL};
@@ -84,6 +85,12 @@ pub struct BackupSettings {
     /// host can lack, at most (the recovery point objective).
     #[arg(long, env = "BACKUP_WAL_UPLOAD_INTERVAL", default_value = "10s")]
     pub wal_upload_interval: humantime::Duration,
+    /// Encrypt every new backup with age to these public keys (`age1...`, comma-separated), or
+    /// to those of a recipients file (one per line, `#` comments, as `age -R` reads); `verify`
+    /// and `restore` then need the private key (--identity). Unset: not encrypted. (The dumps
+    /// only: BACKUP_PITR's base backups and WAL are stored as they are.)
+    #[arg(long, env = "BACKUP_ENCRYPT_TO", value_name = "KEYS|FILE")]
+    pub encrypt_to: Option<String>,
 }
 
 /// A humantime duration, or nothing for an empty value.
@@ -157,6 +164,12 @@ impl BackupSettings {
         }
     }
 
+    /// The public keys of `BACKUP_ENCRYPT_TO` (read again at each backup: a recipients file may
+    /// change), or `None` when it is unset.
+    pub fn recipients(&self) -> Result<Option<Recipients>> {
+        Recipients::from_setting(self.encrypt_to.as_deref())
+    }
+
     pub fn validate(&self) -> Result<()> {
         self.schedule()?;
         self.database_url()?;
@@ -206,15 +219,23 @@ pub async fn run_once(settings: &BackupSettings) -> Result<Manifest> {
     let id = manifest::new_id(started_at);
     let dumped = manifest::dump_name(&id, engine);
     let compressed = compress::compresses(engine);
-    let file = if compressed {
-        format!("{dumped}{}", compress::EXTENSION)
-    } else {
-        dumped.clone()
-    };
+    let recipients = settings.recipients()?;
+    let mut file = dumped.clone();
+    if compressed {
+        file.push_str(compress::EXTENSION);
+    }
+    if recipients.is_some() {
+        file.push_str(encrypt::EXTENSION);
+    }
     let final_path = dir.join(&file);
     let partial = dir.join(format!("{dumped}{PARTIAL}"));
     let stored_partial = dir.join(format!("{file}{PARTIAL}"));
-    tracing::info!(id = %id, engine = engine.name(), "backup started");
+    tracing::info!(
+        id = %id,
+        engine = engine.name(),
+        encrypted_to = ?recipients,
+        "backup started"
+    );
 
     let work = async {
         let snapshot = backend.dump(&partial).await?;
@@ -227,9 +248,10 @@ pub async fn run_once(settings: &BackupSettings) -> Result<Manifest> {
             &snapshot.tables,
         )
         .await;
-        // Verified as the tool wrote it, then compressed: the checksum is the stored file's.
-        if compressed {
-            compress::compress(&partial, &stored_partial).await?;
+        // Verified as the tool wrote it, then compressed, then encrypted: the checksum is the
+        // stored file's. The plaintext dump is removed as soon as the stored file is written.
+        if stored_partial != partial {
+            compress::store(&partial, &stored_partial, compressed, recipients.as_ref()).await?;
             manifest::remove_if_exists(&partial).await;
         }
         let (sha256, size) = manifest::hash_file(&stored_partial).await?;
@@ -247,6 +269,8 @@ pub async fn run_once(settings: &BackupSettings) -> Result<Manifest> {
             size,
             compression: compressed.then(|| compress::ZSTD.to_owned()),
             binlog: snapshot.binlog,
+            encryption: recipients.as_ref().map(|_| encrypt::AGE.to_owned()),
+            recipients: recipients.as_ref().map(Recipients::keys),
             started_at,
             duration_ms: millis(clock.elapsed()),
             dump_duration_ms: millis(dump_duration),
@@ -350,14 +374,32 @@ fn failed_unrestored(method: &str, clock: Instant, error: String) -> Verificatio
     }
 }
 
+/// What `verify` checked.
+pub enum Verified {
+    /// Checksum, restore into a scratch database, row counts (recorded in the manifest).
+    Restored(Manifest),
+    /// The stored file's checksum and size only: the backup is encrypted and no identity was
+    /// given (the manifest's earlier verification, which succeeded, is left as it was).
+    ChecksumOnly(Manifest),
+}
+
 /// `verify <id>`: checksum, then a restore into a scratch database; records the result in the
-/// manifest.
-pub async fn verify(settings: &BackupSettings, id: &str) -> Result<Manifest> {
-    verify_in(settings, &settings.backup_dir, id).await
+/// manifest. An encrypted backup's contents are checked only with `identities`.
+pub async fn verify(
+    settings: &BackupSettings,
+    id: &str,
+    identities: Option<&Identities>,
+) -> Result<Verified> {
+    verify_in(settings, &settings.backup_dir, id, identities).await
 }
 
 /// `verify` of a backup in `dir` (the backup directory, or where one was downloaded to).
-pub async fn verify_in(settings: &BackupSettings, dir: &Path, id: &str) -> Result<Manifest> {
+pub async fn verify_in(
+    settings: &BackupSettings,
+    dir: &Path,
+    id: &str,
+    identities: Option<&Identities>,
+) -> Result<Verified> {
     let _lock = DirLock::acquire(dir).await?;
     let mut manifest = manifest::find(dir, id).await?;
     let path = manifest.path(dir);
@@ -370,8 +412,24 @@ pub async fn verify_in(settings: &BackupSettings, dir: &Path, id: &str) -> Resul
         );
         tracing::error!(id = %manifest.id, %error, "verification failed");
         failed_unrestored("sha256", clock, error)
+    } else if encrypt::is_encrypted(&manifest)? && identities.is_none() {
+        tracing::warn!(
+            id = %manifest.id,
+            "checksum and size match; the contents were not checked: the backup is encrypted \
+             (pass --identity to check them)"
+        );
+        if !manifest.verified() {
+            // What was recorded when it was taken still stands: a failed backup stays failed.
+            return Err(Error::Verification(format!(
+                "backup {}: checksum and size ok, contents not checked (encrypted; pass \
+                 --identity), and its last verification failed: {}",
+                manifest.id,
+                manifest.verification.error.clone().unwrap_or_default()
+            )));
+        }
+        return Ok(Verified::ChecksumOnly(manifest));
     } else {
-        let plain = Plain::of(dir, &manifest).await?;
+        let plain = Plain::of(dir, &manifest, identities, "verify").await?;
         match settings.verifier(manifest.engine) {
             Ok(backend) => {
                 verify_file(
@@ -392,7 +450,7 @@ pub async fn verify_in(settings: &BackupSettings, dir: &Path, id: &str) -> Resul
     };
     manifest::write(dir, &manifest).await?;
     if manifest.verified() {
-        Ok(manifest)
+        Ok(Verified::Restored(manifest))
     } else {
         Err(Error::Verification(format!(
             "backup {}: {}",
@@ -408,8 +466,9 @@ pub async fn restore(
     id: &str,
     to: Option<&str>,
     force: bool,
+    identities: Option<&Identities>,
 ) -> Result<Manifest> {
-    restore_in(settings, &settings.backup_dir, id, to, force).await
+    restore_in(settings, &settings.backup_dir, id, to, force, identities).await
 }
 
 /// `restore` of a backup in `dir` (the backup directory, or where one was downloaded to).
@@ -419,9 +478,14 @@ pub async fn restore_in(
     id: &str,
     to: Option<&str>,
     force: bool,
+    identities: Option<&Identities>,
 ) -> Result<Manifest> {
     let _lock = DirLock::acquire(dir).await?;
     let manifest = manifest::find(dir, id).await?;
+    // Refused before anything is read or touched.
+    if encrypt::is_encrypted(&manifest)? {
+        encrypt::required(&manifest, identities, "restore")?;
+    }
     let target = match to {
         Some(to) => DatabaseUrl::parse(to)?,
         None => settings.database_url()?,
@@ -446,7 +510,7 @@ pub async fn restore_in(
             manifest.file, manifest.sha256
         )));
     }
-    let plain = Plain::of(dir, &manifest).await?;
+    let plain = Plain::of(dir, &manifest, identities, "restore").await?;
     let path = plain.path.clone();
     tracing::info!(id = %manifest.id, force, "restore started");
     let backend = settings.backend_for(target);

@@ -7,7 +7,8 @@ pub mod exit {
     pub const OK: u8 = 0;
     /// The backup, restore or command failed (database unreachable, tool missing, I/O error...).
     pub const FAILED: u8 = 1;
-    /// Bad command line (clap's own code).
+    /// Bad command line or settings (clap's own code); also `restore` of an encrypted backup
+    /// without `--identity`, or with an identity that does not decrypt it.
     pub const USAGE: u8 = 2;
     /// Nothing to do: another backup run holds the lock (`now`).
     pub const NOTHING_TO_DO: u8 = 3;
@@ -26,6 +27,9 @@ pub mod exit {
 pub enum Error {
     #[error("{0}")]
     Failed(String),
+    /// A setting or argument that cannot work (exit 2).
+    #[error("{0}")]
+    Usage(String),
     #[error("verification failed: {0}")]
     Verification(String),
     #[error("nothing to do: {0}")]
@@ -42,6 +46,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Failed(_) => exit::FAILED,
+            Error::Usage(_) => exit::USAGE,
             Error::Verification(_) => exit::VERIFICATION_FAILED,
             Error::NothingToDo(_) => exit::NOTHING_TO_DO,
             Error::Refused(_) => exit::REFUSED,

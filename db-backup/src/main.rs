@@ -6,17 +6,21 @@
 //! and serves `/healthz`, `/readyz` and `/metrics` on `PORT` (5004). `now`, `list`, `verify` and
 //! `restore` do the same by hand. With `BACKUP_REMOTE=s3://bucket/prefix` every backup is also
 //! copied to that bucket, and `list`, `verify` and `restore` read it with `--from-remote` (a host
-//! whose disk was lost); `push` copies what the remote lacks.
+//! whose disk was lost); `push` copies what the remote lacks. With `BACKUP_ENCRYPT_TO` every new
+//! backup is encrypted with age to those public keys; `verify` and `restore` take the private key
+//! (`--identity`) when they run.
 //!
-//! Exit codes: 0 success; 1 failed; 2 bad command line; 3 nothing to do (another run holds the
-//! lock); 4 verification failed; 5 restore refused (target not empty, no `--force`); 6 no such
-//! backup; 7 backup kept locally but its copy to the remote failed.
+//! Exit codes: 0 success; 1 failed; 2 bad command line or settings (also: an encrypted backup
+//! without `--identity` to restore, or a key that does not decrypt it); 3 nothing to do (another
+//! run holds the lock); 4 verification failed; 5 restore refused (target not empty, no
+//! `--force`); 6 no such backup; 7 backup kept locally but its copy to the remote failed.
 
 mod backend;
 mod backup;
 mod compress;
 mod database_url;
 mod dispatch;
+mod encrypt;
 mod error;
 mod lock;
 mod manifest;
@@ -31,6 +35,7 @@ mod sqlite;
 mod tables;
 mod tool;
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -38,7 +43,8 @@ use hbnb_common::settings::LogFormat;
 use hbnb_common::telemetry::{self, LogOutput};
 use hbnb_common::ServerSettings;
 
-use crate::backup::BackupSettings;
+use crate::backup::{BackupSettings, Verified};
+use crate::encrypt::Identities;
 use crate::error::{exit, Error};
 use crate::lock::DirLock;
 use crate::remote::{Remote, Staging};
@@ -47,7 +53,8 @@ use crate::remote::{Remote, Staging};
 #[command(
     name = "db-backup",
     about = "Backs up the HBNB database on a schedule, verifies every dump, keeps what the retention policy says",
-    after_help = "Exit codes: 0 success, 1 failed, 2 bad usage, 3 nothing to do (another backup run holds the lock), \
+    after_help = "Exit codes: 0 success, 1 failed, 2 bad usage (also: restore of an encrypted backup without \
+                  --identity, or with a key that does not decrypt it), 3 nothing to do (another backup run holds the lock), \
                   4 verification failed, 5 restore refused (target not empty; use --force), 6 no such backup, \
                   7 backup kept locally but its copy to BACKUP_REMOTE failed."
 )]
@@ -79,13 +86,18 @@ enum Command {
         #[arg(long, visible_alias = "remote")]
         from_remote: bool,
     },
-    /// Check a backup: checksum, restore into a scratch database, row counts.
+    /// Check a backup: checksum, restore into a scratch database, row counts (of an encrypted
+    /// backup, the checksum only unless --identity is given).
     Verify {
         /// The backup id (or a unique prefix, or `latest`).
         id: String,
         /// Download the backup from BACKUP_REMOTE and check that copy (nothing local needed).
         #[arg(long, visible_alias = "remote")]
         from_remote: bool,
+        /// An age identity file (`AGE-SECRET-KEY-1...` lines, as age-keygen writes) to decrypt
+        /// an encrypted backup with.
+        #[arg(long, env = "BACKUP_IDENTITY_FILE", value_name = "KEYFILE")]
+        identity: Option<PathBuf>,
     },
     /// Restore a backup into DATABASE_URL (or --to).
     Restore {
@@ -105,6 +117,10 @@ enum Command {
         /// (`end`); the id then names a base backup (`latest`: the newest one before the time).
         #[arg(long, value_parser = clap::value_parser!(pitr::Until))]
         until: Option<pitr::Until>,
+        /// An age identity file (`AGE-SECRET-KEY-1...` lines, as age-keygen writes): needed to
+        /// restore an encrypted backup.
+        #[arg(long, env = "BACKUP_IDENTITY_FILE", value_name = "KEYFILE")]
+        identity: Option<PathBuf>,
     },
 }
 
@@ -113,6 +129,14 @@ fn main() -> ExitCode {
     if let Err(error) = cli.backup.validate() {
         eprintln!("error: {error}");
         return ExitCode::from(exit::USAGE);
+    }
+    // Checked where backups are taken; a host that only restores (the disk-lost case) need not
+    // have the recipients file.
+    if matches!(cli.command, None | Some(Command::Serve | Command::Now)) {
+        if let Err(error) = cli.backup.recipients() {
+            eprintln!("error: {error}");
+            return ExitCode::from(exit::USAGE);
+        }
     }
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
@@ -155,10 +179,27 @@ fn required_remote(settings: &BackupSettings) -> Result<Remote, Error> {
         .ok_or_else(|| error::failed("BACKUP_REMOTE is not set (s3://bucket/prefix)"))
 }
 
-/// Downloads backup `id` of the remote into a scratch directory, refusing a corrupted object.
-async fn download(settings: &BackupSettings, id: &str) -> Result<(Staging, String), Error> {
+/// The identities of `--identity` / `BACKUP_IDENTITY_FILE` (empty: none).
+fn identities(file: Option<&Path>) -> Result<Option<Identities>, Error> {
+    file.filter(|f| !f.as_os_str().is_empty())
+        .map(Identities::read)
+        .transpose()
+}
+
+/// Downloads backup `id` of the remote into a scratch directory, refusing a corrupted object;
+/// `restoring`: refuses an encrypted backup without `identities` before downloading it.
+async fn download(
+    settings: &BackupSettings,
+    id: &str,
+    restoring: Option<Option<&Identities>>,
+) -> Result<(Staging, String), Error> {
     let remote = required_remote(settings)?;
     let found = manifest::pick(remote.list().await?, id, remote.url())?;
+    if let Some(identities) = restoring {
+        if encrypt::is_encrypted(&found)? {
+            encrypt::required(&found, identities, "restore")?;
+        }
+    }
     let staging = Staging::new(&settings.backup_dir).await?;
     tracing::info!(id = %found.id, remote = %remote.url(), "downloading the backup");
     remote.download(&found, &staging.0).await?;
@@ -251,14 +292,26 @@ async fn run_command(command: Command, settings: &BackupSettings) -> Result<(), 
             }
             Ok(())
         }
-        Command::Verify { id, from_remote } => {
-            let manifest = if from_remote {
-                let (staging, id) = download(settings, &id).await?;
-                backup::verify_in(settings, &staging.0, &id).await?
+        Command::Verify {
+            id,
+            from_remote,
+            identity,
+        } => {
+            let identities = identities(identity.as_deref())?;
+            let verified = if from_remote {
+                let (staging, id) = download(settings, &id, None).await?;
+                backup::verify_in(settings, &staging.0, &id, identities.as_ref()).await?
             } else {
-                backup::verify(settings, &id).await?
+                backup::verify(settings, &id, identities.as_ref()).await?
             };
-            println!("{} verified", manifest.id);
+            match verified {
+                Verified::Restored(manifest) => println!("{} verified", manifest.id),
+                Verified::ChecksumOnly(manifest) => println!(
+                    "{} checksum and size ok; contents not checked: the backup is encrypted \
+                     (pass --identity KEYFILE to check them)",
+                    manifest.id
+                ),
+            }
             Ok(())
         }
         Command::Restore {
@@ -267,10 +320,21 @@ async fn run_command(command: Command, settings: &BackupSettings) -> Result<(), 
             force,
             from_remote,
             until: Some(until),
+            identity,
         } => {
-            let restored =
-                pitr::restore_until(settings, &id, until, to.as_deref(), force, from_remote)
-                    .await?;
+            // MariaDB's bases are the dumps, which may be encrypted (PostgreSQL's base backups
+            // and WAL, and MariaDB's binary log, are not).
+            let identities = identities(identity.as_deref())?;
+            let restored = pitr::restore_until(
+                settings,
+                &id,
+                until,
+                to.as_deref(),
+                force,
+                from_remote,
+                identities.as_ref(),
+            )
+            .await?;
             let last = restored.last_commit.map_or_else(String::new, |t| {
                 format!(
                     "; newest transaction replayed committed at {}",
@@ -289,12 +353,16 @@ async fn run_command(command: Command, settings: &BackupSettings) -> Result<(), 
             force,
             from_remote,
             until: None,
+            identity,
         } => {
+            let identities = identities(identity.as_deref())?;
+            let identities = identities.as_ref();
             let manifest = if from_remote {
-                let (staging, id) = download(settings, &id).await?;
-                backup::restore_in(settings, &staging.0, &id, to.as_deref(), force).await?
+                let (staging, id) = download(settings, &id, Some(identities)).await?;
+                backup::restore_in(settings, &staging.0, &id, to.as_deref(), force, identities)
+                    .await?
             } else {
-                backup::restore(settings, &id, to.as_deref(), force).await?
+                backup::restore(settings, &id, to.as_deref(), force, identities).await?
             };
             println!("{} restored", manifest.id);
             Ok(())

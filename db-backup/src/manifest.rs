@@ -2,7 +2,8 @@
 //!
 //! A backup `<id>` (its UTC start time, e.g. `20250101T120000.123Z`) is two files:
 //! `hbnb-<id>.sqlite`, `hbnb-<id>.pgdump` or `hbnb-<id>.sql` (MySQL/MariaDB) (the dump; SQLite's
-//! and MySQL's are stored zstd-compressed, with `.zst` appended: compress.rs) and
+//! and MySQL's are stored zstd-compressed, with `.zst` appended: compress.rs; with
+//! `BACKUP_ENCRYPT_TO`, encrypted with age, with `.age` appended: encrypt.rs) and
 //! `hbnb-<id>.json` (the manifest).
 //! Both are written as `<name>.partial`, fsynced, renamed, then the directory is fsynced. Only a
 //! manifest whose dump exists is a backup; `.partial` files are never listed.
@@ -58,7 +59,7 @@ pub struct Manifest {
     pub migration_version: i64,
     /// Rows per table in the dumped snapshot.
     pub tables: BTreeMap<String, i64>,
-    /// sha256 and size of the stored file (compressed, when it is).
+    /// sha256 and size of the stored file (compressed and encrypted, when it is).
     pub sha256: String,
     pub size: u64,
     /// `zstd` when the stored file is compressed (`<dump>.zst`); absent in older manifests.
@@ -68,6 +69,14 @@ pub struct Manifest {
     /// a point-in-time recovery's replay (pitr/mariadb.rs). Absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub binlog: Option<BinlogPosition>,
+    /// `age` when the stored file is encrypted (`<dump>[.zst].age`, after compression); absent
+    /// for backups not encrypted, and in older manifests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<String>,
+    /// The age public keys (`age1...`) it is encrypted to: the private key of any of them
+    /// decrypts it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipients: Option<Vec<String>>,
     pub started_at: DateTime<Utc>,
     /// Dump, checksum and verification, in milliseconds.
     pub duration_ms: u64,
@@ -105,9 +114,11 @@ pub fn manifest_name(id: &str) -> String {
     format!("{PREFIX}{id}.json")
 }
 
-/// The id in a file name (`hbnb-<id>.json` / `.sqlite` / `.pgdump`), if it is one of ours.
+/// The id in a file name (`hbnb-<id>.json` / `.sqlite` / `.pgdump`, with `.zst` and `.age`),
+/// if it is one of ours.
 pub fn id_of(file_name: &str) -> Option<&str> {
     let rest = file_name.strip_prefix(PREFIX)?;
+    let rest = rest.strip_suffix(".age").unwrap_or(rest);
     let rest = rest.strip_suffix(".zst").unwrap_or(rest);
     [".json", ".sqlite", ".pgdump", ".sql"]
         .iter()
@@ -320,7 +331,7 @@ pub async fn clean_leftovers(dir: &Path) -> Result<()> {
         }
         let leftover = if name.starts_with(PREFIX) && name.contains(PARTIAL) {
             true
-        } else if [".sqlite", ".pgdump", ".zst"]
+        } else if [".sqlite", ".pgdump", ".zst", ".age"]
             .iter()
             .any(|ext| name.ends_with(ext))
         {
@@ -355,6 +366,35 @@ pub async fn clean_partials(dir: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_ids_of_stored_names() {
+        for name in [
+            "hbnb-20250101T000000.000Z.json",
+            "hbnb-20250101T000000.000Z.pgdump",
+            "hbnb-20250101T000000.000Z.pgdump.age",
+            "hbnb-20250101T000000.000Z.sql.zst",
+            "hbnb-20250101T000000.000Z.sqlite.zst.age",
+        ] {
+            assert_eq!(id_of(name), Some("20250101T000000.000Z"), "{name}");
+        }
+        assert_eq!(id_of("other.age"), None);
+    }
+
+    #[tokio::test]
+    async fn removes_encrypted_dumps_without_a_manifest() {
+        let dir = std::env::temp_dir().join(format!("db_backup_orphans_{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let orphan = dir.join("hbnb-20250101T000000.000Z.sql.zst.age");
+        let kept = dir.join("hbnb-20250102T000000.000Z.pgdump.age");
+        std::fs::write(&orphan, b"x").unwrap();
+        std::fs::write(&kept, b"x").unwrap();
+        std::fs::write(dir.join("hbnb-20250102T000000.000Z.json"), b"{}").unwrap();
+        clean_leftovers(&dir).await.unwrap();
+        assert!(!orphan.exists());
+        assert!(kept.exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[tokio::test]
     async fn removes_downloads_of_dead_processes_only() {

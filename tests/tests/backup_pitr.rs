@@ -9,6 +9,8 @@
 //!   `restore latest --until end --from-remote` holds every write acknowledged more than 60 s
 //!   before the loss (the recovery point objective); the measured loss is printed;
 //! - a corrupted base object is refused, named;
+//! - MariaDB again with its dumps encrypted (BACKUP_ENCRYPT_TO): `restore --until` without the
+//!   key is refused (exit 2), with it (BACKUP_IDENTITY_FILE) everything above holds;
 //! - SQLite, which has no log to stream: the loss after a lost disk, with a dump every 10 s.
 //!
 //! MariaDB's binary log has whole seconds: there, a restore to T holds the writes acknowledged
@@ -28,6 +30,7 @@ use hbnb_tests::s3::{CuttingProxy, S3Server};
 use hbnb_tests::Service;
 
 const VERIFICATION_FAILED: i32 = 4;
+const USAGE: i32 = 2;
 const BUCKET: &str = "hbnb-pitr";
 const PREFIX: &str = "site/prod";
 
@@ -171,8 +174,7 @@ async fn postgres_to_a_time_and_after_losing_the_disk() {
     point_in_time(Engine::Postgres).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mariadb_to_a_time_and_after_losing_the_disk() {
+fn assert_binary_log() {
     let logging = hbnb_tests::db::MariadbServer::from_admin_url().run(None, "SELECT @@log_bin");
     assert_eq!(
         logging.as_deref().map(str::trim),
@@ -180,10 +182,43 @@ async fn mariadb_to_a_time_and_after_losing_the_disk() {
         "the MariaDB server must write a binary log: scripts/start-mariadb.sh starts it so \
          (MARIADB_STOP=1 scripts/start-mariadb.sh first if it runs without)"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_to_a_time_and_after_losing_the_disk() {
+    assert_binary_log();
     point_in_time(Engine::Mysql).await;
 }
 
+/// MariaDB's bases are the dumps: encrypted to an age key, `restore --until` needs the key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_encrypted_to_a_time_and_after_losing_the_disk() {
+    assert_binary_log();
+    let keys = BackupDir::new();
+    let key = age::x25519::Identity::generate();
+    let file = keys.path().join("key.txt");
+    {
+        use age::secrecy::ExposeSecret;
+        std::fs::write(&file, key.to_string().expose_secret()).unwrap();
+    }
+    let encryption = Encryption {
+        public: key.to_public().to_string(),
+        identity_file: file.to_str().unwrap().to_owned(),
+    };
+    point_in_time_with(Engine::Mysql, Some(&encryption)).await;
+}
+
+/// BACKUP_ENCRYPT_TO for the service, BACKUP_IDENTITY_FILE for the restores.
+struct Encryption {
+    public: String,
+    identity_file: String,
+}
+
 async fn point_in_time(engine: Engine) {
+    point_in_time_with(engine, None).await;
+}
+
+async fn point_in_time_with(engine: Engine, encryption: Option<&Encryption>) {
     let postgres = engine == Engine::Postgres;
     let api = Api::start(engine).await;
     let _slot = postgres.then(|| SlotGuard::of(&api.db.url));
@@ -193,6 +228,9 @@ async fn point_in_time(engine: Engine) {
     // The store is reached through a proxy that can cut it off, and comes back with what it held.
     let proxy = CuttingProxy::start(s3.port, i64::MAX).await;
     let mut owned = owned_env(&s3, &api.db.url, &dir);
+    if let Some(encryption) = encryption {
+        owned.push(("BACKUP_ENCRYPT_TO", encryption.public.clone()));
+    }
     for (key, value) in owned.iter_mut() {
         if *key == "AWS_ENDPOINT_URL" {
             *value = format!("http://127.0.0.1:{}", proxy.port);
@@ -291,11 +329,28 @@ async fn point_in_time(engine: Engine) {
             *value = empty.as_str().to_owned();
         }
     }
+    let until = t.to_rfc3339();
+    if let Some(encryption) = encryption {
+        // Without the key the encrypted dump (the base) is refused before anything is done.
+        let untouched = TestDb::new(engine);
+        let args = [
+            "restore",
+            "latest",
+            "--until",
+            &until,
+            "--from-remote",
+            "--to",
+            &untouched.url,
+        ];
+        let out = run(&args, &refs(&restore_owned)).await;
+        assert_eq!(out.code, Some(USAGE), "{out:?}");
+        assert!(out.stderr.contains("--identity"), "{out:?}");
+        restore_owned.push(("BACKUP_IDENTITY_FILE", encryption.identity_file.clone()));
+    }
     let restore_env = refs(&restore_owned);
 
     // To T, from the store alone.
     let at_t = TestDb::new(engine);
-    let until = t.to_rfc3339();
     let out = run(
         &[
             "restore",
@@ -384,7 +439,8 @@ async fn point_in_time(engine: Engine) {
             if postgres {
                 k.starts_with(&format!("{PREFIX}/pitr/base/")) && k.ends_with(".tar.zst")
             } else {
-                k.starts_with(&format!("{PREFIX}/hbnb-")) && k.ends_with(".sql.zst")
+                k.starts_with(&format!("{PREFIX}/hbnb-"))
+                    && (k.ends_with(".sql.zst") || k.ends_with(".sql.zst.age"))
             }
         })
         .expect("a base object");

@@ -184,6 +184,7 @@ pub(crate) async fn restore_until(
     to: Option<&str>,
     force: bool,
     from_remote: bool,
+    identities: Option<&crate::encrypt::Identities>,
 ) -> Result<Restored> {
     let source = mysql::target(&settings.database_url()?)?;
     let target_url = match to {
@@ -209,6 +210,10 @@ pub(crate) async fn restore_until(
         None => manifest::load_all(&settings.backup_dir).await?,
     };
     let base = pick(all, id, until)?;
+    // An encrypted dump (BACKUP_ENCRYPT_TO) needs its key: refused before anything is downloaded.
+    if crate::encrypt::is_encrypted(&base)? {
+        crate::encrypt::required(&base, identities, "restore --until")?;
+    }
     let position = base
         .binlog
         .clone()
@@ -219,10 +224,10 @@ pub(crate) async fn restore_until(
     match &remote {
         Some(remote) => {
             remote.download(&base, &staging.0).await?;
-            backup::restore_in(settings, &staging.0, &base.id, to, force).await?;
+            backup::restore_in(settings, &staging.0, &base.id, to, force, identities).await?;
         }
         None => {
-            backup::restore(settings, &base.id, to, force).await?;
+            backup::restore(settings, &base.id, to, force, identities).await?;
         }
     }
     let logs = match &remote {

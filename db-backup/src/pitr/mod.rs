@@ -430,6 +430,7 @@ impl Source {
 
 /// `db-backup restore <id|latest> --until <time|end>`: PostgreSQL from a base backup and the
 /// WAL (postgres_restore.rs), MariaDB from a dump and the binary log (mariadb.rs), as DATABASE_URL is.
+/// `identities` decrypt an encrypted dump (BACKUP_ENCRYPT_TO: MariaDB's bases are the dumps).
 pub(crate) async fn restore_until(
     settings: &BackupSettings,
     id: &str,
@@ -437,13 +438,14 @@ pub(crate) async fn restore_until(
     to: Option<&str>,
     force: bool,
     from_remote: bool,
+    identities: Option<&crate::encrypt::Identities>,
 ) -> Result<Restored> {
     match Source::of(settings)? {
         Source::Postgres(_) => {
             postgres_restore::restore_until(settings, id, until, to, force, from_remote).await
         }
         Source::Mariadb(_) => {
-            mariadb::restore_until(settings, id, until, to, force, from_remote).await
+            mariadb::restore_until(settings, id, until, to, force, from_remote, identities).await
         }
     }
 }
