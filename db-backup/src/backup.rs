@@ -218,7 +218,8 @@ pub async fn run_once(settings: &BackupSettings) -> Result<Manifest> {
     let clock = Instant::now();
     let id = manifest::new_id(started_at);
     let dumped = manifest::dump_name(&id, engine);
-    let compressed = compress::compresses(engine);
+    // Every engine's dump is stored compressed (compress.rs); `store` also writes plain files.
+    let compressed = true;
     let recipients = settings.recipients()?;
     let mut file = dumped.clone();
     if compressed {

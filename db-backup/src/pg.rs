@@ -223,6 +223,8 @@ impl Backend for PgBackend {
         let (mut command, libpq_url) = tool_command(&pg_dump, &self.url);
         command
             .arg("--format=custom")
+            // zstd compresses the whole file afterwards (compress.rs), better than zlib inside.
+            .arg("--compress=0")
             .arg("--no-password")
             .arg(format!("--snapshot={snapshot}"))
             .arg("--file")

@@ -122,7 +122,7 @@ async fn encrypted_round_trip(engine: Engine) {
     let manifest = &listed[0];
     let (dump, compressed) = match engine {
         Engine::Sqlite => (format!("hbnb-{id}.sqlite"), true),
-        Engine::Postgres => (format!("hbnb-{id}.pgdump"), false),
+        Engine::Postgres => (format!("hbnb-{id}.pgdump"), true),
         Engine::Mysql => (format!("hbnb-{id}.sql"), true),
     };
     let file = if compressed {
